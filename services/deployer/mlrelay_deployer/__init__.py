@@ -1,0 +1,1 @@
+"""deployer: start the compiled Kubeflow pipeline on a run's snapshot."""

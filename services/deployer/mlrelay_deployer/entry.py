@@ -1,0 +1,14 @@
+"""The deployer's CloudEvent handler (main.py registers it with functions-framework)."""
+
+from __future__ import annotations
+
+from cloudevents.http import CloudEvent
+
+from mlrelay.contracts import DeployRequest
+from mlrelay.handler import handle_pubsub_event
+from mlrelay_deployer.deploy import deploy_for_run
+
+
+def on_deploy_request(event: CloudEvent) -> None:
+    """Pub/Sub `deploys` topic -> one pipeline run per run id."""
+    handle_pubsub_event(event, DeployRequest, stage="pipeline", work=deploy_for_run)

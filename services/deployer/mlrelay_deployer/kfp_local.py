@@ -1,0 +1,151 @@
+"""Run a compiled pipeline locally with ``kfp.local``, isolated in a child process.
+
+This module does not import kfp (it is slow to import); the child
+(:mod:`mlrelay_deployer.kfp_local_child`) does. All kfp output goes to ``<workdir>/pipeline.log``.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+LOG_FILE = "pipeline.log"
+RESULT_FILE = "result.json"
+LOG_TAIL_LINES = 20
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    status: Literal["succeeded", "failed"]
+    run_dir: str  # the pipeline_root of this run
+    outputs: dict[str, str]  # output name -> artifact URI (or scalar as string)
+    metrics: dict[str, float]  # from the Metrics output's metadata
+    failed_task: str | None
+    error: str | None  # short error text (last lines of the failing task's error)
+    log_path: str
+    duration_seconds: float
+
+
+def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with log_path.open(encoding="utf-8", errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines)).rstrip()
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _child_env() -> dict[str, str]:
+    """Environment for the child: make ``mlrelay_deployer`` importable even if not installed."""
+    env = dict(os.environ)
+    paths = [str(_PACKAGE_PARENT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _from_document(
+    document: dict[str, Any], run_dir: Path, log_path: Path, duration: float
+) -> LocalRunResult:
+    status: Literal["succeeded", "failed"] = (
+        "succeeded" if document.get("status") == "succeeded" else "failed"
+    )
+    error = document.get("error")
+    if status == "failed" and not error:
+        error = _log_tail(log_path)
+    return LocalRunResult(
+        status=status,
+        run_dir=str(document.get("run_dir") or run_dir),
+        outputs={str(k): str(v) for k, v in (document.get("outputs") or {}).items()},
+        metrics={str(k): float(v) for k, v in (document.get("metrics") or {}).items()},
+        failed_task=document.get("failed_task"),
+        error=error,
+        log_path=str(log_path),
+        duration_seconds=duration,
+    )
+
+
+def run_local_pipeline(
+    template: Path,
+    parameters: dict[str, object],
+    workdir: Path,
+    *,
+    timeout_seconds: float | None = None,
+) -> LocalRunResult:
+    """Run ``template`` (compiled pipeline YAML) with ``parameters``; artifacts go under workdir.
+
+    Blocks until the child exits. Never raises for pipeline failures: they come back as
+    ``status="failed"`` with the failing task and a short error.
+    """
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / LOG_FILE
+    result_path = workdir / RESULT_FILE
+    run_dir = workdir / "root"
+    result_path.unlink(missing_ok=True)
+
+    command = [
+        sys.executable,
+        "-m",
+        "mlrelay_deployer.kfp_local_child",
+        "--template",
+        str(template.resolve()),
+        "--parameters-json",
+        json.dumps(parameters),
+        "--workdir",
+        str(workdir),
+    ]
+    started = time.monotonic()
+    timed_out = False
+    with log_path.open("wb") as log:
+        # Own session, so a timeout can stop the child and the task processes it started.
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=_child_env(),
+            start_new_session=True,
+        )
+        try:
+            child.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    duration = time.monotonic() - started
+
+    if timed_out:
+        return LocalRunResult(
+            status="failed",
+            run_dir=str(run_dir),
+            outputs={},
+            metrics={},
+            failed_task=None,
+            error=f"local pipeline timed out after {timeout_seconds}s\n{_log_tail(log_path)}",
+            log_path=str(log_path),
+            duration_seconds=duration,
+        )
+    try:
+        document = json.loads(result_path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("result.json is not an object")
+        return _from_document(document, run_dir, log_path, duration)
+    except (OSError, ValueError, TypeError):
+        return LocalRunResult(
+            status="failed",
+            run_dir=str(run_dir),
+            outputs={},
+            metrics={},
+            failed_task=None,
+            error=_log_tail(log_path),
+            log_path=str(log_path),
+            duration_seconds=duration,
+        )

@@ -1,0 +1,1 @@
+"""notifier: turn lifecycle events and dead letters into one chat message each."""

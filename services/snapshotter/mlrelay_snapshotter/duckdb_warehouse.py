@@ -1,0 +1,71 @@
+"""The embedded warehouse: DuckDB writes the Parquet files itself (`COPY ... TO`), so the table's
+rows never pass through Python objects, the local twin of BigQuery's server-side export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from mlrelay.errors import PermanentError, TransientError
+from mlrelay.local_store import LocalFolderStore
+from mlrelay.ports import ColumnSchema, ExportedFile, ExportResult, ObjectStore, SnapshotPlan
+from mlrelay_snapshotter.checksums import file_checksums
+from mlrelay_snapshotter.sql_parameters import to_dollar_placeholders
+
+log = structlog.get_logger()
+
+TARGET_FILE_SIZE = "256MB"
+
+
+def quote_table(table: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
+
+
+class DuckDbWarehouse:
+    def __init__(self, database: Path, threads: int | None = None) -> None:
+        self.database = database
+        self.threads = threads
+
+    def export_snapshot(self, plan: SnapshotPlan, store: ObjectStore) -> ExportResult:
+        import duckdb
+        import pyarrow.parquet as pq
+
+        if not isinstance(store, LocalFolderStore):
+            raise PermanentError("MLRELAY_MODE", "the DuckDB warehouse writes to a local folder",
+                                 "use the embedded mode's local bucket")
+        if not self.database.exists():
+            raise PermanentError("warehouse", f"{self.database} does not exist",
+                                 "seed it (mlrelay run seeds the demo) or set MLRELAY_HOME")
+        if plan.source_kind == "table":
+            assert plan.table is not None
+            select, params = f"SELECT * FROM {quote_table(plan.table)}", {}  # noqa: S608
+        else:
+            assert plan.sql is not None
+            select, params = to_dollar_placeholders(plan.sql), dict(plan.query_parameters)
+        target = store.path(plan.prefix.rstrip("/"))
+        target.mkdir(parents=True, exist_ok=True)
+        copy = (
+            f"COPY ({select}) TO '{target.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD, "
+            f"FILENAME_PATTERN 'part-{{i}}', FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', OVERWRITE)"
+        )
+        config = {"threads": self.threads} if self.threads else {}
+        try:
+            with duckdb.connect(str(self.database), read_only=True, config=config) as con:
+                row = con.execute(copy, params).fetchone()
+        except (duckdb.CatalogException, duckdb.BinderException, duckdb.ParserException,
+                duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            raise PermanentError("source", str(exc).splitlines()[0],
+                                 "fix the pipeline's source in the registry") from None
+        except duckdb.IOException as exc:
+            raise TransientError(f"DuckDB I/O error: {exc}") from exc
+        row_count = int(row[0]) if row else 0
+        paths = sorted(target.glob("part-*.parquet"))
+        files = []
+        for path in paths:
+            sha256, crc32c = file_checksums(path)
+            key = path.relative_to(store.root).as_posix()
+            files.append(ExportedFile(key, path.stat().st_size, sha256, crc32c))
+        schema = pq.read_schema(paths[0]) if paths else None
+        columns = [ColumnSchema(f.name, str(f.type), f.nullable) for f in schema] if schema else []
+        return ExportResult(files, row_count, columns, f"duckdb {duckdb.__version__}")

@@ -1,0 +1,112 @@
+"""Take a run's snapshot once: export, write the manifest last, then move `latest`."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef, SnapshotRequest
+from mlrelay.envelope import PubsubMessage
+from mlrelay.ledger import ledger_key, run_once
+from mlrelay.ports import SnapshotPlan, Warehouse
+from mlrelay.registry import PipelineSpec
+from mlrelay.wiring import Ports
+from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
+from mlrelay_snapshotter.warehouses import build_warehouse
+
+log = structlog.get_logger()
+
+
+def plan_snapshot(request: SnapshotRequest, spec: PipelineSpec, dataset: str) -> SnapshotPlan:
+    source = spec.source
+    return SnapshotPlan(
+        source_kind=source.kind, table=source.table, sql=source.sql,
+        query_parameters={name: request.parameters[name] for name in source.query_parameters},
+        prefix=f"snapshots/{dataset}/{request.run_id}/", job_id=f"mlrelay-{request.run_id}",
+    )
+
+
+def describe_source(plan: SnapshotPlan) -> dict[str, Any]:
+    if plan.source_kind == "table":
+        return {"kind": "table", "table": plan.table}
+    return {"kind": "query", "sql": plan.sql, "query_parameters": plan.query_parameters}
+
+
+def export_with_manifest(
+    request: SnapshotRequest, plan: SnapshotPlan, dataset: str, warehouse: Warehouse,
+    ports: Ports,
+) -> SnapshotManifest:
+    """Export and write the manifest create-only; a manifest already there means an earlier
+    delivery finished the data, and is reused."""
+    store = ports.store
+    manifest_key = plan.prefix + "manifest.json"
+    existing = store.read(manifest_key)
+    if existing is not None:
+        log.info("snapshot_manifest_found", manifest_key=manifest_key)
+        manifest = SnapshotManifest.from_json(existing)
+    else:
+        export = warehouse.export_snapshot(plan, store)
+        manifest = build_manifest(
+            run_id=request.run_id, pipeline=request.pipeline, dataset=dataset,
+            source=describe_source(plan), snapshot_time=request.logical_time,
+            point_in_time=getattr(warehouse, "point_in_time", "read_at_export"),
+            export=export, prefix=plan.prefix, store=store,
+        )
+        if not store.create(manifest_key, manifest.to_json()):
+            manifest = SnapshotManifest.from_json(store.read(manifest_key) or b"")
+    move_latest_pointer(store, dataset, manifest, manifest_key)
+    return manifest
+
+
+def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Ports) -> None:
+    spec = ports.registry.pipeline(request.pipeline)
+    dataset = ports.registry.dataset(request.pipeline)
+    plan = plan_snapshot(request, spec, dataset)
+    warehouse = ports.component("warehouse", build_warehouse)
+
+    def work() -> dict[str, Any]:
+        ports.publish(LifecycleEvent(
+            run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="started",
+            summary=f"snapshot of {describe_source(plan).get('table') or 'query'} started",
+            trigger=request.trigger,
+        ))
+        began = time.perf_counter()
+        manifest = export_with_manifest(request, plan, dataset, warehouse, ports)
+        return {
+            "manifest_uri": ports.store.uri(plan.prefix + "manifest.json"),
+            "fingerprint": manifest.fingerprint,
+            "row_count": manifest.row_count,
+            "total_bytes": manifest.total_bytes,
+            "file_count": len(manifest.files),
+            "duration_seconds": round(time.perf_counter() - began, 3),
+            "engine": manifest.engine,
+        }
+
+    outcome = run_once(ports.store, ledger_key(request.run_id, "snapshot"), "snapshot", work,
+                       lease=timedelta(minutes=30))
+    if outcome.record.state == "failed":
+        ports.publish(LifecycleEvent(
+            run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="failed",
+            summary="snapshot failed", error=outcome.record.error, trigger=request.trigger,
+            details={"field": outcome.record.error_field},
+        ))
+        return
+    result = outcome.result
+    ref = SnapshotRef(**{k: result[k] for k in SnapshotRef.model_fields})
+    ports.publish(LifecycleEvent(
+        run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="completed",
+        summary=f"snapshot of {ref.row_count} rows in {ref.file_count} file(s)",
+        trigger=request.trigger, links={"snapshot": ref.manifest_uri},
+        figures={"rows": ref.row_count, "bytes": ref.total_bytes, "files": ref.file_count,
+                 "duration_seconds": result["duration_seconds"]},
+        details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
+    ))
+    ports.publish(DeployRequest(
+        run_id=request.run_id, pipeline=request.pipeline, parameters=request.parameters,
+        logical_time=request.logical_time, trigger=request.trigger,
+        requested_by=request.requested_by, accepted_at=request.accepted_at, snapshot=ref,
+    ))
+    log.info("snapshot_done", reused=outcome.reused, rows=ref.row_count)

@@ -1,0 +1,1 @@
+"""trigger: turn a run request into an accepted run with a deterministic id, or a rejection."""

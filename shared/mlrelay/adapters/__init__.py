@@ -1,0 +1,1 @@
+"""Google Cloud implementations of the shared ports (imported lazily: cold start matters)."""

@@ -1,0 +1,1 @@
+"""The `mlrelay` command line."""

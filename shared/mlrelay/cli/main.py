@@ -1,0 +1,159 @@
+"""`mlrelay`: run the flow locally, validate the registry, read the run ledger, publish runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mlrelay.cli.params import parse_params
+from mlrelay.errors import PermanentError
+from mlrelay.logs import configure_logging
+from mlrelay.registry import RegistryError, load_registry, resolve_parameters
+from mlrelay.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show info-level logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """mlrelay: scheduled, reproducible retraining, announced in Slack."""
+    ctx.obj = {"verbose": verbose}
+
+
+@cli.command()
+@click.argument("pipeline")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Override a parameter the registry allows (repeatable).")
+@click.option("--dedup-key", help="Same key + same parameters = same run (no work redone).")
+@click.pass_context
+def run(ctx: click.Context, pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
+    """Run PIPELINE end to end on this machine: trigger -> snapshot -> deploy -> notify."""
+    from mlrelay.cli.run_flow import run_locally, summary_table
+
+    settings = _settings()
+    configure_logging("console", "INFO" if ctx.obj["verbose"] else "WARNING")
+    console = Console()
+    console.print(f"[bold]mlrelay run[/] {pipeline}  (embedded: DuckDB, local bucket "
+                  f"{settings.bucket_dir}, kfp.local)")
+    summary = run_locally(settings, pipeline, parse_params(params), dedup_key, console)
+    console.print()
+    console.print(summary_table(summary))
+    sys.exit(0 if summary.status == "succeeded" else 1)
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def validate(file: Path | None) -> None:
+    """Check the pipeline registry; every problem is listed with file, line and field."""
+    path = file or _settings().registry_path
+    try:
+        registry = load_registry(path)
+    except RegistryError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1) from None
+    names = ", ".join(sorted(registry.pipelines))
+    click.echo(f"{path}: OK, {len(registry.pipelines)} pipeline(s): {names}")
+
+
+@cli.group()
+def runs() -> None:
+    """Read the run ledger (runs/<run_id>/<stage>.json in the bucket)."""
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from mlrelay.wiring import Ports
+
+    return Ports(settings).store
+
+
+@runs.command("list")
+def runs_list() -> None:
+    """Every run in the ledger, with the state of each stage."""
+    from mlrelay.ledger import list_runs, read_run
+
+    store = _store(_settings())
+    table = Table("run id", "pipeline", "trigger", "snapshot", "deploy", "accepted at")
+    for run_id in list_runs(store):
+        records = read_run(store, run_id)
+        trig = records.get("trigger")
+        result = (trig.result or {}) if trig else {}
+        table.add_row(run_id, str(result.get("pipeline", "?")),
+                      *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "deploy")),
+                      str(result.get("accepted_at", "")))
+    Console().print(table)
+
+
+def _stage_state(record: object) -> str:
+    if record is None:
+        return "-"
+    state = getattr(record, "state", "?")
+    result = getattr(record, "result", None) or {}
+    return f"{state}/{result['status']}" if "status" in result else str(state)
+
+
+@runs.command("show")
+@click.argument("run_id")
+def runs_show(run_id: str) -> None:
+    """The ledger of one run, stage by stage, as JSON."""
+    from mlrelay.ledger import read_run
+
+    records = read_run(_store(_settings()), run_id)
+    if not records:
+        raise click.ClickException(f"run {run_id!r} is not in the ledger; see `mlrelay runs list`")
+    click.echo(json.dumps({stage: rec.__dict__ for stage, rec in records.items()}, indent=2))
+
+
+@cli.command()
+@click.argument("pipeline")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE")
+@click.option("--dedup-key", help="Default: a fresh key, so each call is a new run.")
+@click.option("--logical-time", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+              help="The schedule slot this run stands for (with a UTC offset).")
+def trigger(pipeline: str, params: tuple[str, ...], dedup_key: str | None,
+            logical_time: datetime | None) -> None:
+    """Publish a RunRequest for PIPELINE to the runs topic on Google Cloud Pub/Sub.
+
+    Needs GOOGLE_CLOUD_PROJECT (and PUBSUB_EMULATOR_HOST for the emulator).
+    """
+    import getpass
+
+    from mlrelay.adapters.pubsub_publisher import PubSubPublisher
+    from mlrelay.contracts import RunRequest
+
+    settings = _settings()
+    if not settings.project or settings.project == "local":
+        raise click.ClickException("GOOGLE_CLOUD_PROJECT is not set: export it to the project "
+                                   "that holds the mlrelay topics")
+    overrides = parse_params(params)
+    if settings.registry_path.exists():  # fail fast on what the trigger would reject anyway
+        try:
+            resolve_parameters(load_registry(settings.registry_path).pipeline(pipeline), overrides)
+        except PermanentError as exc:
+            raise click.ClickException(str(exc)) from None
+    request = RunRequest(
+        pipeline=pipeline, parameters=overrides, logical_time=logical_time,
+        dedup_key=dedup_key or (None if logical_time else f"manual-{uuid.uuid4().hex[:12]}"),
+        requested_by=getpass.getuser(),
+    )
+    try:
+        message_id = PubSubPublisher(settings.project).publish(
+            settings.topics.runs, request.to_json(), request.attributes())
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"published run request for {pipeline} to {settings.topics.runs} "
+               f"(message {message_id})")

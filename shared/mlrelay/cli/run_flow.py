@@ -1,0 +1,127 @@
+"""`mlrelay run`: the whole flow on this machine, with live progress and a final summary."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mlrelay.cli.progress import RunProgress
+from mlrelay.contracts import RunRequest, Scalar
+from mlrelay.demo import seed_demo_warehouse
+from mlrelay.ledger import StageRecord, read_run
+from mlrelay.local.runtime import build_local_runtime
+from mlrelay.ports import ChatChannel
+from mlrelay.settings import Settings
+
+
+class CountingChannel:
+    """Passes posts through to the real channel and tells the display about each one."""
+
+    def __init__(self, inner: ChatChannel, on_post: Callable[[], None]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.plain_text = bool(getattr(inner, "plain_text", False))
+        self.on_post = on_post
+
+    def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self.inner.post(text, blocks)
+        self.on_post()
+
+
+@dataclass
+class RunSummary:
+    run_id: str | None
+    status: str
+    reason: str | None
+    records: dict[str, StageRecord]
+    notifications: int
+    wall_seconds: float
+    dead_lettered: int
+    reused: list[str]
+
+
+def final_status(progress: RunProgress) -> tuple[str, str | None]:
+    for event in reversed(progress.events):
+        if event.status in ("rejected", "failed", "dead_lettered"):
+            return event.status, event.error or event.summary
+        if event.event_type == "pipeline.succeeded":
+            return "succeeded", None
+    return "incomplete", "the flow stopped before the pipeline reported"
+
+
+def run_locally(
+    settings: Settings,
+    pipeline: str,
+    parameters: dict[str, Scalar],
+    dedup_key: str | None,
+    console: Console,
+) -> RunSummary:
+    from mlrelay_notifier.channels import build_channel
+
+    began = time.perf_counter()
+    seed_demo_warehouse(settings.warehouse_path)
+    progress = RunProgress(settings.topics.lifecycle)
+    runtime = build_local_runtime(settings)
+    runtime.ports._components["chat"] = CountingChannel(build_channel(runtime.ports),
+                                                       progress.on_notification)
+    request: dict[str, Any] = {
+        "schema_version": 1, "pipeline": pipeline, "parameters": parameters,
+        "dedup_key": dedup_key or f"manual-{uuid.uuid4().hex[:12]}", "trigger": "manual",
+        "requested_by": getpass.getuser(),
+    }
+    with Live(progress.renderable(), console=console, refresh_per_second=10) as live:
+        runtime.bus.listen(progress.on_message)
+        runtime.bus.listen(lambda _topic, _message: live.update(progress.renderable()))
+        # raw JSON, as any publisher would send it: even a malformed request takes the real path
+        runtime.bus.publish(settings.topics.runs, json.dumps(request).encode(),
+                            {"event_type": RunRequest.kind})
+        stats = runtime.bus.run_until_idle()
+        live.update(progress.renderable())
+    status, reason = final_status(progress)
+    records = read_run(runtime.store, progress.run_id) if progress.run_id else {}
+    return RunSummary(progress.run_id, status, reason, records, progress.notifications,
+                      time.perf_counter() - began, stats.dead_lettered, sorted(progress.reused))
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    style = "bold green" if summary.status == "succeeded" else "bold red"
+    table.add_row("status", f"[{style}]{summary.status}[/]")
+    table.add_row("run id", summary.run_id or "-")
+    if summary.reason:
+        table.add_row("reason", summary.reason)
+    trigger = summary.records.get("trigger")
+    if trigger and trigger.result:
+        table.add_row("parameters", json.dumps(trigger.result.get("parameters", {})))
+    snap = summary.records.get("snapshot")
+    if snap and snap.result:
+        r = snap.result
+        table.add_row("snapshot", f"{r['row_count']} rows, {r['file_count']} file(s), "
+                      f"{r['total_bytes']:,} bytes")
+        table.add_row("manifest", r["manifest_uri"])
+    deploy = summary.records.get("deploy")
+    if deploy and deploy.result:
+        r = deploy.result
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in r.get("metrics", {}).items())
+        table.add_row("pipeline", f"{r['status']} in {r['duration_seconds']:.1f}s ({r['backend']})")
+        if metrics:
+            table.add_row("metrics", metrics)
+        for name, uri in r.get("outputs", {}).items():
+            table.add_row(f"output {name}", uri)
+    if summary.reused:
+        table.add_row("reused", ", ".join(summary.reused) + " (recorded earlier: no work redone)")
+    table.add_row("notifications", f"{summary.notifications} sent")
+    if summary.dead_lettered:
+        table.add_row("dead-lettered", str(summary.dead_lettered))
+    table.add_row("wall time", f"{summary.wall_seconds:.1f}s")
+    return table

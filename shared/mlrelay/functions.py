@@ -1,0 +1,31 @@
+"""The deployed functions: name, code package, entry point and the topic that triggers each.
+
+The local runtime, the packaging and Terraform all read this table, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # Cloud Function name, also the subscription name on the local bus
+    service_dir: str  # services/<service_dir>/
+    package: str  # the service's code package (entry points in <package>.entry)
+    entry_point: str
+    topic: str  # a field of Topics
+    dead_letters_to_topic: bool = True  # failed deliveries go on to the dead-letter topic
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("mlrelay-trigger", "trigger", "mlrelay_trigger", "on_run_request", "runs"),
+    FunctionSpec("mlrelay-snapshotter", "snapshotter", "mlrelay_snapshotter",
+                 "on_snapshot_request", "snapshots"),
+    FunctionSpec("mlrelay-deployer", "deployer", "mlrelay_deployer", "on_deploy_request",
+                 "deploys"),
+    FunctionSpec("mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event",
+                 "lifecycle"),
+    FunctionSpec("mlrelay-dead-letters", "notifier", "mlrelay_notifier", "on_dead_letter",
+                 "dead_letter", dead_letters_to_topic=False),
+)

@@ -1,0 +1,127 @@
+"""The run ledger and the create-only claim every stage takes before doing its work.
+
+`runs/<run_id>/<stage>.json` is both the claim and the record: it is created (create-only) in
+state `running` with a lease, then overwritten with `done` and the stage's result, or `failed` and
+the reason. A redelivered message finds the record and re-emits the result instead of working
+again; a claim whose lease ran out (its worker died) is taken over with a compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+
+from mlrelay.contracts import utc_now
+from mlrelay.errors import PermanentError, TransientError
+from mlrelay.ports import ObjectStore
+
+log = structlog.get_logger()
+
+State = Literal["running", "done", "failed"]
+
+
+def ledger_key(run_id: str, stage: str) -> str:
+    return f"runs/{run_id}/{stage}.json"
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    stage: str
+    state: State
+    started_at: str
+    lease_until: str | None = None
+    finished_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    error_field: str | None = None
+    attempts: int = 1
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> StageRecord:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    record: StageRecord
+    reused: bool
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return self.record.result or {}
+
+
+def run_once(
+    store: ObjectStore,
+    key: str,
+    stage: str,
+    work: Callable[[], dict[str, Any]],
+    *,
+    lease: timedelta,
+    now: Callable[[], datetime] = utc_now,
+) -> StageOutcome:
+    """Do `work` at most once per key, however often the message arrives.
+
+    - first arrival: claim, work, record `done` (or `failed` on a PermanentError);
+    - duplicate after completion: return the recorded outcome (`reused=True`);
+    - duplicate while another delivery works: TransientError, so Pub/Sub retries later;
+    - transient failure inside `work`: the claim is released and the error re-raised.
+    """
+    started = now()
+    claim = StageRecord(stage, "running", started.isoformat(), (started + lease).isoformat())
+    attempts = 1
+    if not store.create(key, claim.to_json()):
+        found = store.read_versioned(key)
+        if found is None:
+            raise TransientError(f"{key}: claim vanished while reading it; retry")
+        data, generation = found
+        existing = StageRecord.from_json(data)
+        if existing.state in ("done", "failed"):
+            log.info("stage_reused", stage=stage, state=existing.state)
+            return StageOutcome(existing, reused=True)
+        lease_until = datetime.fromisoformat(existing.lease_until or existing.started_at)
+        if lease_until > started:
+            raise TransientError(f"{key}: another delivery is working on it until {lease_until}")
+        attempts = existing.attempts + 1
+        claim = StageRecord(stage, "running", started.isoformat(),
+                            (started + lease).isoformat(), attempts=attempts)
+        if not store.replace(key, claim.to_json(), generation):
+            raise TransientError(f"{key}: another delivery took over the expired claim")
+        log.warning("stage_claim_taken_over", stage=stage, attempts=attempts)
+    try:
+        result = work()
+    except PermanentError as exc:
+        record = StageRecord(stage, "failed", claim.started_at, None, now().isoformat(),
+                             None, str(exc), exc.field, attempts)
+        store.write(key, record.to_json())
+        return StageOutcome(record, reused=False)
+    except BaseException:
+        store.delete(key)
+        raise
+    record = StageRecord(stage, "done", claim.started_at, None, now().isoformat(), result,
+                         attempts=attempts)
+    store.write(key, record.to_json())
+    return StageOutcome(record, reused=False)
+
+
+def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:
+    """Every stage record of one run, by stage name."""
+    records = {}
+    for key in store.list(f"runs/{run_id}/"):
+        if key.endswith(".json"):
+            data = store.read(key)
+            if data is not None:
+                records[key.rsplit("/", 1)[1].removesuffix(".json")] = StageRecord.from_json(data)
+    return records
+
+
+def list_runs(store: ObjectStore) -> list[str]:
+    return sorted({key.split("/")[1] for key in store.list("runs/") if key.count("/") >= 2})

@@ -1,0 +1,174 @@
+"""An in-process bus with Pub/Sub's delivery contract.
+
+Every subscriber gets the very CloudEvent envelope Eventarc delivers to a Cloud Function. Delivery
+is at least once: a handler that raises is retried with exponential backoff, and after
+`max_attempts` the message goes to the dead-letter topic (with the attributes Pub/Sub adds there)
+and into the dead-letter store, `deadletters/<subscription>/<message_id>.json` in the bucket.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import structlog
+from cloudevents.http import CloudEvent
+
+from mlrelay.contracts import utc_now
+from mlrelay.envelope import PubsubMessage, to_cloudevent
+from mlrelay.ports import ObjectStore
+
+log = structlog.get_logger()
+
+Handler = Callable[[CloudEvent], None]
+Listener = Callable[[str, PubsubMessage], None]
+
+
+@dataclass
+class Subscription:
+    name: str
+    topic: str
+    handler: Handler
+    max_attempts: int
+    dead_letter_topic: str | None
+
+
+@dataclass(order=True)
+class _Delivery:
+    due: float
+    seq: int
+    subscription: Subscription = field(compare=False)
+    message: PubsubMessage = field(compare=False)
+    attempt: int = field(compare=False, default=1)
+
+
+@dataclass
+class BusStats:
+    published: Counter[str] = field(default_factory=Counter)
+    deliveries: int = 0
+    failed_deliveries: int = 0
+    dead_lettered: int = 0
+
+
+class LocalBus:
+    def __init__(
+        self,
+        project: str,
+        dead_letter_store: ObjectStore,
+        *,
+        max_attempts: int = 5,
+        min_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.project = project
+        self.store = dead_letter_store
+        self.max_attempts = max_attempts
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._clock = clock
+        self._subs: dict[str, list[Subscription]] = {}
+        self._queue: list[_Delivery] = []
+        self._seq = itertools.count()
+        self._listeners: list[Listener] = []
+        self.stats = BusStats()
+
+    def topic_path(self, topic: str) -> str:
+        return f"projects/{self.project}/topics/{topic}"
+
+    def subscribe(self, topic: str, name: str, handler: Handler, *,
+                  dead_letter_topic: str | None = None, max_attempts: int | None = None) -> None:
+        sub = Subscription(name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic)
+        self._subs.setdefault(topic, []).append(sub)
+
+    def listen(self, listener: Listener) -> None:
+        """Observe every published message (the CLI's progress display uses this)."""
+        self._listeners.append(listener)
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        message = PubsubMessage(data=data, attributes=dict(attributes),
+                                message_id=uuid.uuid4().hex[:16], publish_time=utc_now())
+        self.stats.published[topic] += 1
+        for listener in self._listeners:
+            listener(topic, message)
+        for sub in self._subs.get(topic, []):
+            self._enqueue(sub, message, attempt=1, delay=0.0)
+        return message.message_id
+
+    def _enqueue(self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float) -> None:
+        heapq.heappush(self._queue, _Delivery(self._clock() + delay, next(self._seq), sub,
+                                              message, attempt))
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1)))
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def run_until_idle(self, deadline_seconds: float | None = None) -> BusStats:
+        """Deliver until no message is left (or the deadline passes); returns the counters."""
+        stop_at = None if deadline_seconds is None else self._clock() + deadline_seconds
+        while self._queue:
+            wait = self._queue[0].due - self._clock()
+            if stop_at is not None and self._clock() + max(wait, 0) > stop_at:
+                break
+            if wait > 0:
+                self._sleep(wait)
+            self._deliver(heapq.heappop(self._queue))
+        return self.stats
+
+    def _deliver(self, delivery: _Delivery) -> None:
+        sub, attempt = delivery.subscription, delivery.attempt
+        message = replace(delivery.message, delivery_attempt=attempt,
+                          subscription=f"projects/{self.project}/subscriptions/{sub.name}")
+        self.stats.deliveries += 1
+        try:
+            sub.handler(to_cloudevent(message, self.topic_path(sub.topic)))
+        except Exception as exc:  # the bus is Pub/Sub: any failure means "nack, redeliver"
+            self.stats.failed_deliveries += 1
+            log.warning("delivery_failed", subscription=sub.name, attempt=attempt,
+                        run_id=message.attributes.get("run_id", "unassigned"),
+                        error=f"{type(exc).__name__}: {exc}")
+            if attempt >= sub.max_attempts:
+                self._dead_letter(sub, message, exc)
+            else:
+                self._enqueue(sub, delivery.message, attempt + 1, self.backoff(attempt))
+
+    def _dead_letter(self, sub: Subscription, message: PubsubMessage, exc: Exception) -> None:
+        self.stats.dead_lettered += 1
+        record = {
+            "subscription": sub.name,
+            "topic": sub.topic,
+            "delivery_attempts": message.delivery_attempt,
+            "last_error": "".join(traceback.format_exception_only(exc)).strip(),
+            "dead_lettered_at": utc_now().isoformat(),
+            "message": {
+                "message_id": message.message_id,
+                "attributes": message.attributes,
+                "data": message.data.decode(errors="replace"),
+                "publish_time": message.publish_time.isoformat(),
+            },
+        }
+        key = f"deadletters/{sub.name}/{message.message_id}.json"
+        self.store.create(key, json.dumps(record, indent=2).encode())
+        log.error("message_dead_lettered", subscription=sub.name, store_key=key,
+                  run_id=message.attributes.get("run_id", "unassigned"))
+        if sub.dead_letter_topic and sub.dead_letter_topic != sub.topic:
+            # what Pub/Sub adds when it forwards a message to a dead-letter topic
+            attributes = {
+                **message.attributes,
+                "CloudPubSubDeadLetterSourceSubscription": sub.name,
+                "CloudPubSubDeadLetterSourceSubscriptionProject": self.project,
+                "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
+                "CloudPubSubDeadLetterSourceDeliveryCount": str(message.delivery_attempt),
+            }
+            self.publish(sub.dead_letter_topic, message.data, attributes)

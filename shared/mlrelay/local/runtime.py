@@ -1,0 +1,53 @@
+"""Wire the four services' real entry points to the in-process bus."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlrelay.functions import FUNCTIONS
+from mlrelay.local.bus import Handler, LocalBus
+from mlrelay.local_store import LocalFolderStore
+from mlrelay.registry import Registry
+from mlrelay.settings import Settings
+from mlrelay.wiring import Ports, use_ports
+
+
+@dataclass
+class LocalRuntime:
+    settings: Settings
+    bus: LocalBus
+    store: LocalFolderStore
+    ports: Ports
+
+
+def entry_point(package: str, name: str) -> Handler:
+    handler: Handler = getattr(importlib.import_module(f"{package}.entry"), name)
+    return handler
+
+
+def build_local_runtime(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    components: dict[str, Any] | None = None,
+    wrap: Mapping[str, Any] | None = None,
+) -> LocalRuntime:
+    """One process, four services. `wrap` maps a function name to a decorator around its
+    handler (tests use it to inject failures into the real handlers)."""
+    store = LocalFolderStore(settings.bucket_dir)
+    bus = LocalBus(settings.project, store, max_attempts=settings.max_delivery_attempts,
+                   min_backoff=settings.min_backoff_seconds,
+                   max_backoff=settings.max_backoff_seconds)
+    ports = Ports(settings, publisher=bus, store=store, registry=registry, components=components)
+    use_ports(ports)
+    for spec in FUNCTIONS:
+        handler = entry_point(spec.package, spec.entry_point)
+        if wrap and spec.name in wrap:
+            handler = wrap[spec.name](handler)
+        dead_letter = settings.topics.dead_letter if spec.dead_letters_to_topic else None
+        bus.subscribe(getattr(settings.topics, spec.topic), spec.name, handler,
+                      dead_letter_topic=dead_letter)
+    return LocalRuntime(settings, bus, store, ports)

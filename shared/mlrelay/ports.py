@@ -1,0 +1,102 @@
+"""The narrow interfaces between stage logic and the outside world (one per outside system).
+
+Each has a Google implementation and an embedded one; `wiring.build_ports` picks them from the
+settings, in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        """Publish one message; returns its message id once the bus has accepted it."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """A bucket: GCS, or a local folder. Keys are '/'-separated relative paths."""
+
+    def uri(self, key: str) -> str: ...
+    def read(self, key: str) -> bytes | None: ...
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    def create(self, key: str, data: bytes) -> bool:
+        """Create-only write: False (and nothing written) when the key already exists."""
+        ...
+    def replace(self, key: str, data: bytes, if_generation: str) -> bool:
+        """Overwrite only if the object is still at `if_generation` (compare-and-swap)."""
+        ...
+    def write(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def list(self, prefix: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    name: str
+    type: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    key: str
+    size_bytes: int
+    sha256: str
+    crc32c: str
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """What to copy: a table or a parameterised query, into a key prefix of the store."""
+
+    source_kind: Literal["table", "query"]
+    table: str | None
+    sql: str | None
+    query_parameters: dict[str, Any]
+    prefix: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    files: list[ExportedFile]
+    row_count: int
+    schema: list[ColumnSchema]
+    engine: str
+    job_ids: list[str] = field(default_factory=list)
+
+
+class Warehouse(Protocol):
+    def export_snapshot(self, plan: SnapshotPlan, store: ObjectStore) -> ExportResult:
+        """Copy the source to Parquet files under `plan.prefix`, without the data passing
+        through this process where the engine can write it itself."""
+        ...
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    status: Literal["submitted", "succeeded", "failed"]
+    job_name: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    failed_task: str | None = None
+    error: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+
+
+class PipelineBackend(Protocol):
+    def start(
+        self, *, run_id: str, pipeline: str, template: str, parameters: dict[str, Any]
+    ) -> PipelineOutcome: ...
+
+
+class ChatChannel(Protocol):
+    name: str
+
+    def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Deliver one message; raise TransientError to retry, PermanentError to give up."""
+        ...

@@ -1,0 +1,252 @@
+"""The pipeline registry: one YAML file listing every pipeline mlrelay may run.
+
+Loading reports *every* problem at once, each with file, line and field, so `mlrelay validate`
+is useful in a pull request. Paths inside the file are relative to the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from mlrelay.contracts import PipelineName, Scalar, describe_validation_error
+from mlrelay.errors import PermanentError
+
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+_SQL_PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Spec):
+    """A table (`dataset.table`) or a SQL query whose `@name` parameters come from the run."""
+
+    table: str | None = None
+    sql: str | None = None
+    query_parameters: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.table is None) == (self.sql is None):
+            raise ValueError("give exactly one of `table` or `sql`")
+        if self.table is not None and self.query_parameters:
+            raise ValueError("`query_parameters` only applies to a `sql` source")
+        return self
+
+    @property
+    def kind(self) -> Literal["table", "query"]:
+        return "table" if self.table is not None else "query"
+
+
+class ScheduleSpec(_Spec):
+    cron: str
+    time_zone: str
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleSpec:
+        parts = self.cron.split()
+        if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+            raise ValueError(
+                f"cron {self.cron!r} needs 5 fields: minute hour day-of-month month day-of-week"
+            )
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"time_zone {self.time_zone!r} is not an IANA zone (e.g. Europe/Amsterdam, UTC)"
+            ) from None
+        return self
+
+
+class NotifySpec(_Spec):
+    slack_channel: str | None = None
+    on_success: Literal["always", "never", "on_recovery"] = "always"
+
+
+class PipelineSpec(_Spec):
+    description: str = ""
+    source: SourceSpec
+    snapshot_dataset: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] | None = (
+        None
+    )
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+    template: str
+    backend: Literal["local", "vertex", "kfp"] = "local"
+    parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
+    overridable: list[Identifier] = Field(default_factory=list)
+    notify: NotifySpec = Field(default_factory=NotifySpec)
+
+
+class Registry(_Spec):
+    version: Literal[1] = 1
+    pipelines: dict[PipelineName, PipelineSpec]
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def pipeline(self, name: str) -> PipelineSpec:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise PermanentError(
+                "pipeline", f"{name!r} is not in the registry",
+                f"use one of: {known}, or add it to the registry",
+            ) from None
+
+    def template_location(self, name: str) -> str:
+        """The template as a URI or an absolute path (relative paths resolve against the file)."""
+        template = self.pipeline(name).template
+        if "://" in template or template.startswith(("/", "https:")):
+            return template
+        return str((self.base_dir / template).resolve())
+
+    def dataset(self, name: str) -> str:
+        return self.pipeline(name).snapshot_dataset or name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class RegistryProblem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class RegistryError(PermanentError):
+    def __init__(self, problems: list[RegistryProblem]) -> None:
+        self.problems = problems
+        first = problems[0]
+        super().__init__(
+            first.field,
+            "\n".join(str(p) for p in problems),
+            "fix the registry file and run `mlrelay validate`",
+        )
+
+
+def _line_of(doc: Any, path: tuple[str | int, ...]) -> int:
+    """1-based line of the deepest part of `path` that exists in the ruamel document."""
+    node, line = doc, 1
+    for part in path:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(part, int) and isinstance(node, list) and part < len(node):
+                line = (lc.item(part)[0] if lc else line - 1) + 1
+                node = node[part]
+            elif isinstance(node, dict) and part in node:
+                line = (lc.key(part)[0] if lc else line - 1) + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def _semantic_problems(raw: Any, registry: Registry) -> list[tuple[tuple[str | int, ...], str]]:
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for name, spec in registry.pipelines.items():
+        at: tuple[str | int, ...] = ("pipelines", name)
+        for i, param in enumerate(spec.overridable):
+            if param not in spec.parameters:
+                found.append((
+                    (*at, "overridable", i),
+                    f"{param!r} has no default in `parameters`; add one so its type is known",
+                ))
+        if spec.source.sql is not None:
+            used = set(_SQL_PARAM.findall(spec.source.sql))
+            declared = set(spec.source.query_parameters)
+            for missing in sorted(used - declared):
+                found.append(((*at, "source", "sql"),
+                              f"@{missing} is used but not listed in `query_parameters`"))
+            for i, param in enumerate(spec.source.query_parameters):
+                if param not in spec.parameters:
+                    found.append(((*at, "source", "query_parameters", i),
+                                  f"{param!r} needs a default in `parameters`"))
+        location = registry.template_location(name)
+        if "://" not in location and not Path(location).is_file():
+            found.append(((*at, "template"),
+                          f"file {location} does not exist; compile the pipeline or fix the path"))
+    return found
+
+
+def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = None) -> Registry:
+    """Validate registry YAML text; all problems are raised together in a `RegistryError`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        raw = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise RegistryError([RegistryProblem(file, line, "(yaml)", str(exc).splitlines()[0])]) from None
+    if not isinstance(raw, dict):
+        raise RegistryError([RegistryProblem(file, 1, "(file)", "expected a mapping with `pipelines:`")])
+    data = dict(raw)
+    data["base_dir"] = base_dir or Path(".")
+    try:
+        registry = Registry.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = tuple(err["loc"])
+            # a failed model validator reports on the model itself: name that model
+            described = describe_validation_error(
+                ValidationError.from_exception_data(exc.title, [err])  # type: ignore[list-item]
+            )[0]
+            problems.append(RegistryProblem(file, _line_of(raw, path), described[0], described[1]))
+        raise RegistryError(problems) from None
+    semantic = _semantic_problems(raw, registry)
+    if semantic:
+        raise RegistryError([
+            RegistryProblem(file, _line_of(raw, path), ".".join(map(str, path)), message)
+            for path, message in semantic
+        ])
+    return registry
+
+
+def load_registry(path: str | Path) -> Registry:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise RegistryError([RegistryProblem(str(file), 0, "(file)", f"cannot read: {exc.strerror}")]) from None
+    return parse_registry(text, str(file), file.parent.resolve())
+
+
+def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Scalar]) -> dict[str, Scalar]:
+    """Registry defaults + allowed, type-checked overrides; a bad override is a `PermanentError`."""
+    effective = dict(spec.parameters)
+    allowed = ", ".join(spec.overridable) or "none"
+    for key, value in sorted(overrides.items()):
+        if key not in spec.parameters:
+            raise PermanentError(f"parameters.{key}", "is not a parameter of this pipeline",
+                                 f"parameters you may set: {allowed}")
+        if key not in spec.overridable:
+            raise PermanentError(f"parameters.{key}", "may not be overridden",
+                                 f"parameters you may set: {allowed}")
+        effective[key] = _coerce(key, spec.parameters[key], value)
+    return effective
+
+
+def _coerce(key: str, default: Scalar, value: Scalar) -> Scalar:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not expected:
+        raise PermanentError(
+            f"parameters.{key}",
+            f"expected {expected.__name__} like the default {default!r}, got {value!r}",
+            f"pass a {expected.__name__}",
+        )
+    return value

@@ -1,0 +1,91 @@
+"""Configuration, read once from the environment into a typed object (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mlrelay.errors import PermanentError
+from mlrelay.topics import Topics
+
+Mode = Literal["embedded", "google"]
+
+
+@dataclass(frozen=True, repr=False)
+class Secret:
+    """A value that never prints: repr/str show only whether it is set."""
+
+    value: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __repr__(self) -> str:
+        return "Secret(set)" if self.value else "Secret(unset)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = "embedded"
+    home: Path = Path(".mlrelay")
+    registry_path: Path = Path("pipelines/registry.yaml")
+    project: str = "local"
+    bucket: str = ""
+    topics: Topics = field(default_factory=Topics)
+    slack_webhook_url: Secret = field(default_factory=Secret)
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+    max_delivery_attempts: int = 5
+    min_backoff_seconds: float = 0.1
+    max_backoff_seconds: float = 5.0
+
+    @property
+    def bucket_dir(self) -> Path:
+        return self.home / "bucket"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("MLRELAY_MODE", "embedded")
+        if mode not in ("embedded", "google"):
+            raise PermanentError("MLRELAY_MODE", f"{mode!r} is not a mode", "use embedded or google")
+        in_cloud = "K_SERVICE" in env or "FUNCTION_TARGET" in env
+        log_format = env.get("MLRELAY_LOG_FORMAT", "json" if in_cloud else "console")
+        if log_format not in ("json", "console"):
+            raise PermanentError("MLRELAY_LOG_FORMAT", f"{log_format!r}", "use json or console")
+        settings = cls(
+            mode=mode,  # type: ignore[arg-type]
+            home=Path(env.get("MLRELAY_HOME", ".mlrelay")),
+            registry_path=Path(env.get("MLRELAY_REGISTRY", "pipelines/registry.yaml")),
+            project=env.get("GOOGLE_CLOUD_PROJECT", "local" if mode == "embedded" else ""),
+            bucket=env.get("MLRELAY_BUCKET", ""),
+            topics=Topics.from_env(env),
+            slack_webhook_url=Secret(env.get("SLACK_WEBHOOK_URL", "")),
+            log_format=log_format,  # type: ignore[arg-type]
+            log_level=env.get("MLRELAY_LOG_LEVEL", "INFO").upper(),
+            max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
+        )
+        if mode == "google":
+            for name, value in (("GOOGLE_CLOUD_PROJECT", settings.project),
+                                ("MLRELAY_BUCKET", settings.bucket)):
+                if not value:
+                    raise PermanentError(name, "is not set", f"set {name} for MLRELAY_MODE=google")
+        return settings
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise PermanentError(name, f"{raw!r} is not a positive integer", f"e.g. {name}={default}")
+    return int(raw)

@@ -1,0 +1,111 @@
+"""Choose the implementation of every port from the settings, in one place, once per process.
+
+A Cloud Function builds its `Ports` lazily on the first event (clients are reused across events);
+the local runtime builds one with the in-process bus and installs it with `use_ports`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from mlrelay.contracts import DeployRequest, LifecycleEvent, Message, RunRequest, SnapshotRequest
+from mlrelay.errors import PermanentError
+from mlrelay.logs import configure_logging
+from mlrelay.ports import ObjectStore, Publisher
+from mlrelay.registry import Registry, load_registry
+from mlrelay.settings import Settings
+
+T = TypeVar("T")
+
+
+class Ports:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        publisher: Publisher | None = None,
+        store: ObjectStore | None = None,
+        registry: Registry | None = None,
+        components: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._publisher = publisher
+        self._store = store
+        self._registry = registry
+        self._components: dict[str, Any] = dict(components or {})
+        self._lock = threading.Lock()
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        if self._publisher is not None:
+            return self._publisher
+        if self.settings.mode == "embedded":
+            raise PermanentError(
+                "MLRELAY_MODE", "embedded mode publishes through the in-process bus, which is not "
+                "running in this process", "use `mlrelay run`, or set MLRELAY_MODE=google",
+            )
+        from mlrelay.adapters.pubsub_publisher import PubSubPublisher
+
+        return PubSubPublisher(self.settings.project)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        if self._store is not None:
+            return self._store
+        if self.settings.mode == "embedded":
+            from mlrelay.local_store import LocalFolderStore
+
+            return LocalFolderStore(self.settings.bucket_dir)
+        from mlrelay.adapters.gcs_store import GcsStore
+
+        return GcsStore(self.settings.bucket, self.settings.project)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return self._registry or load_registry(self.settings.registry_path)
+
+    def component(self, name: str, factory: Callable[[Ports], T]) -> T:
+        """A service-specific port (warehouse, pipeline backend, chat), built once."""
+        with self._lock:
+            if name not in self._components:
+                self._components[name] = factory(self)
+            return self._components[name]  # type: ignore[no-any-return]
+
+    def publish(self, message: Message) -> str:
+        return self.publisher.publish(topic_for(self.settings, message), message.to_json(),
+                                      message.attributes())
+
+
+def topic_for(settings: Settings, message: Message) -> str:
+    topics = settings.topics
+    by_kind = {
+        RunRequest.kind: topics.runs,
+        SnapshotRequest.kind: topics.snapshots,
+        DeployRequest.kind: topics.deploys,
+        LifecycleEvent.kind: topics.lifecycle,
+    }
+    return by_kind[message.kind]
+
+
+_current: Ports | None = None
+_current_lock = threading.Lock()
+
+
+def use_ports(ports: Ports | None) -> None:
+    """Install the ports every handler in this process uses (None: rebuild from the env)."""
+    global _current
+    with _current_lock:
+        _current = ports
+
+
+def current_ports() -> Ports:
+    global _current
+    with _current_lock:
+        if _current is None:
+            settings = Settings.from_env()
+            configure_logging(settings.log_format, settings.log_level)
+            _current = Ports(settings)
+        return _current
