@@ -150,11 +150,15 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[tu
     """(field path, what was expected) for each problem pydantic found."""
     problems = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(p) for p in err["loc"]) or "(message)"
+        loc = [str(p) for p in err["loc"]]
+        is_key = "[key]" in loc
+        path = ".".join(p for p in loc if p != "[key]") or "(message)"
         if prefix:
             path = f"{prefix}.{path}" if path != "(message)" else prefix
         hint = _EXPECTATIONS.get(err["type"])
         text = err["msg"] if hint is None else f"{err['msg']}: {hint}"
+        if is_key:
+            text = f"the name {text[0].lower()}{text[1:]}"
         if err["type"] not in ("missing",) and "input" in err:
             text += f" (got {err['input']!r:.80})"
         problems.append((path, text))

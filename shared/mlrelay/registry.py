@@ -14,7 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from mlrelay.contracts import PipelineName, Scalar, describe_validation_error
+from mlrelay.contracts import (
+    PIPELINE_NAME_PATTERN,
+    PipelineName,
+    Scalar,
+    describe_validation_error,
+)
 from mlrelay.errors import PermanentError
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
@@ -52,17 +57,20 @@ class ScheduleSpec(_Spec):
 
     @model_validator(mode="after")
     def _valid(self) -> ScheduleSpec:
+        problems = []
         parts = self.cron.split()
         if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
-            raise ValueError(
+            problems.append(
                 f"cron {self.cron!r} needs 5 fields: minute hour day-of-month month day-of-week"
             )
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
+            problems.append(
                 f"time_zone {self.time_zone!r} is not an IANA zone (e.g. Europe/Amsterdam, UTC)"
-            ) from None
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -102,10 +110,7 @@ class Registry(_Spec):
 
     def template_location(self, name: str) -> str:
         """The template as a URI or an absolute path (relative paths resolve against the file)."""
-        template = self.pipeline(name).template
-        if "://" in template or template.startswith(("/", "https:")):
-            return template
-        return str((self.base_dir / template).resolve())
+        return _template_location(self.pipeline(name).template, self.base_dir)
 
     def dataset(self, name: str) -> str:
         return self.pipeline(name).snapshot_dataset or name.replace("-", "_")
@@ -152,30 +157,42 @@ def _line_of(doc: Any, path: tuple[str | int, ...]) -> int:
     return line
 
 
-def _semantic_problems(raw: Any, registry: Registry) -> list[tuple[tuple[str | int, ...], str]]:
-    found: list[tuple[tuple[str | int, ...], str]] = []
-    for name, spec in registry.pipelines.items():
-        at: tuple[str | int, ...] = ("pipelines", name)
-        for i, param in enumerate(spec.overridable):
+def _semantic_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[_Found]:
+    found: list[_Found] = []
+    at: tuple[str | int, ...] = ("pipelines", name)
+    for i, param in enumerate(spec.overridable):
+        if param not in spec.parameters:
+            found.append(((*at, "overridable", i),
+                          f"{param!r} has no default in `parameters`; add one so its type is known"))
+    if spec.source.sql is not None:
+        used = set(_SQL_PARAM.findall(spec.source.sql))
+        for missing in sorted(used - set(spec.source.query_parameters)):
+            found.append(((*at, "source", "sql"),
+                          f"@{missing} is used but not listed in `query_parameters`"))
+        for i, param in enumerate(spec.source.query_parameters):
             if param not in spec.parameters:
-                found.append((
-                    (*at, "overridable", i),
-                    f"{param!r} has no default in `parameters`; add one so its type is known",
-                ))
-        if spec.source.sql is not None:
-            used = set(_SQL_PARAM.findall(spec.source.sql))
-            declared = set(spec.source.query_parameters)
-            for missing in sorted(used - declared):
-                found.append(((*at, "source", "sql"),
-                              f"@{missing} is used but not listed in `query_parameters`"))
-            for i, param in enumerate(spec.source.query_parameters):
-                if param not in spec.parameters:
-                    found.append(((*at, "source", "query_parameters", i),
-                                  f"{param!r} needs a default in `parameters`"))
-        location = registry.template_location(name)
-        if "://" not in location and not Path(location).is_file():
-            found.append(((*at, "template"),
-                          f"file {location} does not exist; compile the pipeline or fix the path"))
+                found.append(((*at, "source", "query_parameters", i),
+                              f"{param!r} needs a default in `parameters`"))
+    location = _template_location(spec.template, base_dir)
+    if "://" not in location and not Path(location).is_file():
+        found.append(((*at, "template"),
+                      f"file {location} does not exist; compile the pipeline or fix the path"))
+    return found
+
+
+_Found = tuple[tuple[str | int, ...], str]
+
+
+def _validation_problems(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[_Found]:
+    found: list[_Found] = []
+    for err in exc.errors(include_url=False):
+        single = ValidationError.from_exception_data(exc.title, [err])  # type: ignore[list-item]
+        path, text = describe_validation_error(single)[0]
+        text = text.removeprefix("Value error, ")
+        if err["type"] == "value_error":  # a model-level check: the input is the whole mapping
+            text = text.split(" (got {")[0]
+        loc = tuple(p for p in err["loc"] if p != "[key]")
+        found.append(((*prefix, *loc), text))
     return found
 
 
@@ -184,35 +201,47 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    base = base_dir or Path(".")
     try:
         raw = YAML(typ="rt").load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise RegistryError([RegistryProblem(file, line, "(yaml)", str(exc).splitlines()[0])]) from None
-    if not isinstance(raw, dict):
-        raise RegistryError([RegistryProblem(file, 1, "(file)", "expected a mapping with `pipelines:`")])
-    data = dict(raw)
-    data["base_dir"] = base_dir or Path(".")
+    if not isinstance(raw, dict) or not isinstance(raw.get("pipelines"), dict):
+        raise RegistryError([RegistryProblem(file, 1, "pipelines",
+                                             "expected a mapping `pipelines:` of name -> pipeline")])
+    found: list[_Found] = []
+    extra = {k: v for k, v in raw.items() if k != "pipelines"}
     try:
-        registry = Registry.model_validate(data)
+        Registry.model_validate({**extra, "pipelines": {}})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            path = tuple(err["loc"])
-            # a failed model validator reports on the model itself: name that model
-            described = describe_validation_error(
-                ValidationError.from_exception_data(exc.title, [err])  # type: ignore[list-item]
-            )[0]
-            problems.append(RegistryProblem(file, _line_of(raw, path), described[0], described[1]))
-        raise RegistryError(problems) from None
-    semantic = _semantic_problems(raw, registry)
-    if semantic:
+        found += _validation_problems(exc, ())
+    specs: dict[str, PipelineSpec] = {}
+    for name, raw_spec in raw["pipelines"].items():
+        at: tuple[str | int, ...] = ("pipelines", name)
+        if not isinstance(name, str) or not re.match(PIPELINE_NAME_PATTERN, name):
+            found.append((at, f"the name {name!r} must be lowercase letters, digits and hyphens, "
+                              "starting with a letter (at most 40)"))
+        try:
+            spec = PipelineSpec.model_validate(raw_spec)
+        except ValidationError as exc:
+            found += _validation_problems(exc, at)
+            continue
+        found += _semantic_problems(str(name), spec, base)
+        specs[str(name)] = spec
+    if found:
         raise RegistryError([
             RegistryProblem(file, _line_of(raw, path), ".".join(map(str, path)), message)
-            for path, message in semantic
+            for path, message in found
         ])
-    return registry
+    return Registry.model_validate({**extra, "pipelines": specs, "base_dir": base})
+
+
+def _template_location(template: str, base_dir: Path) -> str:
+    if "://" in template or template.startswith("/"):
+        return template
+    return str((base_dir / template).resolve())
 
 
 def load_registry(path: str | Path) -> Registry:

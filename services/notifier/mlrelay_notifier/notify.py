@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import structlog
@@ -57,9 +58,20 @@ def notify_lifecycle(event: LifecycleEvent, message: PubsubMessage, ports: Ports
     notify_event(event, ports)
 
 
+def _identity_from_body(data: bytes) -> dict[str, str]:
+    """run_id/pipeline from the message body when the publisher set no attributes."""
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: body[k] for k in ("run_id", "pipeline") if isinstance(body.get(k), str)}
+
+
 def dead_letter_event(message: PubsubMessage) -> LifecycleEvent:
     """What a dead-lettered message (with Pub/Sub's dead-letter attributes) tells people."""
-    attrs = message.attributes
+    attrs = {**_identity_from_body(message.data), **message.attributes}
     subscription = attrs.get("CloudPubSubDeadLetterSourceSubscription", "unknown subscription")
     attempts = attrs.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
     return LifecycleEvent(

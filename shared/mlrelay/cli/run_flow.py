@@ -83,7 +83,7 @@ def run_locally(
         runtime.bus.listen(lambda _topic, _message: live.update(progress.renderable()))
         # raw JSON, as any publisher would send it: even a malformed request takes the real path
         runtime.bus.publish(settings.topics.runs, json.dumps(request).encode(),
-                            {"event_type": RunRequest.kind})
+                            {"event_type": RunRequest.kind, "pipeline": pipeline})
         stats = runtime.bus.run_until_idle()
         live.update(progress.renderable())
     status, reason = final_status(progress)

@@ -1,0 +1,180 @@
+"""The whole flow through the real handlers on the local bus, as `mlrelay run` wires it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.http import CloudEvent
+
+from mlrelay.contracts import LifecycleEvent, RunRequest
+from mlrelay.errors import TransientError
+from mlrelay.ledger import read_run
+from mlrelay.local.runtime import LocalRuntime
+from mlrelay.settings import Settings
+from mlrelay.wiring import use_ports
+
+from .conftest import Capture, RecordingChannel, make_runtime
+
+
+def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return runtime.bus.publish(runtime.settings.topics.runs, data, {"event_type": "run_request"})
+
+
+def files_under(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.pipeline
+def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_again(
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+) -> None:
+    request = {"pipeline": "penguins", "dedup_key": "demo-1", "parameters": {"n_estimators": 20}}
+    publish_run(runtime, request)
+    stats = runtime.bus.run_until_idle()
+    assert stats.dead_lettered == 0
+    assert capture.types() == ["trigger.accepted", "snapshot.started", "snapshot.completed",
+                               "pipeline.submitted", "pipeline.succeeded"]
+    run_id = capture.events[0].run_id
+    assert all(e.run_id == run_id for e in capture.events)
+    succeeded = capture.events[-1]
+    assert float(succeeded.figures["accuracy"]) > 0.9
+    assert succeeded.parameters["n_estimators"] == 20
+    ledger = read_run(runtime.store, run_id)
+    assert {s: r.state for s, r in ledger.items()} == {
+        "trigger": "done", "snapshot": "done", "deploy": "done"}
+    snapshot = ledger["snapshot"].result or {}
+    assert snapshot["row_count"] == 344
+    manifest_path = Path(snapshot["manifest_uri"].removeprefix("file://"))
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["fingerprint"] == snapshot["fingerprint"]
+    latest = json.loads((manifest_path.parent.parent / "latest.json").read_text())
+    assert latest["run_id"] == run_id
+    deploy = ledger["deploy"].result or {}
+    assert deploy["arguments"]["snapshot_fingerprint"] == snapshot["fingerprint"]
+    assert Path(deploy["outputs"]["model"]).is_file()
+    assert len(channel.posts) == 4  # accepted, snapshot done, submitted, succeeded
+    before_bucket = files_under(runtime.store.root)
+    pipeline_runs = runtime.settings.home / "pipeline-runs"
+    before_runs = files_under(pipeline_runs)
+
+    capture.events.clear()
+    publish_run(runtime, request)
+    runtime.bus.run_until_idle()
+    assert capture.events[0].run_id == run_id
+    assert capture.events[-1].event_type == "pipeline.succeeded"
+    assert all(e.details.get("reused") for e in capture.events if e.status != "submitted")
+    assert files_under(pipeline_runs) == before_runs  # no second pipeline run
+    after_bucket = files_under(runtime.store.root)
+    snapshot_files = {k: v for k, v in before_bucket.items() if k.startswith("snapshots/")}
+    assert {k: after_bucket[k] for k in snapshot_files} == snapshot_files  # no second export
+    assert len(channel.posts) == 4  # no second Slack message for the same (run, status)
+
+
+def test_malformed_json_is_rejected_and_kept(runtime: LocalRuntime, capture: Capture,
+                                             channel: RecordingChannel) -> None:
+    publish_run(runtime, b"{this is not json")
+    stats = runtime.bus.run_until_idle()
+    assert stats.failed_deliveries == 0
+    [event] = capture.events
+    assert event.event_type == "trigger.rejected"
+    assert event.error is not None and event.error.startswith("data: is not valid JSON")
+    kept = json.loads(runtime.store.read(f"rejected/{event.run_id}.json") or b"")
+    assert kept["message"]["data_text"] == "{this is not json"
+    assert kept["field"] == "data"
+    assert "REJECTED" in channel.posts[0]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field", "words"),
+    [
+        ({"pipeline": "fraud"}, "pipeline", "'fraud' is not in the registry (use one of: penguins"),
+        ({"pipeline": "penguins", "parameters": {"test_fraction": 0.9}},
+         "parameters.test_fraction", "may not be overridden"),
+        ({"pipeline": "penguins", "parameters": {"n_estimators": "lots"}},
+         "parameters.n_estimators", "expected int"),
+    ],
+)
+def test_bad_run_requests_are_rejected_with_a_reason(
+    runtime: LocalRuntime, capture: Capture, request_body: dict[str, Any], field: str, words: str
+) -> None:
+    publish_run(runtime, request_body)
+    runtime.bus.run_until_idle()
+    assert capture.types() == ["trigger.rejected"]
+    event = capture.events[0]
+    assert event.details["field"] == field
+    assert words in (event.error or "")
+    kept = json.loads(runtime.store.read(f"rejected/{event.run_id}.json") or b"")
+    assert json.loads(kept["message"]["data_text"]) == request_body
+    assert runtime.store.list("runs/") == []  # no run was started
+
+
+def test_a_redelivered_run_request_without_key_is_one_run(runtime: LocalRuntime,
+                                                         capture: Capture) -> None:
+    """The same Pub/Sub message delivered twice (same message id) maps to one run id."""
+    from mlrelay.envelope import PubsubMessage, to_cloudevent
+    from mlrelay_trigger.entry import on_run_request
+
+    message = PubsubMessage(data=RunRequest(pipeline="penguins").to_json(), message_id="m-42")
+    topic = runtime.bus.topic_path(runtime.settings.topics.runs)
+    on_run_request(to_cloudevent(message, topic))
+    on_run_request(to_cloudevent(message, topic))
+    accepted = [e for e in capture.events if e.event_type == "trigger.accepted"]
+    assert len(accepted) == 2 and accepted[0].run_id == accepted[1].run_id
+    assert accepted[1].details["reused"] is True
+    assert "message-m-42" in accepted[0].run_id
+
+
+def flaky(times: int, calls: list[int]) -> Callable[[Callable[[CloudEvent], None]], Any]:
+    def wrap(handler: Callable[[CloudEvent], None]) -> Callable[[CloudEvent], None]:
+        def wrapped(event: CloudEvent) -> None:
+            calls.append(event.data.get("deliveryAttempt"))
+            if len(calls) <= times:
+                raise TransientError("warehouse briefly unavailable (503)")
+            handler(event)
+        return wrapped
+    return wrap
+
+
+def test_a_transient_failure_is_retried_with_backoff(
+    settings: Settings, channel: RecordingChannel
+) -> None:
+    calls: list[int] = []
+    runtime = make_runtime(settings, channel, wrap={"mlrelay-notifier": flaky(2, calls)})
+    try:
+        event = LifecycleEvent(run_id="penguins-x-1", pipeline="penguins", stage="snapshot",
+                               status="completed", summary="snapshot of 3 rows")
+        runtime.ports.publish(event)
+        stats = runtime.bus.run_until_idle()
+    finally:
+        use_ports(None)
+    assert calls == [1, 2, 3]  # the delivery attempt the envelope carries
+    assert stats.failed_deliveries == 2 and stats.dead_lettered == 0
+    assert channel.posts == ["[done] penguins · snapshot.completed · run penguins-x-1 — "
+                             "snapshot of 3 rows"]
+
+
+def test_an_always_failing_handler_is_dead_lettered_and_reported(
+    settings: Settings, channel: RecordingChannel
+) -> None:
+    calls: list[int] = []
+    runtime = make_runtime(settings, channel, wrap={"mlrelay-trigger": flaky(99, calls)})
+    try:
+        message_id = publish_run(runtime, {"pipeline": "penguins", "dedup_key": "dl"})
+        stats = runtime.bus.run_until_idle()
+    finally:
+        use_ports(None)
+    assert len(calls) == settings.max_delivery_attempts
+    assert stats.dead_lettered == 1
+    stored = json.loads(runtime.store.read(f"deadletters/mlrelay-trigger/{message_id}.json")
+                        or b"")
+    assert stored["delivery_attempts"] == settings.max_delivery_attempts
+    assert "warehouse briefly unavailable" in stored["last_error"]
+    assert json.loads(stored["message"]["data"])["dedup_key"] == "dl"
+    [post] = channel.posts
+    assert post.startswith("[DEAD-LETTER] penguins · delivery.dead_lettered")
+    assert "mlrelay-trigger failed 3 deliveries" in post
