@@ -22,7 +22,8 @@ from mlrelay.wiring import use_ports
 
 # CI has 2 cores shared with emulators and kfp subprocesses: judge properties, not timing
 hypothesis_settings.register_profile(
-    "mlrelay", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100)
+    "mlrelay", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
+)
 hypothesis_settings.load_profile("mlrelay")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,8 +57,13 @@ class Capture:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", registry_path=REGISTRY, max_delivery_attempts=3,
-                    min_backoff_seconds=0.01, max_backoff_seconds=0.05)
+    return Settings(
+        home=tmp_path / "home",
+        registry_path=REGISTRY,
+        max_delivery_attempts=3,
+        min_backoff_seconds=0.01,
+        max_backoff_seconds=0.05,
+    )
 
 
 @pytest.fixture

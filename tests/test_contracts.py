@@ -21,18 +21,38 @@ NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 
 def test_run_request_round_trips_through_json() -> None:
-    request = RunRequest(pipeline="penguins", parameters={"n_estimators": 5}, dedup_key="k1",
-                         logical_time=NOW, trigger="schedule")
+    request = RunRequest(
+        pipeline="penguins",
+        parameters={"n_estimators": 5},
+        dedup_key="k1",
+        logical_time=NOW,
+        trigger="schedule",
+    )
     assert parse_message(RunRequest, request.to_json()) == request
-    assert request.attributes() == {"event_type": "run_request", "schema_version": "1",
-                                    "pipeline": "penguins"}
+    assert request.attributes() == {
+        "event_type": "run_request",
+        "schema_version": "1",
+        "pipeline": "penguins",
+    }
 
 
 def test_deploy_request_carries_snapshot_and_attributes() -> None:
-    ref = SnapshotRef(manifest_uri="file:///m.json", fingerprint="a" * 64, row_count=3,
-                      total_bytes=10, file_count=1)
-    request = DeployRequest(run_id="penguins-x-0123", pipeline="penguins", parameters={},
-                            logical_time=NOW, trigger="manual", accepted_at=NOW, snapshot=ref)
+    ref = SnapshotRef(
+        manifest_uri="file:///m.json",
+        fingerprint="a" * 64,
+        row_count=3,
+        total_bytes=10,
+        file_count=1,
+    )
+    request = DeployRequest(
+        run_id="penguins-x-0123",
+        pipeline="penguins",
+        parameters={},
+        logical_time=NOW,
+        trigger="manual",
+        accepted_at=NOW,
+        snapshot=ref,
+    )
     again = parse_message(DeployRequest, request.to_json())
     assert again.snapshot == ref
     assert request.attributes()["run_id"] == "penguins-x-0123"
@@ -52,8 +72,11 @@ def test_lifecycle_event_type_attribute() -> None:
         (b'{"parameters": {}}', "pipeline", "required"),
         (b'{"pipeline": "Penguins!"}', "pipeline", "pattern"),
         (b'{"pipeline": "penguins", "paramters": {}}', "paramters", "unknown field"),
-        (b'{"pipeline": "penguins", "logical_time": "2026-01-01T00:00:00"}', "logical_time",
-         "time zone"),
+        (
+            b'{"pipeline": "penguins", "logical_time": "2026-01-01T00:00:00"}',
+            "logical_time",
+            "time zone",
+        ),
         (b'{"pipeline": "penguins", "schema_version": 7}', "schema_version", "not understood"),
         (b'{"pipeline": "penguins", "trigger": "cron"}', "trigger", "allowed values"),
     ],
@@ -90,9 +113,23 @@ def test_arbitrary_bytes_only_ever_raise_invalid_message(data: bytes) -> None:
             assert exc.field
 
 
-@given(st.dictionaries(st.sampled_from(["pipeline", "parameters", "dedup_key", "logical_time",
-                                        "trigger", "schema_version", "extra"]),
-                       json_values, max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "pipeline",
+                "parameters",
+                "dedup_key",
+                "logical_time",
+                "trigger",
+                "schema_version",
+                "extra",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    )
+)
 def test_arbitrary_json_objects_only_ever_raise_invalid_message(data: dict[str, object]) -> None:
     try:
         parse_message(RunRequest, json.dumps(data))

@@ -37,8 +37,13 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     publish_run(runtime, request)
     stats = runtime.bus.run_until_idle()
     assert stats.dead_lettered == 0
-    assert capture.types() == ["trigger.accepted", "snapshot.started", "snapshot.completed",
-                               "pipeline.submitted", "pipeline.succeeded"]
+    assert capture.types() == [
+        "trigger.accepted",
+        "snapshot.started",
+        "snapshot.completed",
+        "pipeline.submitted",
+        "pipeline.succeeded",
+    ]
     run_id = capture.events[0].run_id
     assert all(e.run_id == run_id for e in capture.events)
     succeeded = capture.events[-1]
@@ -46,7 +51,10 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert succeeded.parameters["n_estimators"] == 20
     ledger = read_run(runtime.store, run_id)
     assert {s: r.state for s, r in ledger.items()} == {
-        "trigger": "done", "snapshot": "done", "deploy": "done"}
+        "trigger": "done",
+        "snapshot": "done",
+        "deploy": "done",
+    }
     snapshot = ledger["snapshot"].result or {}
     assert snapshot["row_count"] == 344
     manifest_path = Path(snapshot["manifest_uri"].removeprefix("file://"))
@@ -75,8 +83,9 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert len(channel.posts) == 4  # no second Slack message for the same (run, status)
 
 
-def test_malformed_json_is_rejected_and_kept(runtime: LocalRuntime, capture: Capture,
-                                             channel: RecordingChannel) -> None:
+def test_malformed_json_is_rejected_and_kept(
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+) -> None:
     publish_run(runtime, b"{this is not json")
     stats = runtime.bus.run_until_idle()
     assert stats.failed_deliveries == 0
@@ -93,10 +102,16 @@ def test_malformed_json_is_rejected_and_kept(runtime: LocalRuntime, capture: Cap
     ("request_body", "field", "words"),
     [
         ({"pipeline": "fraud"}, "pipeline", "'fraud' is not in the registry (use one of: penguins"),
-        ({"pipeline": "penguins", "parameters": {"test_fraction": 0.9}},
-         "parameters.test_fraction", "may not be overridden"),
-        ({"pipeline": "penguins", "parameters": {"n_estimators": "lots"}},
-         "parameters.n_estimators", "expected int"),
+        (
+            {"pipeline": "penguins", "parameters": {"test_fraction": 0.9}},
+            "parameters.test_fraction",
+            "may not be overridden",
+        ),
+        (
+            {"pipeline": "penguins", "parameters": {"n_estimators": "lots"}},
+            "parameters.n_estimators",
+            "expected int",
+        ),
     ],
 )
 def test_bad_run_requests_are_rejected_with_a_reason(
@@ -113,8 +128,9 @@ def test_bad_run_requests_are_rejected_with_a_reason(
     assert runtime.store.list("runs/") == []  # no run was started
 
 
-def test_a_redelivered_run_request_without_key_is_one_run(runtime: LocalRuntime,
-                                                         capture: Capture) -> None:
+def test_a_redelivered_run_request_without_key_is_one_run(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
     """The same Pub/Sub message delivered twice (same message id) maps to one run id."""
     from mlrelay.envelope import PubsubMessage, to_cloudevent
     from mlrelay_trigger.entry import on_run_request
@@ -136,7 +152,9 @@ def flaky(times: int, calls: list[int]) -> Callable[[Callable[[CloudEvent], None
             if len(calls) <= times:
                 raise TransientError("warehouse briefly unavailable (503)")
             handler(event)
+
         return wrapped
+
     return wrap
 
 
@@ -146,16 +164,22 @@ def test_a_transient_failure_is_retried_with_backoff(
     calls: list[int] = []
     runtime = make_runtime(settings, channel, wrap={"mlrelay-notifier": flaky(2, calls)})
     try:
-        event = LifecycleEvent(run_id="penguins-x-1", pipeline="penguins", stage="snapshot",
-                               status="completed", summary="snapshot of 3 rows")
+        event = LifecycleEvent(
+            run_id="penguins-x-1",
+            pipeline="penguins",
+            stage="snapshot",
+            status="completed",
+            summary="snapshot of 3 rows",
+        )
         runtime.ports.publish(event)
         stats = runtime.bus.run_until_idle()
     finally:
         use_ports(None)
     assert calls == [1, 2, 3]  # the delivery attempt the envelope carries
     assert stats.failed_deliveries == 2 and stats.dead_lettered == 0
-    assert channel.posts == ["[done] penguins · snapshot.completed · run penguins-x-1 — "
-                             "snapshot of 3 rows"]
+    assert channel.posts == [
+        "[done] penguins · snapshot.completed · run penguins-x-1 — snapshot of 3 rows"
+    ]
 
 
 def test_an_always_failing_handler_is_dead_lettered_and_reported(
@@ -170,8 +194,7 @@ def test_an_always_failing_handler_is_dead_lettered_and_reported(
         use_ports(None)
     assert len(calls) == settings.max_delivery_attempts
     assert stats.dead_lettered == 1
-    stored = json.loads(runtime.store.read(f"deadletters/mlrelay-trigger/{message_id}.json")
-                        or b"")
+    stored = json.loads(runtime.store.read(f"deadletters/mlrelay-trigger/{message_id}.json") or b"")
     assert stored["delivery_attempts"] == settings.max_delivery_attempts
     assert "warehouse briefly unavailable" in stored["last_error"]
     assert json.loads(stored["message"]["data"])["dedup_key"] == "dl"

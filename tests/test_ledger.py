@@ -25,7 +25,7 @@ def test_create_only_write_refuses_an_existing_key(store: LocalFolderStore) -> N
 
 def test_compare_and_swap_needs_the_current_generation(store: LocalFolderStore) -> None:
     store.create("k", b"1")
-    data, generation = store.read_versioned("k") or (b"", "")
+    _, generation = store.read_versioned("k") or (b"", "")
     assert store.replace("k", b"2", generation)
     assert not store.replace("k", b"3", generation)
     assert store.read("k") == b"2"

@@ -11,6 +11,7 @@ import duckdb
 import palmerpenguins
 import pyarrow.parquet as pq
 import pytest
+
 from mlrelay_deployer.kfp_local import LocalRunResult, run_local_pipeline
 from mlrelay_deployer.kfp_local_child import find_failed_task, task_error_lines
 

@@ -30,12 +30,14 @@ def test_parameters_slot_and_key_each_change_the_id() -> None:
     assert derive_run_id("penguins", {"a": 1}, logical_time=SLOT + timedelta(hours=1)) != base
     assert derive_run_id("penguins", {"a": 1}, dedup_key="x") != base
     assert derive_run_id("penguins", {"a": 1}, dedup_key="x", logical_time=SLOT) == (
-        derive_run_id("penguins", {"a": 1}, dedup_key="x"))
+        derive_run_id("penguins", {"a": 1}, dedup_key="x")
+    )
 
 
 def test_int_and_float_parameters_are_different_runs() -> None:
-    assert derive_run_id("p1", {"a": 1}, dedup_key="k") != derive_run_id("p1", {"a": 1.0},
-                                                                          dedup_key="k")
+    assert derive_run_id("p1", {"a": 1}, dedup_key="k") != derive_run_id(
+        "p1", {"a": 1.0}, dedup_key="k"
+    )
 
 
 @given(

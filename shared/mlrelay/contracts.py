@@ -101,7 +101,13 @@ class DeployRequest(Message):
 
 Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery"]
 Status = Literal[
-    "accepted", "rejected", "started", "completed", "submitted", "succeeded", "failed",
+    "accepted",
+    "rejected",
+    "started",
+    "completed",
+    "submitted",
+    "succeeded",
+    "failed",
     "dead_lettered",
 ]
 
@@ -166,7 +172,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[tu
 
 
 def parse_message(model: type[M], data: bytes | str | dict[str, Any]) -> M:
-    """Decode and validate one message; any problem raises `InvalidMessageError` naming the field."""
+    """Decode and validate one message; any problem raises `InvalidMessageError` naming
+    the field."""
     if isinstance(data, bytes | str):
         try:
             raw = json.loads(data)
@@ -178,13 +185,15 @@ def parse_message(model: type[M], data: bytes | str | dict[str, Any]) -> M:
         raw = data
     if not isinstance(raw, dict):
         raise InvalidMessageError(
-            "data", f"expected a JSON object, got {type(raw).__name__}",
+            "data",
+            f"expected a JSON object, got {type(raw).__name__}",
             f"publish a JSON object for a {model.kind}",
         )
     version = raw.get("schema_version", 1)
     if version != 1:
         raise InvalidMessageError(
-            "schema_version", f"version {version!r} is not understood by this service",
+            "schema_version",
+            f"version {version!r} is not understood by this service",
             "publish schema_version 1 or deploy a newer mlrelay",
         )
     try:

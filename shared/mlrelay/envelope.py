@@ -76,7 +76,8 @@ def from_cloudevent(event: CloudEvent) -> PubsubMessage:
     data = event.data
     if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
         raise InvalidMessageError(
-            "data.message", "the CloudEvent carries no Pub/Sub message",
+            "data.message",
+            "the CloudEvent carries no Pub/Sub message",
             f"deliver a {PUBSUB_EVENT_TYPE} event",
         )
     body = data["message"]
@@ -95,7 +96,8 @@ def from_cloudevent(event: CloudEvent) -> PubsubMessage:
         message_id=str(body.get("messageId") or body.get("message_id") or event.get("id") or ""),
         publish_time=_parse_time(body.get("publishTime") or body.get("publish_time")),
         ordering_key=str(body.get("orderingKey") or ""),
-        delivery_attempt=int(attempt) if isinstance(attempt, int | str) and str(attempt).isdigit()
+        delivery_attempt=int(attempt)
+        if isinstance(attempt, int | str) and str(attempt).isdigit()
         else None,
         subscription=str(data.get("subscription") or ""),
     )

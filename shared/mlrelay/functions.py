@@ -20,12 +20,25 @@ class FunctionSpec:
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("mlrelay-trigger", "trigger", "mlrelay_trigger", "on_run_request", "runs"),
-    FunctionSpec("mlrelay-snapshotter", "snapshotter", "mlrelay_snapshotter",
-                 "on_snapshot_request", "snapshots"),
-    FunctionSpec("mlrelay-deployer", "deployer", "mlrelay_deployer", "on_deploy_request",
-                 "deploys"),
-    FunctionSpec("mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event",
-                 "lifecycle"),
-    FunctionSpec("mlrelay-dead-letters", "notifier", "mlrelay_notifier", "on_dead_letter",
-                 "dead_letter", dead_letters_to_topic=False),
+    FunctionSpec(
+        "mlrelay-snapshotter",
+        "snapshotter",
+        "mlrelay_snapshotter",
+        "on_snapshot_request",
+        "snapshots",
+    ),
+    FunctionSpec(
+        "mlrelay-deployer", "deployer", "mlrelay_deployer", "on_deploy_request", "deploys"
+    ),
+    FunctionSpec(
+        "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"
+    ),
+    FunctionSpec(
+        "mlrelay-dead-letters",
+        "notifier",
+        "mlrelay_notifier",
+        "on_dead_letter",
+        "dead_letter",
+        dead_letters_to_topic=False,
+    ),
 )

@@ -8,6 +8,7 @@ problem becomes a `rejected` lifecycle event and the original message is kept in
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -31,14 +32,15 @@ def handle_pubsub_event(
     model: type[M],
     *,
     stage: Stage,
-    work: Callable[[M, PubsubMessage, Ports], None],
+    work: Callable[[M, PubsubMessage, Ports], object],
 ) -> None:
     ports = current_ports()
     try:
         message = from_cloudevent(event)
     except InvalidMessageError as exc:
-        message = PubsubMessage(data=json.dumps(event.data, default=str).encode(),
-                                message_id=str(event.get("id") or ""))
+        message = PubsubMessage(
+            data=json.dumps(event.data, default=str).encode(), message_id=str(event.get("id") or "")
+        )
         reject_message(ports, stage, message, exc)
         return
     try:
@@ -46,10 +48,12 @@ def handle_pubsub_event(
     except InvalidMessageError as exc:
         reject_message(ports, stage, message, exc)
         return
-    run_id = getattr(request, "run_id", None) or "unassigned"
+    run_id = getattr(request, "run_id", None)  # a RunRequest gets its id from the trigger
     pipeline = getattr(request, "pipeline", None)
-    with bind_run(run_id=run_id, pipeline=pipeline, stage=stage, message_id=message.message_id):
-        log.info("message_received", delivery_attempt=message.delivery_attempt)
+    with bind_run(pipeline=pipeline, stage=stage, message_id=message.message_id):
+        if run_id:
+            structlog.contextvars.bind_contextvars(run_id=run_id)
+            log.info("message_received", delivery_attempt=message.delivery_attempt)
         try:
             work(request, message, ports)
         except PermanentError as exc:
@@ -65,10 +69,8 @@ def describe_original(message: PubsubMessage) -> dict[str, Any]:
         "subscription": message.subscription,
         "data_base64": base64.b64encode(message.data).decode(),
     }
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         kept["data_text"] = message.data.decode()
-    except UnicodeDecodeError:
-        pass
     return kept
 
 
@@ -83,14 +85,27 @@ def reject_message(
     """Ack a message that can never succeed: keep it, and tell people why."""
     rid = rejection_id(message.data, message.message_id)
     key = f"rejected/{rid}.json"
-    record = {"reason": str(exc), "field": exc.field, "stage": stage,
-              "message": describe_original(message)}
+    record = {
+        "reason": str(exc),
+        "field": exc.field,
+        "stage": stage,
+        "message": describe_original(message),
+    }
     ports.store.create(key, json.dumps(record, indent=2).encode())
     with bind_run(run_id=rid):
         log.warning("message_rejected", field=exc.field, reason=str(exc))
-        ports.publish(LifecycleEvent(
-            run_id=rid, pipeline=pipeline, stage=stage, status="rejected",
-            summary=f"{stage} rejected a message: {exc.field}", error=str(exc),
-            details={"field": exc.field, "kept_at": ports.store.uri(key),
-                     "message_id": message.message_id},
-        ))
+        ports.publish(
+            LifecycleEvent(
+                run_id=rid,
+                pipeline=pipeline,
+                stage=stage,
+                status="rejected",
+                summary=f"{stage} rejected a message: {exc.field}",
+                error=str(exc),
+                details={
+                    "field": exc.field,
+                    "kept_at": ports.store.uri(key),
+                    "message_id": message.message_id,
+                },
+            )
+        )

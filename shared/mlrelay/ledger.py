@@ -91,23 +91,34 @@ def run_once(
         if lease_until > started:
             raise TransientError(f"{key}: another delivery is working on it until {lease_until}")
         attempts = existing.attempts + 1
-        claim = StageRecord(stage, "running", started.isoformat(),
-                            (started + lease).isoformat(), attempts=attempts)
+        claim = StageRecord(
+            stage, "running", started.isoformat(), (started + lease).isoformat(), attempts=attempts
+        )
         if not store.replace(key, claim.to_json(), generation):
             raise TransientError(f"{key}: another delivery took over the expired claim")
         log.warning("stage_claim_taken_over", stage=stage, attempts=attempts)
     try:
         result = work()
     except PermanentError as exc:
-        record = StageRecord(stage, "failed", claim.started_at, None, now().isoformat(),
-                             None, str(exc), exc.field, attempts)
+        record = StageRecord(
+            stage,
+            "failed",
+            claim.started_at,
+            None,
+            now().isoformat(),
+            None,
+            str(exc),
+            exc.field,
+            attempts,
+        )
         store.write(key, record.to_json())
         return StageOutcome(record, reused=False)
     except BaseException:
         store.delete(key)
         raise
-    record = StageRecord(stage, "done", claim.started_at, None, now().isoformat(), result,
-                         attempts=attempts)
+    record = StageRecord(
+        stage, "done", claim.started_at, None, now().isoformat(), result, attempts=attempts
+    )
     store.write(key, record.to_json())
     return StageOutcome(record, reused=False)
 

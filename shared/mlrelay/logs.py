@@ -14,11 +14,19 @@ from typing import Any, TextIO
 
 import structlog
 
-_SEVERITY = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR",
-             "critical": "CRITICAL", "exception": "ERROR"}
+_SEVERITY = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+    "exception": "ERROR",
+}
 
 
-def _cloud_logging_shape(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _cloud_logging_shape(
+    _: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event["severity"] = _SEVERITY.get(method, "DEFAULT")
     event["message"] = event.pop("event", "")
     labels = {k: str(event[k]) for k in ("run_id", "pipeline", "service") if k in event}
@@ -37,20 +45,27 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging(fmt: str = "console", level: str = "INFO", stream: TextIO | None = None) -> None:
+def configure_logging(
+    fmt: str = "console", level: str = "INFO", stream: TextIO | None = None
+) -> None:
     out: Any = stream or _CurrentStderr()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="time" if fmt == "json" else "timestamp"),
+        structlog.processors.TimeStamper(
+            fmt="iso", utc=True, key="time" if fmt == "json" else "timestamp"
+        ),
         structlog.processors.format_exc_info,
     ]
     renderer: list[Any]
     if fmt == "json":
         renderer = [_cloud_logging_shape, structlog.processors.JSONRenderer()]
     else:
-        renderer = [structlog.processors.KeyValueRenderer(
-            key_order=["timestamp", "level", "event", "run_id"], drop_missing=True)]
+        renderer = [
+            structlog.processors.KeyValueRenderer(
+                key_order=["timestamp", "level", "event", "run_id"], drop_missing=True
+            )
+        ]
     structlog.configure(
         processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

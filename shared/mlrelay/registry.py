@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from mlrelay.contracts import (
     PIPELINE_NAME_PATTERN,
@@ -82,9 +89,9 @@ class NotifySpec(_Spec):
 class PipelineSpec(_Spec):
     description: str = ""
     source: SourceSpec
-    snapshot_dataset: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] | None = (
-        None
-    )
+    snapshot_dataset: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] | None
+    ) = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     template: str
     backend: Literal["local", "vertex", "kfp"] = "local"
@@ -96,7 +103,7 @@ class PipelineSpec(_Spec):
 class Registry(_Spec):
     version: Literal[1] = 1
     pipelines: dict[PipelineName, PipelineSpec]
-    base_dir: Path = Field(default=Path("."), exclude=True)
+    base_dir: Path = Field(default=Path(), exclude=True)
 
     def pipeline(self, name: str) -> PipelineSpec:
         try:
@@ -104,7 +111,8 @@ class Registry(_Spec):
         except KeyError:
             known = ", ".join(sorted(self.pipelines)) or "none"
             raise PermanentError(
-                "pipeline", f"{name!r} is not in the registry",
+                "pipeline",
+                f"{name!r} is not in the registry",
                 f"use one of: {known}, or add it to the registry",
             ) from None
 
@@ -162,21 +170,34 @@ def _semantic_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[_F
     at: tuple[str | int, ...] = ("pipelines", name)
     for i, param in enumerate(spec.overridable):
         if param not in spec.parameters:
-            found.append(((*at, "overridable", i),
-                          f"{param!r} has no default in `parameters`; add one so its type is known"))
+            found.append(
+                (
+                    (*at, "overridable", i),
+                    f"{param!r} has no default in `parameters`; add one so its type is known",
+                )
+            )
     if spec.source.sql is not None:
         used = set(_SQL_PARAM.findall(spec.source.sql))
         for missing in sorted(used - set(spec.source.query_parameters)):
-            found.append(((*at, "source", "sql"),
-                          f"@{missing} is used but not listed in `query_parameters`"))
+            found.append(
+                ((*at, "source", "sql"), f"@{missing} is used but not listed in `query_parameters`")
+            )
         for i, param in enumerate(spec.source.query_parameters):
             if param not in spec.parameters:
-                found.append(((*at, "source", "query_parameters", i),
-                              f"{param!r} needs a default in `parameters`"))
+                found.append(
+                    (
+                        (*at, "source", "query_parameters", i),
+                        f"{param!r} needs a default in `parameters`",
+                    )
+                )
     location = _template_location(spec.template, base_dir)
     if "://" not in location and not Path(location).is_file():
-        found.append(((*at, "template"),
-                      f"file {location} does not exist; compile the pipeline or fix the path"))
+        found.append(
+            (
+                (*at, "template"),
+                f"file {location} does not exist; compile the pipeline or fix the path",
+            )
+        )
     return found
 
 
@@ -187,7 +208,7 @@ def _validation_problems(exc: ValidationError, prefix: tuple[str | int, ...]) ->
     found: list[_Found] = []
     for err in exc.errors(include_url=False):
         single = ValidationError.from_exception_data(exc.title, [err])  # type: ignore[list-item]
-        path, text = describe_validation_error(single)[0]
+        text = describe_validation_error(single)[0][1]
         text = text.removeprefix("Value error, ")
         if err["type"] == "value_error":  # a model-level check: the input is the whole mapping
             text = text.split(" (got {")[0]
@@ -201,16 +222,23 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    base = base_dir or Path(".")
+    base = base_dir or Path()
     try:
         raw = YAML(typ="rt").load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise RegistryError([RegistryProblem(file, line, "(yaml)", str(exc).splitlines()[0])]) from None
+        raise RegistryError(
+            [RegistryProblem(file, line, "(yaml)", str(exc).splitlines()[0])]
+        ) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("pipelines"), dict):
-        raise RegistryError([RegistryProblem(file, 1, "pipelines",
-                                             "expected a mapping `pipelines:` of name -> pipeline")])
+        raise RegistryError(
+            [
+                RegistryProblem(
+                    file, 1, "pipelines", "expected a mapping `pipelines:` of name -> pipeline"
+                )
+            ]
+        )
     found: list[_Found] = []
     extra = {k: v for k, v in raw.items() if k != "pipelines"}
     try:
@@ -221,8 +249,13 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
     for name, raw_spec in raw["pipelines"].items():
         at: tuple[str | int, ...] = ("pipelines", name)
         if not isinstance(name, str) or not re.match(PIPELINE_NAME_PATTERN, name):
-            found.append((at, f"the name {name!r} must be lowercase letters, digits and hyphens, "
-                              "starting with a letter (at most 40)"))
+            found.append(
+                (
+                    at,
+                    f"the name {name!r} must be lowercase letters, digits and hyphens, "
+                    "starting with a letter (at most 40)",
+                )
+            )
         try:
             spec = PipelineSpec.model_validate(raw_spec)
         except ValidationError as exc:
@@ -231,10 +264,12 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
         found += _semantic_problems(str(name), spec, base)
         specs[str(name)] = spec
     if found:
-        raise RegistryError([
-            RegistryProblem(file, _line_of(raw, path), ".".join(map(str, path)), message)
-            for path, message in found
-        ])
+        raise RegistryError(
+            [
+                RegistryProblem(file, _line_of(raw, path), ".".join(map(str, path)), message)
+                for path, message in found
+            ]
+        )
     return Registry.model_validate({**extra, "pipelines": specs, "base_dir": base})
 
 
@@ -249,7 +284,9 @@ def load_registry(path: str | Path) -> Registry:
     try:
         text = file.read_text()
     except OSError as exc:
-        raise RegistryError([RegistryProblem(str(file), 0, "(file)", f"cannot read: {exc.strerror}")]) from None
+        raise RegistryError(
+            [RegistryProblem(str(file), 0, "(file)", f"cannot read: {exc.strerror}")]
+        ) from None
     return parse_registry(text, str(file), file.parent.resolve())
 
 
@@ -259,11 +296,15 @@ def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Scalar]) -> dict
     allowed = ", ".join(spec.overridable) or "none"
     for key, value in sorted(overrides.items()):
         if key not in spec.parameters:
-            raise PermanentError(f"parameters.{key}", "is not a parameter of this pipeline",
-                                 f"parameters you may set: {allowed}")
+            raise PermanentError(
+                f"parameters.{key}",
+                "is not a parameter of this pipeline",
+                f"parameters you may set: {allowed}",
+            )
         if key not in spec.overridable:
-            raise PermanentError(f"parameters.{key}", "may not be overridden",
-                                 f"parameters you may set: {allowed}")
+            raise PermanentError(
+                f"parameters.{key}", "may not be overridden", f"parameters you may set: {allowed}"
+            )
         effective[key] = _coerce(key, spec.parameters[key], value)
     return effective
 

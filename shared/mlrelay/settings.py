@@ -57,7 +57,9 @@ class Settings:
         env = os.environ if env is None else env
         mode = env.get("MLRELAY_MODE", "embedded")
         if mode not in ("embedded", "google"):
-            raise PermanentError("MLRELAY_MODE", f"{mode!r} is not a mode", "use embedded or google")
+            raise PermanentError(
+                "MLRELAY_MODE", f"{mode!r} is not a mode", "use embedded or google"
+            )
         in_cloud = "K_SERVICE" in env or "FUNCTION_TARGET" in env
         log_format = env.get("MLRELAY_LOG_FORMAT", "json" if in_cloud else "console")
         if log_format not in ("json", "console"):
@@ -75,8 +77,10 @@ class Settings:
             max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
         )
         if mode == "google":
-            for name, value in (("GOOGLE_CLOUD_PROJECT", settings.project),
-                                ("MLRELAY_BUCKET", settings.bucket)):
+            for name, value in (
+                ("GOOGLE_CLOUD_PROJECT", settings.project),
+                ("MLRELAY_BUCKET", settings.bucket),
+            ):
                 if not value:
                     raise PermanentError(name, "is not set", f"set {name} for MLRELAY_MODE=google")
         return settings

@@ -44,8 +44,10 @@ class Ports:
             return self._publisher
         if self.settings.mode == "embedded":
             raise PermanentError(
-                "MLRELAY_MODE", "embedded mode publishes through the in-process bus, which is not "
-                "running in this process", "use `mlrelay run`, or set MLRELAY_MODE=google",
+                "MLRELAY_MODE",
+                "embedded mode publishes through the in-process bus, which is not "
+                "running in this process",
+                "use `mlrelay run`, or set MLRELAY_MODE=google",
             )
         from mlrelay.adapters.pubsub_publisher import PubSubPublisher
 
@@ -75,8 +77,9 @@ class Ports:
             return self._components[name]  # type: ignore[no-any-return]
 
     def publish(self, message: Message) -> str:
-        return self.publisher.publish(topic_for(self.settings, message), message.to_json(),
-                                      message.attributes())
+        return self.publisher.publish(
+            topic_for(self.settings, message), message.to_json(), message.attributes()
+        )
 
 
 def topic_for(settings: Settings, message: Message) -> str:

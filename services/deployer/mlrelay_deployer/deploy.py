@@ -32,39 +32,75 @@ def available_arguments(request: DeployRequest) -> dict[str, Any]:
 def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports) -> None:
     spec = ports.registry.pipeline(request.pipeline)
     template = ports.registry.template_location(request.pipeline)
-    backend = ports.component(f"pipeline-backend:{spec.backend}",
-                              lambda p: build_backend(p, spec.backend))
+    backend = ports.component(
+        f"pipeline-backend:{spec.backend}", lambda p: build_backend(p, spec.backend)
+    )
 
     def event(status: Any, summary: str, **extra: Any) -> LifecycleEvent:
-        return LifecycleEvent(run_id=request.run_id, pipeline=request.pipeline, stage="pipeline",
-                              status=status, summary=summary, trigger=request.trigger,
-                              parameters=request.parameters, **extra)
+        return LifecycleEvent(
+            run_id=request.run_id,
+            pipeline=request.pipeline,
+            stage="pipeline",
+            status=status,
+            summary=summary,
+            trigger=request.trigger,
+            parameters=request.parameters,
+            **extra,
+        )
 
     def work() -> dict[str, Any]:
         arguments = pipeline_arguments(template, available_arguments(request))
-        ports.publish(event("submitted", f"pipeline {request.pipeline} submitted ({spec.backend})",
-                            details={"backend": spec.backend, "template": template}))
-        outcome = backend.start(run_id=request.run_id, pipeline=request.pipeline,
-                                template=template, parameters=arguments)
+        ports.publish(
+            event(
+                "submitted",
+                f"pipeline {request.pipeline} submitted ({spec.backend})",
+                details={"backend": spec.backend, "template": template},
+            )
+        )
+        outcome = backend.start(
+            run_id=request.run_id,
+            pipeline=request.pipeline,
+            template=template,
+            parameters=arguments,
+        )
         return {**asdict(outcome), "arguments": arguments, "backend": spec.backend}
 
-    outcome = run_once(ports.store, ledger_key(request.run_id, "deploy"), "deploy", work,
-                       lease=timedelta(hours=2))
+    outcome = run_once(
+        ports.store, ledger_key(request.run_id, "deploy"), "deploy", work, lease=timedelta(hours=2)
+    )
     if outcome.record.state == "failed":
-        ports.publish(event("failed", "pipeline could not be started", error=outcome.record.error,
-                            details={"field": outcome.record.error_field}))
+        ports.publish(
+            event(
+                "failed",
+                "pipeline could not be started",
+                error=outcome.record.error,
+                details={"field": outcome.record.error_field},
+            )
+        )
         return
     result = outcome.result
     links = result.get("links", {})
     if result["status"] == "succeeded":
-        ports.publish(event("succeeded", f"pipeline {request.pipeline} succeeded",
-                            figures={**result["metrics"],
-                                     "duration_seconds": round(result["duration_seconds"], 1)},
-                            links=links, details={"outputs": result["outputs"],
-                                                  "reused": outcome.reused}))
+        ports.publish(
+            event(
+                "succeeded",
+                f"pipeline {request.pipeline} succeeded",
+                figures={
+                    **result["metrics"],
+                    "duration_seconds": round(result["duration_seconds"], 1),
+                },
+                links=links,
+                details={"outputs": result["outputs"], "reused": outcome.reused},
+            )
+        )
     elif result["status"] == "failed":
-        ports.publish(event("failed", f"pipeline failed at {result['failed_task'] or 'a task'}",
-                            error=result["error"], links=links,
-                            details={"failed_task": result["failed_task"],
-                                     "reused": outcome.reused}))
+        ports.publish(
+            event(
+                "failed",
+                f"pipeline failed at {result['failed_task'] or 'a task'}",
+                error=result["error"],
+                links=links,
+                details={"failed_task": result["failed_task"], "reused": outcome.reused},
+            )
+        )
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)

@@ -18,8 +18,11 @@ def template_parameters(template: str) -> dict[str, bool]:
     try:
         docs = list(yaml.safe_load_all(path.read_text()))
     except OSError as exc:
-        raise PermanentError("template", f"cannot read {template}: {exc.strerror}",
-                             "compile the pipeline or fix `template` in the registry") from None
+        raise PermanentError(
+            "template",
+            f"cannot read {template}: {exc.strerror}",
+            "compile the pipeline or fix `template` in the registry",
+        ) from None
     spec: dict[str, Any] = docs[0] if docs else {}
     params = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     return {name: bool(p.get("isOptional") or "defaultValue" in p) for name, p in params.items()}
@@ -28,8 +31,13 @@ def template_parameters(template: str) -> dict[str, bool]:
 def pipeline_arguments(template: str, available: dict[str, Any]) -> dict[str, Any]:
     """The template's inputs taken from `available`; a required input without value is an error."""
     accepted = template_parameters(template)
-    missing = [name for name, optional in accepted.items() if not optional and name not in available]
+    missing = [
+        name for name, optional in accepted.items() if not optional and name not in available
+    ]
     if missing:
-        raise PermanentError("template", f"inputs {', '.join(sorted(missing))} have no value",
-                             "add them to the pipeline's `parameters` in the registry")
+        raise PermanentError(
+            "template",
+            f"inputs {', '.join(sorted(missing))} have no value",
+            "add them to the pipeline's `parameters` in the registry",
+        )
     return {name: value for name, value in available.items() if name in accepted}

@@ -38,11 +38,15 @@ class SlackWebhookChannel:
         )
         from slack_sdk.webhook import WebhookClient
 
-        self._client = WebhookClient(url, timeout=timeout, retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ])
+        self._client = WebhookClient(
+            url,
+            timeout=timeout,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=2),
+                RateLimitErrorRetryHandler(max_retry_count=3),
+                ServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
 
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         try:
@@ -53,9 +57,11 @@ class SlackWebhookChannel:
             return
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"Slack webhook answered {response.status_code}")
-        raise PermanentError("SLACK_WEBHOOK_URL",
-                             f"Slack refused the message: {response.status_code} {response.body[:200]}",
-                             "check the webhook is still installed and the blocks are valid")
+        raise PermanentError(
+            "SLACK_WEBHOOK_URL",
+            f"Slack refused the message: {response.status_code} {response.body[:200]}",
+            "check the webhook is still installed and the blocks are valid",
+        )
 
 
 def build_channel(ports: Ports) -> ChatChannel:

@@ -48,8 +48,9 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
             raise NotificationUndeliverable(str(exc)) from None
         return {"channel": channel.name, "event_type": event.event_type}
 
-    outcome = run_once(ports.store, notification_key(event), "notify", post,
-                       lease=timedelta(minutes=2))
+    outcome = run_once(
+        ports.store, notification_key(event), "notify", post, lease=timedelta(minutes=2)
+    )
     log.info("notification_done", event_type=event.event_type, duplicate=outcome.reused)
     return not outcome.reused
 
@@ -76,11 +77,16 @@ def dead_letter_event(message: PubsubMessage) -> LifecycleEvent:
     attempts = attrs.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
     return LifecycleEvent(
         run_id=attrs.get("run_id") or rejection_id(message.data, message.message_id),
-        pipeline=attrs.get("pipeline"), stage="delivery", status="dead_lettered",
+        pipeline=attrs.get("pipeline"),
+        stage="delivery",
+        status="dead_lettered",
         summary=f"{attrs.get('event_type', 'message')} on {subscription} failed {attempts} "
-                "deliveries and was dead-lettered",
-        details={"message_id": message.message_id, "subscription": subscription,
-                 "original": describe_original(message)},
+        "deliveries and was dead-lettered",
+        details={
+            "message_id": message.message_id,
+            "subscription": subscription,
+            "original": describe_original(message),
+        },
     )
 
 

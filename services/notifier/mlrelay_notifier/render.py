@@ -7,14 +7,24 @@ from typing import Any
 from mlrelay.contracts import LifecycleEvent
 
 EMOJI = {
-    "accepted": ":inbox_tray:", "started": ":hourglass_flowing_sand:", "completed": ":package:",
-    "submitted": ":rocket:", "succeeded": ":white_check_mark:", "failed": ":x:",
-    "rejected": ":no_entry:", "dead_lettered": ":rotating_light:",
+    "accepted": ":inbox_tray:",
+    "started": ":hourglass_flowing_sand:",
+    "completed": ":package:",
+    "submitted": ":rocket:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "rejected": ":no_entry:",
+    "dead_lettered": ":rotating_light:",
 }
 CONSOLE_MARK = {
-    "accepted": "[accepted]", "started": "[started]", "completed": "[done]",
-    "submitted": "[submitted]", "succeeded": "[ok]", "failed": "[FAILED]",
-    "rejected": "[REJECTED]", "dead_lettered": "[DEAD-LETTER]",
+    "accepted": "[accepted]",
+    "started": "[started]",
+    "completed": "[done]",
+    "submitted": "[submitted]",
+    "succeeded": "[ok]",
+    "failed": "[FAILED]",
+    "rejected": "[REJECTED]",
+    "dead_lettered": "[DEAD-LETTER]",
 }
 
 

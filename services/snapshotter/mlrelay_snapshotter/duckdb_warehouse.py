@@ -32,11 +32,17 @@ class DuckDbWarehouse:
         import pyarrow.parquet as pq
 
         if not isinstance(store, LocalFolderStore):
-            raise PermanentError("MLRELAY_MODE", "the DuckDB warehouse writes to a local folder",
-                                 "use the embedded mode's local bucket")
+            raise PermanentError(
+                "MLRELAY_MODE",
+                "the DuckDB warehouse writes to a local folder",
+                "use the embedded mode's local bucket",
+            )
         if not self.database.exists():
-            raise PermanentError("warehouse", f"{self.database} does not exist",
-                                 "seed it (mlrelay run seeds the demo) or set MLRELAY_HOME")
+            raise PermanentError(
+                "warehouse",
+                f"{self.database} does not exist",
+                "seed it (mlrelay run seeds the demo) or set MLRELAY_HOME",
+            )
         if plan.source_kind == "table":
             assert plan.table is not None
             select, params = f"SELECT * FROM {quote_table(plan.table)}", {}  # noqa: S608
@@ -49,14 +55,22 @@ class DuckDbWarehouse:
             f"COPY ({select}) TO '{target.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD, "
             f"FILENAME_PATTERN 'part-{{i}}', FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', OVERWRITE)"
         )
-        config = {"threads": self.threads} if self.threads else {}
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {"threads": self.threads} if self.threads else {}
+        )
         try:
             with duckdb.connect(str(self.database), read_only=True, config=config) as con:
                 row = con.execute(copy, params).fetchone()
-        except (duckdb.CatalogException, duckdb.BinderException, duckdb.ParserException,
-                duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-            raise PermanentError("source", str(exc).splitlines()[0],
-                                 "fix the pipeline's source in the registry") from None
+        except (
+            duckdb.CatalogException,
+            duckdb.BinderException,
+            duckdb.ParserException,
+            duckdb.ConversionException,
+            duckdb.InvalidInputException,
+        ) as exc:
+            raise PermanentError(
+                "source", str(exc).splitlines()[0], "fix the pipeline's source in the registry"
+            ) from None
         except duckdb.IOException as exc:
             raise TransientError(f"DuckDB I/O error: {exc}") from exc
         row_count = int(row[0]) if row else 0

@@ -65,36 +65,62 @@ def data_fingerprint(export: ExportResult, prefix: str) -> str:
 
 
 def build_manifest(
-    *, run_id: str, pipeline: str, dataset: str, source: dict[str, Any], snapshot_time: datetime,
-    point_in_time: str, export: ExportResult, prefix: str, store: ObjectStore,
+    *,
+    run_id: str,
+    pipeline: str,
+    dataset: str,
+    source: dict[str, Any],
+    snapshot_time: datetime,
+    point_in_time: str,
+    export: ExportResult,
+    prefix: str,
+    store: ObjectStore,
 ) -> SnapshotManifest:
     return SnapshotManifest(
-        run_id=run_id, pipeline=pipeline, dataset=dataset, source=source,
-        snapshot_time=snapshot_time, point_in_time=point_in_time, exported_at=utc_now(),
-        engine=export.engine, job_ids=export.job_ids, row_count=export.row_count,
+        run_id=run_id,
+        pipeline=pipeline,
+        dataset=dataset,
+        source=source,
+        snapshot_time=snapshot_time,
+        point_in_time=point_in_time,
+        exported_at=utc_now(),
+        engine=export.engine,
+        job_ids=export.job_ids,
+        row_count=export.row_count,
         total_bytes=sum(f.size_bytes for f in export.files),
         schema_=[asdict(c) for c in export.schema],
-        files=[ManifestFile(path=f.key.removeprefix(prefix), uri=store.uri(f.key),
-                            size_bytes=f.size_bytes, sha256=f.sha256, crc32c=f.crc32c)
-               for f in export.files],
+        files=[
+            ManifestFile(
+                path=f.key.removeprefix(prefix),
+                uri=store.uri(f.key),
+                size_bytes=f.size_bytes,
+                sha256=f.sha256,
+                crc32c=f.crc32c,
+            )
+            for f in export.files
+        ],
         fingerprint=data_fingerprint(export, prefix),
     )
 
 
-def move_latest_pointer(store: ObjectStore, dataset: str, manifest: SnapshotManifest,
-                        manifest_key: str) -> bool:
+def move_latest_pointer(
+    store: ObjectStore, dataset: str, manifest: SnapshotManifest, manifest_key: str
+) -> bool:
     """Point `latest.json` at this manifest unless a newer snapshot already holds it (a backfill
     never moves `latest` back in time). Compare-and-swap, so racing runs cannot interleave."""
     key = f"snapshots/{dataset}/latest.json"
-    pointer = json.dumps({
-        "run_id": manifest.run_id,
-        "manifest_key": manifest_key,
-        "manifest_uri": store.uri(manifest_key),
-        "snapshot_time": manifest.snapshot_time.isoformat(),
-        "fingerprint": manifest.fingerprint,
-        "row_count": manifest.row_count,
-        "updated_at": utc_now().isoformat(),
-    }, indent=2).encode()
+    pointer = json.dumps(
+        {
+            "run_id": manifest.run_id,
+            "manifest_key": manifest_key,
+            "manifest_uri": store.uri(manifest_key),
+            "snapshot_time": manifest.snapshot_time.isoformat(),
+            "fingerprint": manifest.fingerprint,
+            "row_count": manifest.row_count,
+            "updated_at": utc_now().isoformat(),
+        },
+        indent=2,
+    ).encode()
     for _ in range(10):
         current = store.read_versioned(key)
         if current is None:

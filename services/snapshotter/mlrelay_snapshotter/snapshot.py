@@ -23,9 +23,12 @@ log = structlog.get_logger()
 def plan_snapshot(request: SnapshotRequest, spec: PipelineSpec, dataset: str) -> SnapshotPlan:
     source = spec.source
     return SnapshotPlan(
-        source_kind=source.kind, table=source.table, sql=source.sql,
+        source_kind=source.kind,
+        table=source.table,
+        sql=source.sql,
         query_parameters={name: request.parameters[name] for name in source.query_parameters},
-        prefix=f"snapshots/{dataset}/{request.run_id}/", job_id=f"mlrelay-{request.run_id}",
+        prefix=f"snapshots/{dataset}/{request.run_id}/",
+        job_id=f"mlrelay-{request.run_id}",
     )
 
 
@@ -36,7 +39,10 @@ def describe_source(plan: SnapshotPlan) -> dict[str, Any]:
 
 
 def export_with_manifest(
-    request: SnapshotRequest, plan: SnapshotPlan, dataset: str, warehouse: Warehouse,
+    request: SnapshotRequest,
+    plan: SnapshotPlan,
+    dataset: str,
+    warehouse: Warehouse,
     ports: Ports,
 ) -> SnapshotManifest:
     """Export and write the manifest create-only; a manifest already there means an earlier
@@ -50,10 +56,15 @@ def export_with_manifest(
     else:
         export = warehouse.export_snapshot(plan, store)
         manifest = build_manifest(
-            run_id=request.run_id, pipeline=request.pipeline, dataset=dataset,
-            source=describe_source(plan), snapshot_time=request.logical_time,
+            run_id=request.run_id,
+            pipeline=request.pipeline,
+            dataset=dataset,
+            source=describe_source(plan),
+            snapshot_time=request.logical_time,
             point_in_time=getattr(warehouse, "point_in_time", "read_at_export"),
-            export=export, prefix=plan.prefix, store=store,
+            export=export,
+            prefix=plan.prefix,
+            store=store,
         )
         if not store.create(manifest_key, manifest.to_json()):
             manifest = SnapshotManifest.from_json(store.read(manifest_key) or b"")
@@ -68,11 +79,16 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
     warehouse = ports.component("warehouse", build_warehouse)
 
     def work() -> dict[str, Any]:
-        ports.publish(LifecycleEvent(
-            run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="started",
-            summary=f"snapshot of {describe_source(plan).get('table') or 'query'} started",
-            trigger=request.trigger,
-        ))
+        ports.publish(
+            LifecycleEvent(
+                run_id=request.run_id,
+                pipeline=request.pipeline,
+                stage="snapshot",
+                status="started",
+                summary=f"snapshot of {describe_source(plan).get('table') or 'query'} started",
+                trigger=request.trigger,
+            )
+        )
         began = time.perf_counter()
         manifest = export_with_manifest(request, plan, dataset, warehouse, ports)
         return {
@@ -85,28 +101,57 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
             "engine": manifest.engine,
         }
 
-    outcome = run_once(ports.store, ledger_key(request.run_id, "snapshot"), "snapshot", work,
-                       lease=timedelta(minutes=30))
+    outcome = run_once(
+        ports.store,
+        ledger_key(request.run_id, "snapshot"),
+        "snapshot",
+        work,
+        lease=timedelta(minutes=30),
+    )
     if outcome.record.state == "failed":
-        ports.publish(LifecycleEvent(
-            run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="failed",
-            summary="snapshot failed", error=outcome.record.error, trigger=request.trigger,
-            details={"field": outcome.record.error_field},
-        ))
+        ports.publish(
+            LifecycleEvent(
+                run_id=request.run_id,
+                pipeline=request.pipeline,
+                stage="snapshot",
+                status="failed",
+                summary="snapshot failed",
+                error=outcome.record.error,
+                trigger=request.trigger,
+                details={"field": outcome.record.error_field},
+            )
+        )
         return
     result = outcome.result
     ref = SnapshotRef(**{k: result[k] for k in SnapshotRef.model_fields})
-    ports.publish(LifecycleEvent(
-        run_id=request.run_id, pipeline=request.pipeline, stage="snapshot", status="completed",
-        summary=f"snapshot of {ref.row_count} rows in {ref.file_count} file(s)",
-        trigger=request.trigger, links={"snapshot": ref.manifest_uri},
-        figures={"rows": ref.row_count, "bytes": ref.total_bytes, "files": ref.file_count,
-                 "duration_seconds": result["duration_seconds"]},
-        details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
-    ))
-    ports.publish(DeployRequest(
-        run_id=request.run_id, pipeline=request.pipeline, parameters=request.parameters,
-        logical_time=request.logical_time, trigger=request.trigger,
-        requested_by=request.requested_by, accepted_at=request.accepted_at, snapshot=ref,
-    ))
+    ports.publish(
+        LifecycleEvent(
+            run_id=request.run_id,
+            pipeline=request.pipeline,
+            stage="snapshot",
+            status="completed",
+            summary=f"snapshot of {ref.row_count} rows in {ref.file_count} file(s)",
+            trigger=request.trigger,
+            links={"snapshot": ref.manifest_uri},
+            figures={
+                "rows": ref.row_count,
+                "bytes": ref.total_bytes,
+                "files": ref.file_count,
+                "duration_seconds": result["duration_seconds"],
+            },
+            details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
+        )
+    )
+    ports.publish(
+        DeployRequest(
+            run_id=request.run_id,
+            pipeline=request.pipeline,
+            parameters=request.parameters,
+            logical_time=request.logical_time,
+            trigger=request.trigger,
+            requested_by=request.requested_by,
+            accepted_at=request.accepted_at,
+            snapshot=ref,
+        )
+    )
     log.info("snapshot_done", reused=outcome.reused, rows=ref.row_count)

@@ -13,6 +13,7 @@ def build_warehouse(ports: Ports) -> Warehouse:
 
         return DuckDbWarehouse(ports.settings.warehouse_path)
     raise PermanentError(
-        "MLRELAY_MODE", "the BigQuery snapshot engine is not built yet (tracked in issue 6)",
+        "MLRELAY_MODE",
+        "the BigQuery snapshot engine is not built yet (tracked in issue 6)",
         "run the snapshotter in embedded mode until it lands",
     )

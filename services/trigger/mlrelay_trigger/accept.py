@@ -38,11 +38,14 @@ def accept_run_request(request: RunRequest, message: PubsubMessage, ports: Ports
     if dedup_key is None and request.logical_time is None:
         dedup_key = f"message-{message.message_id}"
     logical_time = request.logical_time or message.publish_time
-    run_id = derive_run_id(request.pipeline, parameters, logical_time=request.logical_time,
-                           dedup_key=dedup_key)
+    run_id = derive_run_id(
+        request.pipeline, parameters, logical_time=request.logical_time, dedup_key=dedup_key
+    )
     with bind_run(run_id=run_id):
         outcome = run_once(
-            ports.store, ledger_key(run_id, "trigger"), "trigger",
+            ports.store,
+            ledger_key(run_id, "trigger"),
+            "trigger",
             lambda: {
                 "run_id": run_id,
                 "pipeline": request.pipeline,
@@ -58,17 +61,31 @@ def accept_run_request(request: RunRequest, message: PubsubMessage, ports: Ports
         )
         recorded = outcome.result
         snapshot_request = SnapshotRequest(
-            run_id=run_id, pipeline=request.pipeline, parameters=recorded["parameters"],
-            logical_time=recorded["logical_time"], trigger=recorded["trigger"],
-            requested_by=recorded["requested_by"], accepted_at=recorded["accepted_at"],
+            run_id=run_id,
+            pipeline=request.pipeline,
+            parameters=recorded["parameters"],
+            logical_time=recorded["logical_time"],
+            trigger=recorded["trigger"],
+            requested_by=recorded["requested_by"],
+            accepted_at=recorded["accepted_at"],
         )
-        ports.publish(LifecycleEvent(
-            run_id=run_id, pipeline=request.pipeline, stage="trigger", status="accepted",
-            summary=f"run of {request.pipeline} accepted ({request.trigger})",
-            trigger=request.trigger, parameters=recorded["parameters"],
-            details={"logical_time": recorded["logical_time"], "dedup_key": dedup_key,
-                     "requested_by": recorded["requested_by"], "reused": outcome.reused},
-        ))
+        ports.publish(
+            LifecycleEvent(
+                run_id=run_id,
+                pipeline=request.pipeline,
+                stage="trigger",
+                status="accepted",
+                summary=f"run of {request.pipeline} accepted ({request.trigger})",
+                trigger=request.trigger,
+                parameters=recorded["parameters"],
+                details={
+                    "logical_time": recorded["logical_time"],
+                    "dedup_key": dedup_key,
+                    "requested_by": recorded["requested_by"],
+                    "reused": outcome.reused,
+                },
+            )
+        )
         ports.publish(snapshot_request)
         log.info("run_accepted", reused=outcome.reused, trigger=request.trigger)
         return Acceptance(run_id, snapshot_request, outcome.reused)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from mlrelay.errors import TransientError
@@ -36,7 +37,8 @@ class GcsStore:
 
         try:
             self.bucket.blob(key).upload_from_string(
-                data, content_type="application/json" if key.endswith(".json") else None,
+                data,
+                content_type="application/json" if key.endswith(".json") else None,
                 if_generation_match=generation,
             )
         except exceptions.PreconditionFailed:
@@ -57,10 +59,8 @@ class GcsStore:
     def delete(self, key: str) -> None:
         from google.api_core import exceptions
 
-        try:
+        with contextlib.suppress(exceptions.NotFound):
             self.bucket.blob(key).delete()
-        except exceptions.NotFound:
-            pass
 
     def list(self, prefix: str) -> list[str]:
         return sorted(blob.name for blob in self.client.list_blobs(self.bucket, prefix=prefix))

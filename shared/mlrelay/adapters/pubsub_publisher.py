@@ -26,11 +26,22 @@ class PubSubPublisher:
         try:
             future = self.client.publish(self.topic_path(topic), data, **attributes)
             message_id: str = future.result(timeout=self.timeout)
-        except (exceptions.NotFound, exceptions.PermissionDenied, exceptions.InvalidArgument) as exc:
-            raise PermanentError("topic", f"cannot publish to {self.topic_path(topic)}: {exc.message}",
-                                 "create the topic (infra/) and grant roles/pubsub.publisher") from None
+        except (
+            exceptions.NotFound,
+            exceptions.PermissionDenied,
+            exceptions.InvalidArgument,
+        ) as exc:
+            raise PermanentError(
+                "topic",
+                f"cannot publish to {self.topic_path(topic)}: {exc.message}",
+                "create the topic (infra/) and grant roles/pubsub.publisher",
+            ) from None
         except (exceptions.GoogleAPICallError, TimeoutError) as exc:
             raise TransientError(f"publish to {topic} failed: {exc}") from exc
-        log.info("message_published", topic=topic, message_id=message_id,
-                 event_type=attributes.get("event_type"))
+        log.info(
+            "message_published",
+            topic=topic,
+            message_id=message_id,
+            event_type=attributes.get("event_type"),
+        )
         return message_id

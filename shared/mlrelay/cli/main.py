@@ -36,8 +36,13 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("pipeline")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Override a parameter the registry allows (repeatable).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a parameter the registry allows (repeatable).",
+)
 @click.option("--dedup-key", help="Same key + same parameters = same run (no work redone).")
 @click.pass_context
 def run(ctx: click.Context, pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
@@ -47,8 +52,10 @@ def run(ctx: click.Context, pipeline: str, params: tuple[str, ...], dedup_key: s
     settings = _settings()
     configure_logging("console", "INFO" if ctx.obj["verbose"] else "WARNING")
     console = Console()
-    console.print(f"[bold]mlrelay run[/] {pipeline}  (embedded: DuckDB, local bucket "
-                  f"{settings.bucket_dir}, kfp.local)")
+    console.print(
+        f"[bold]mlrelay run[/] {pipeline}  (embedded: DuckDB, local bucket "
+        f"{settings.bucket_dir}, kfp.local)"
+    )
     summary = run_locally(settings, pipeline, parse_params(params), dedup_key, console)
     console.print()
     console.print(summary_table(summary))
@@ -92,9 +99,12 @@ def runs_list() -> None:
         records = read_run(store, run_id)
         trig = records.get("trigger")
         result = (trig.result or {}) if trig else {}
-        table.add_row(run_id, str(result.get("pipeline", "?")),
-                      *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "deploy")),
-                      str(result.get("accepted_at", "")))
+        table.add_row(
+            run_id,
+            str(result.get("pipeline", "?")),
+            *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "deploy")),
+            str(result.get("accepted_at", "")),
+        )
     Console().print(table)
 
 
@@ -122,10 +132,14 @@ def runs_show(run_id: str) -> None:
 @click.argument("pipeline")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE")
 @click.option("--dedup-key", help="Default: a fresh key, so each call is a new run.")
-@click.option("--logical-time", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
-              help="The schedule slot this run stands for (with a UTC offset).")
-def trigger(pipeline: str, params: tuple[str, ...], dedup_key: str | None,
-            logical_time: datetime | None) -> None:
+@click.option(
+    "--logical-time",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
+    help="The schedule slot this run stands for (with a UTC offset).",
+)
+def trigger(
+    pipeline: str, params: tuple[str, ...], dedup_key: str | None, logical_time: datetime | None
+) -> None:
     """Publish a RunRequest for PIPELINE to the runs topic on Google Cloud Pub/Sub.
 
     Needs GOOGLE_CLOUD_PROJECT (and PUBSUB_EMULATOR_HOST for the emulator).
@@ -137,8 +151,10 @@ def trigger(pipeline: str, params: tuple[str, ...], dedup_key: str | None,
 
     settings = _settings()
     if not settings.project or settings.project == "local":
-        raise click.ClickException("GOOGLE_CLOUD_PROJECT is not set: export it to the project "
-                                   "that holds the mlrelay topics")
+        raise click.ClickException(
+            "GOOGLE_CLOUD_PROJECT is not set: export it to the project "
+            "that holds the mlrelay topics"
+        )
     overrides = parse_params(params)
     if settings.registry_path.exists():  # fail fast on what the trigger would reject anyway
         try:
@@ -146,14 +162,18 @@ def trigger(pipeline: str, params: tuple[str, ...], dedup_key: str | None,
         except PermanentError as exc:
             raise click.ClickException(str(exc)) from None
     request = RunRequest(
-        pipeline=pipeline, parameters=overrides, logical_time=logical_time,
+        pipeline=pipeline,
+        parameters=overrides,
+        logical_time=logical_time,
         dedup_key=dedup_key or (None if logical_time else f"manual-{uuid.uuid4().hex[:12]}"),
         requested_by=getpass.getuser(),
     )
     try:
         message_id = PubSubPublisher(settings.project).publish(
-            settings.topics.runs, request.to_json(), request.attributes())
+            settings.topics.runs, request.to_json(), request.attributes()
+        )
     except PermanentError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"published run request for {pipeline} to {settings.topics.runs} "
-               f"(message {message_id})")
+    click.echo(
+        f"published run request for {pipeline} to {settings.topics.runs} (message {message_id})"
+    )

@@ -14,8 +14,9 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Scalar]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r}: expected key=value, e.g. n_estimators=200",
-                                     param_hint="--param")
+            raise click.BadParameter(
+                f"{item!r}: expected key=value, e.g. n_estimators=200", param_hint="--param"
+            )
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:

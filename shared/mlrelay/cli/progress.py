@@ -72,10 +72,13 @@ class RunProgress:
             if line.state == "running":
                 icon = Spinner("dots", style="yellow")
             else:
-                icon = Text({"waiting": "·", "done": "✔", "failed": "✘"}[line.state],
-                            style=STYLE[line.state])
-            table.add_row(icon, Text(name, style="bold"), Text(line.detail[:100],
-                                                               style=STYLE[line.state]))
+                icon = Text(
+                    {"waiting": "·", "done": "✔", "failed": "✘"}[line.state],
+                    style=STYLE[line.state],
+                )
+            table.add_row(
+                icon, Text(name, style="bold"), Text(line.detail[:100], style=STYLE[line.state])
+            )
         return table
 
     def renderable(self) -> Group:

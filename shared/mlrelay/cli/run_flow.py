@@ -71,25 +71,40 @@ def run_locally(
     seed_demo_warehouse(settings.warehouse_path)
     progress = RunProgress(settings.topics.lifecycle)
     runtime = build_local_runtime(settings)
-    runtime.ports._components["chat"] = CountingChannel(build_channel(runtime.ports),
-                                                       progress.on_notification)
+    runtime.ports._components["chat"] = CountingChannel(
+        build_channel(runtime.ports), progress.on_notification
+    )
     request: dict[str, Any] = {
-        "schema_version": 1, "pipeline": pipeline, "parameters": parameters,
-        "dedup_key": dedup_key or f"manual-{uuid.uuid4().hex[:12]}", "trigger": "manual",
+        "schema_version": 1,
+        "pipeline": pipeline,
+        "parameters": parameters,
+        "dedup_key": dedup_key or f"manual-{uuid.uuid4().hex[:12]}",
+        "trigger": "manual",
         "requested_by": getpass.getuser(),
     }
     with Live(progress.renderable(), console=console, refresh_per_second=10) as live:
         runtime.bus.listen(progress.on_message)
         runtime.bus.listen(lambda _topic, _message: live.update(progress.renderable()))
         # raw JSON, as any publisher would send it: even a malformed request takes the real path
-        runtime.bus.publish(settings.topics.runs, json.dumps(request).encode(),
-                            {"event_type": RunRequest.kind, "pipeline": pipeline})
+        runtime.bus.publish(
+            settings.topics.runs,
+            json.dumps(request).encode(),
+            {"event_type": RunRequest.kind, "pipeline": pipeline},
+        )
         stats = runtime.bus.run_until_idle()
         live.update(progress.renderable())
     status, reason = final_status(progress)
     records = read_run(runtime.store, progress.run_id) if progress.run_id else {}
-    return RunSummary(progress.run_id, status, reason, records, progress.notifications,
-                      time.perf_counter() - began, stats.dead_lettered, sorted(progress.reused))
+    return RunSummary(
+        progress.run_id,
+        status,
+        reason,
+        records,
+        progress.notifications,
+        time.perf_counter() - began,
+        stats.dead_lettered,
+        sorted(progress.reused),
+    )
 
 
 def summary_table(summary: RunSummary) -> Table:
@@ -105,14 +120,18 @@ def summary_table(summary: RunSummary) -> Table:
     snap = summary.records.get("snapshot")
     if snap and snap.result:
         r = snap.result
-        table.add_row("snapshot", f"{r['row_count']} rows, {r['file_count']} file(s), "
-                      f"{r['total_bytes']:,} bytes")
+        table.add_row(
+            "snapshot",
+            f"{r['row_count']} rows, {r['file_count']} file(s), {r['total_bytes']:,} bytes",
+        )
         table.add_row("manifest", r["manifest_uri"])
     deploy = summary.records.get("deploy")
     if deploy and deploy.result:
         r = deploy.result
-        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in r.get("metrics", {}).items())
+        metrics = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in r.get("metrics", {}).items()
+        )
         table.add_row("pipeline", f"{r['status']} in {r['duration_seconds']:.1f}s ({r['backend']})")
         if metrics:
             table.add_row("metrics", metrics)

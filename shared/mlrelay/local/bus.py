@@ -85,9 +85,18 @@ class LocalBus:
     def topic_path(self, topic: str) -> str:
         return f"projects/{self.project}/topics/{topic}"
 
-    def subscribe(self, topic: str, name: str, handler: Handler, *,
-                  dead_letter_topic: str | None = None, max_attempts: int | None = None) -> None:
-        sub = Subscription(name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic)
+    def subscribe(
+        self,
+        topic: str,
+        name: str,
+        handler: Handler,
+        *,
+        dead_letter_topic: str | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        sub = Subscription(
+            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic
+        )
         self._subs.setdefault(topic, []).append(sub)
 
     def listen(self, listener: Listener) -> None:
@@ -95,8 +104,12 @@ class LocalBus:
         self._listeners.append(listener)
 
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        message = PubsubMessage(data=data, attributes=dict(attributes),
-                                message_id=uuid.uuid4().hex[:16], publish_time=utc_now())
+        message = PubsubMessage(
+            data=data,
+            attributes=dict(attributes),
+            message_id=uuid.uuid4().hex[:16],
+            publish_time=utc_now(),
+        )
         self.stats.published[topic] += 1
         for listener in self._listeners:
             listener(topic, message)
@@ -104,9 +117,12 @@ class LocalBus:
             self._enqueue(sub, message, attempt=1, delay=0.0)
         return message.message_id
 
-    def _enqueue(self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float) -> None:
-        heapq.heappush(self._queue, _Delivery(self._clock() + delay, next(self._seq), sub,
-                                              message, attempt))
+    def _enqueue(
+        self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float
+    ) -> None:
+        heapq.heappush(
+            self._queue, _Delivery(self._clock() + delay, next(self._seq), sub, message, attempt)
+        )
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1)))
@@ -128,16 +144,23 @@ class LocalBus:
 
     def _deliver(self, delivery: _Delivery) -> None:
         sub, attempt = delivery.subscription, delivery.attempt
-        message = replace(delivery.message, delivery_attempt=attempt,
-                          subscription=f"projects/{self.project}/subscriptions/{sub.name}")
+        message = replace(
+            delivery.message,
+            delivery_attempt=attempt,
+            subscription=f"projects/{self.project}/subscriptions/{sub.name}",
+        )
         self.stats.deliveries += 1
         try:
             sub.handler(to_cloudevent(message, self.topic_path(sub.topic)))
         except Exception as exc:  # the bus is Pub/Sub: any failure means "nack, redeliver"
             self.stats.failed_deliveries += 1
-            log.warning("delivery_failed", subscription=sub.name, attempt=attempt,
-                        run_id=message.attributes.get("run_id", "unassigned"),
-                        error=f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "delivery_failed",
+                subscription=sub.name,
+                attempt=attempt,
+                run_id=message.attributes.get("run_id", "unassigned"),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             if attempt >= sub.max_attempts:
                 self._dead_letter(sub, message, exc)
             else:
@@ -160,8 +183,12 @@ class LocalBus:
         }
         key = f"deadletters/{sub.name}/{message.message_id}.json"
         self.store.create(key, json.dumps(record, indent=2).encode())
-        log.error("message_dead_lettered", subscription=sub.name, store_key=key,
-                  run_id=message.attributes.get("run_id", "unassigned"))
+        log.error(
+            "message_dead_lettered",
+            subscription=sub.name,
+            store_key=key,
+            run_id=message.attributes.get("run_id", "unassigned"),
+        )
         if sub.dead_letter_topic and sub.dead_letter_topic != sub.topic:
             # what Pub/Sub adds when it forwards a message to a dead-letter topic
             attributes = {

@@ -38,9 +38,13 @@ def build_local_runtime(
     """One process, four services. `wrap` maps a function name to a decorator around its
     handler (tests use it to inject failures into the real handlers)."""
     store = LocalFolderStore(settings.bucket_dir)
-    bus = LocalBus(settings.project, store, max_attempts=settings.max_delivery_attempts,
-                   min_backoff=settings.min_backoff_seconds,
-                   max_backoff=settings.max_backoff_seconds)
+    bus = LocalBus(
+        settings.project,
+        store,
+        max_attempts=settings.max_delivery_attempts,
+        min_backoff=settings.min_backoff_seconds,
+        max_backoff=settings.max_backoff_seconds,
+    )
     ports = Ports(settings, publisher=bus, store=store, registry=registry, components=components)
     use_ports(ports)
     for spec in FUNCTIONS:
@@ -48,6 +52,7 @@ def build_local_runtime(
         if wrap and spec.name in wrap:
             handler = wrap[spec.name](handler)
         dead_letter = settings.topics.dead_letter if spec.dead_letters_to_topic else None
-        bus.subscribe(getattr(settings.topics, spec.topic), spec.name, handler,
-                      dead_letter_topic=dead_letter)
+        bus.subscribe(
+            getattr(settings.topics, spec.topic), spec.name, handler, dead_letter_topic=dead_letter
+        )
     return LocalRuntime(settings, bus, store, ports)
