@@ -177,3 +177,12 @@ def trigger(
     click.echo(
         f"published run request for {pipeline} to {settings.topics.runs} (message {message_id})"
     )
+
+
+def _register_commands() -> None:
+    from mlrelay.cli.package_commands import package
+
+    cli.add_command(package)
+
+
+_register_commands()

@@ -1,0 +1,32 @@
+# mlrelay, dev environment. Apply through cloudbuild/release.yaml (plan, approval, apply) or by
+# hand: `mlrelay package --all --out ../../../dist/functions && terraform init && terraform apply`.
+terraform {
+  required_version = ">= 1.6"
+  backend "gcs" {
+    prefix = "mlrelay/dev"
+    # bucket is passed at init: terraform init -backend-config="bucket=<state bucket>"
+  }
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+module "mlrelay" {
+  source = "../../modules/mlrelay"
+
+  project_id              = var.project_id
+  region                  = var.region
+  package_dir             = var.package_dir
+  registry_file           = var.registry_file
+  source_datasets         = var.source_datasets
+  slack_webhook_secret_id = var.slack_webhook_secret_id
+  kms_key_name            = var.kms_key_name
+  max_delivery_attempts   = 5
+  snapshot_retention_days = 7
+  functions = {
+    "mlrelay-snapshotter" = { max_instances = 3 }
+    "mlrelay-deployer"    = { max_instances = 3 }
+  }
+}

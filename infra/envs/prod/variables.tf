@@ -1,0 +1,40 @@
+variable "project_id" {
+  description = "Project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, bucket and scheduler jobs."
+  type        = string
+  default     = "europe-west4"
+}
+
+variable "package_dir" {
+  description = "Output folder of `mlrelay package --all`."
+  type        = string
+  default     = "../../../dist/functions"
+}
+
+variable "registry_file" {
+  description = "The pipeline registry whose schedules become Cloud Scheduler jobs."
+  type        = string
+  default     = "../../../pipelines/registry.yaml"
+}
+
+variable "source_datasets" {
+  description = "BigQuery datasets the snapshotter may read."
+  type        = list(string)
+  default     = []
+}
+
+variable "slack_webhook_secret_id" {
+  description = "Secret Manager secret id of the Slack webhook URL (create it and add a version first)."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key for the buckets and topics."
+  type        = string
+  default     = null
+}

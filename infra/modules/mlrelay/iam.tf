@@ -1,0 +1,108 @@
+# One service account per service, each with only what its stage does.
+resource "google_service_account" "function" {
+  for_each     = local.services
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-${each.value}"
+  display_name = "mlrelay ${each.value} function"
+}
+
+# The identity Pub/Sub pushes as (it may only invoke the functions).
+resource "google_service_account" "pusher" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-pusher"
+  display_name = "mlrelay Pub/Sub push identity"
+}
+
+# The identity Vertex AI pipeline jobs run as (set as the job's service account by the deployer).
+resource "google_service_account" "pipelines" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-pipelines"
+  display_name = "mlrelay Vertex AI pipeline jobs"
+}
+
+locals {
+  sa = { for service, account in google_service_account.function : service => "serviceAccount:${account.email}" }
+  publish_grants = merge([
+    for service, topics in local.publishes : {
+      for topic in topics : "${service}-${topic}" => { service = service, topic = topic }
+    }
+  ]...)
+}
+
+# Publisher on its output topics only.
+resource "google_pubsub_topic_iam_member" "publishes" {
+  for_each = local.publish_grants
+  project  = var.project_id
+  topic    = google_pubsub_topic.this[each.value.topic].name
+  role     = "roles/pubsub.publisher"
+  member   = local.sa[each.value.service]
+}
+
+# Every stage keeps its ledger record and claims in the snapshot bucket: object admin there only.
+resource "google_storage_bucket_iam_member" "ledger" {
+  for_each = local.services
+  bucket   = google_storage_bucket.snapshots.name
+  role     = "roles/storage.objectAdmin"
+  member   = local.sa[each.value]
+}
+
+# Snapshotter: run BigQuery jobs, read the declared source datasets only.
+resource "google_project_iam_member" "snapshotter_bigquery_jobs" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = local.sa["snapshotter"]
+}
+
+resource "google_bigquery_dataset_iam_member" "snapshotter_reads_sources" {
+  for_each   = toset(var.source_datasets)
+  project    = length(split(".", each.value)) == 2 ? split(".", each.value)[0] : var.project_id
+  dataset_id = element(split(".", each.value), length(split(".", each.value)) - 1)
+  role       = "roles/bigquery.dataViewer"
+  member     = local.sa["snapshotter"]
+}
+
+# Deployer: create Vertex AI pipeline jobs that run as the pipelines account.
+resource "google_project_iam_member" "deployer_vertex" {
+  project = var.project_id
+  role    = "roles/aiplatform.user"
+  member  = local.sa["deployer"]
+}
+
+resource "google_service_account_iam_member" "deployer_acts_as_pipelines" {
+  service_account_id = google_service_account.pipelines.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.sa["deployer"]
+}
+
+# Pipeline jobs read snapshots, write their pipeline root, and report completion (exit handler).
+resource "google_storage_bucket_iam_member" "pipelines_bucket" {
+  bucket = google_storage_bucket.snapshots.name
+  role   = "roles/storage.objectAdmin"
+  member = "serviceAccount:${google_service_account.pipelines.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "pipelines_report" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["lifecycle"].name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.pipelines.email}"
+}
+
+# Notifier: read the Slack webhook secret, nothing else in Secret Manager.
+resource "google_secret_manager_secret_iam_member" "notifier_reads_slack" {
+  count     = var.slack_webhook_secret_id == null ? 0 : 1
+  project   = var.project_id
+  secret_id = var.slack_webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.sa["notifier"]
+}
+
+# The push identity may invoke each function's Cloud Run service, and nothing else.
+resource "google_cloud_run_v2_service_iam_member" "pusher_invokes" {
+  for_each = local.functions
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.this[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pusher.email}"
+}

@@ -1,0 +1,68 @@
+locals {
+  # Must equal shared/mlrelay/functions.py FUNCTIONS (tests/test_infra_consistency.py checks).
+  function_specs = {
+    "mlrelay-trigger" = {
+      service = "trigger", entry_point = "on_run_request", topic = "runs",
+      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+    }
+    "mlrelay-snapshotter" = {
+      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots",
+      memory = "1Gi", timeout_seconds = 540, dead_letters = true
+    }
+    "mlrelay-deployer" = {
+      service = "deployer", entry_point = "on_deploy_request", topic = "deploys",
+      memory = "1Gi", timeout_seconds = 300, dead_letters = true
+    }
+    "mlrelay-notifier" = {
+      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle",
+      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+    }
+    "mlrelay-dead-letters" = {
+      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter",
+      memory = "512Mi", timeout_seconds = 60, dead_letters = false
+    }
+  }
+  functions = {
+    for name, spec in local.function_specs : name => merge(spec, {
+      memory          = try(coalesce(var.functions[name].memory), spec.memory)
+      timeout_seconds = try(coalesce(var.functions[name].timeout_seconds), spec.timeout_seconds)
+      max_instances   = try(coalesce(var.functions[name].max_instances), 10)
+    })
+  }
+  services = toset([for spec in local.function_specs : spec.service])
+
+  # Topics each service publishes to (and nothing else).
+  publishes = {
+    trigger     = ["snapshots", "lifecycle"]
+    snapshotter = ["deploys", "lifecycle"]
+    deployer    = ["lifecycle"]
+    notifier    = ["lifecycle"]
+  }
+
+  # Environment of every function: settings are read once at start-up (shared/mlrelay/settings.py).
+  common_env = {
+    MLRELAY_MODE                  = "google"
+    GOOGLE_CLOUD_PROJECT          = var.project_id
+    MLRELAY_BUCKET                = google_storage_bucket.snapshots.name
+    MLRELAY_REGISTRY              = "registry/registry.yaml"
+    MLRELAY_LOG_FORMAT            = "json"
+    MLRELAY_TOPIC_RUNS            = var.topic_names.runs
+    MLRELAY_TOPIC_SNAPSHOTS       = var.topic_names.snapshots
+    MLRELAY_TOPIC_DEPLOYS         = var.topic_names.deploys
+    MLRELAY_TOPIC_LIFECYCLE       = var.topic_names.lifecycle
+    MLRELAY_TOPIC_DEAD_LETTER     = var.topic_names.dead_letter
+    MLRELAY_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+  }
+
+  registry = yamldecode(file(var.registry_file))
+  schedules = var.manage_schedules ? merge([
+    for pipeline, spec in local.registry.pipelines : {
+      for index, schedule in try(spec.schedules, []) :
+      "${pipeline}-${index}" => {
+        pipeline  = pipeline
+        cron      = schedule.cron
+        time_zone = schedule.time_zone
+      }
+    }
+  ]...) : {}
+}

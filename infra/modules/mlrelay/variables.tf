@@ -1,0 +1,94 @@
+variable "project_id" {
+  description = "Project that holds every mlrelay resource."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the bucket and the scheduler jobs (e.g. europe-west4)."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of resource names that must be unique per project (service accounts, buckets get the project id appended)."
+  type        = string
+  default     = "mlrelay"
+}
+
+# Must equal shared/mlrelay/topics.py DEFAULT_TOPICS (tests/test_infra_consistency.py checks).
+variable "topic_names" {
+  description = "Pub/Sub topic names, by role. The functions receive them as MLRELAY_TOPIC_* env vars."
+  type = object({
+    runs        = string
+    snapshots   = string
+    deploys     = string
+    lifecycle   = string
+    dead_letter = string
+  })
+  default = {
+    runs        = "mlrelay-runs"
+    snapshots   = "mlrelay-snapshots"
+    deploys     = "mlrelay-deploys"
+    lifecycle   = "mlrelay-lifecycle"
+    dead_letter = "mlrelay-dead-letter"
+  }
+}
+
+variable "package_dir" {
+  description = "Folder with the function packages made by `mlrelay package --all` (<service>.zip each)."
+  type        = string
+}
+
+variable "registry_file" {
+  description = "The pipeline registry (YAML). Its schedules become Cloud Scheduler jobs when manage_schedules is true."
+  type        = string
+}
+
+variable "source_datasets" {
+  description = "BigQuery datasets (project.dataset or dataset) the snapshotter may read; it gets data viewer on these only."
+  type        = list(string)
+  default     = []
+}
+
+variable "slack_webhook_secret_id" {
+  description = "Secret Manager secret (id, not value) holding the Slack incoming webhook URL; null = notifications go to the logs."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_name" {
+  description = "Cloud KMS key for the bucket and the topics (customer-managed encryption). null = Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of a message before it goes to the dead-letter topic (5-100)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub accepts 5 to 100 delivery attempts."
+  }
+}
+
+variable "snapshot_retention_days" {
+  description = "Noncurrent object versions are deleted after this many days; snapshots move to colder storage after 30/90 days."
+  type        = number
+  default     = 30
+}
+
+variable "manage_schedules" {
+  description = "Create Cloud Scheduler jobs from the registry here. Set false when `mlrelay schedules apply` manages them instead (never both)."
+  type        = bool
+  default     = true
+}
+
+variable "functions" {
+  description = "Per-function memory and timeout overrides, by function name."
+  type = map(object({
+    memory          = optional(string)
+    timeout_seconds = optional(number)
+    max_instances   = optional(number)
+  }))
+  default = {}
+}
