@@ -46,8 +46,21 @@ class Message(BaseModel):
         return attrs
 
 
+class ScheduleRef(BaseModel):
+    """The schedule a tick comes from, as its Cloud Scheduler job carries it: the trigger derives
+    the slot from this cron and zone and the message's publish time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+    cron: Annotated[str, StringConstraints(min_length=9, max_length=200)]
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class RunRequest(Message):
-    """Ask for one run of a registered pipeline (from Cloud Scheduler, the CLI or any publisher)."""
+    """Ask for one run of a registered pipeline (from Cloud Scheduler, the CLI or any publisher).
+
+    `pipeline` may name a group of the registry: one run per member. With `schedule` and no
+    `logical_time` it is a scheduler tick, and the slot comes from the publish time."""
 
     kind: ClassVar[str] = "run_request"
     schema_version: Literal[1] = 1
@@ -57,6 +70,7 @@ class RunRequest(Message):
     logical_time: AwareDatetime | None = None
     trigger: TriggerKind = "manual"
     requested_by: Annotated[str, StringConstraints(max_length=200)] | None = None
+    schedule: ScheduleRef | None = None
 
 
 class SnapshotRequest(Message):

@@ -6,7 +6,9 @@ settings, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 
@@ -60,6 +62,9 @@ class SnapshotPlan:
     query_parameters: dict[str, Any]
     prefix: str
     job_id: str
+    # read the source as of this time (BigQuery `FOR SYSTEM_TIME AS OF`; a query may also use it
+    # as the `@snapshot_time` parameter); None: as of the export
+    snapshot_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class ExportResult:
     schema: list[ColumnSchema]
     engine: str
     job_ids: list[str] = field(default_factory=list)
+    point_in_time: str = "read_at_export"  # how the engine pinned the read, as the manifest says
+    source_schema: list[ColumnSchema] = field(default_factory=list)  # the warehouse's own types
 
 
 class Warehouse(Protocol):
@@ -88,12 +95,32 @@ class PipelineOutcome:
     error: str | None = None
     links: dict[str, str] = field(default_factory=dict)
     duration_seconds: float = 0.0
+    # what the service recorded (job resource name, template digest, KFP ids, ...)
+    details: dict[str, Any] = field(default_factory=dict)
+    # the pipeline's own exit-handler report (a LifecycleEvent as JSON), when the backend holds it
+    completion: dict[str, Any] | None = None
 
 
 class PipelineBackend(Protocol):
+    def completion_destination(self, run_id: str) -> str:
+        """Where the pipeline's completion reporter sends its LifecycleEvent (a Pub/Sub topic
+        path, or a local outbox folder the backend reads back)."""
+        ...
+
     def start(
-        self, *, run_id: str, pipeline: str, template: str, parameters: dict[str, Any]
-    ) -> PipelineOutcome: ...
+        self,
+        *,
+        run_id: str,
+        pipeline: str,
+        template: str,
+        parameters: dict[str, Any],
+        labels: dict[str, str],
+        announce: Callable[[dict[str, str]], None],
+    ) -> PipelineOutcome:
+        """Start (or find) the run named `run_id` (labelled `labels` where the service has
+        labels); call `announce(links)` once the service has accepted it. Async backends return
+        status `submitted`, the local one the final state."""
+        ...
 
 
 class ChatChannel(Protocol):

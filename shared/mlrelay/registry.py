@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from mlrelay.backend_options import KfpOptions, VertexOptions
 from mlrelay.contracts import (
     PIPELINE_NAME_PATTERN,
     PipelineName,
@@ -58,17 +59,31 @@ class SourceSpec(_Spec):
         return "table" if self.table is not None else "query"
 
 
+ScheduleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+MemberName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+
+
 class ScheduleSpec(_Spec):
+    """A cron in an explicit IANA time zone; `fan_out` makes each tick one run per member."""
+
+    name: ScheduleName = "default"  # with the owner, names the Cloud Scheduler job
     cron: str
     time_zone: str
+    paused: bool = False
+    fan_out: dict[MemberName, dict[Identifier, Scalar]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _valid(self) -> ScheduleSpec:
         problems = []
         parts = self.cron.split()
-        if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+        if (
+            len(parts) != 5
+            or not all(_CRON_FIELD.match(p) for p in parts)
+            or not _cron_ok(self.cron)
+        ):
             problems.append(
                 f"cron {self.cron!r} needs 5 fields: minute hour day-of-month month day-of-week"
+                + (" (a value is out of range)" if len(parts) == 5 else "")
             )
         try:
             ZoneInfo(self.time_zone)
@@ -82,8 +97,18 @@ class ScheduleSpec(_Spec):
 
 
 class NotifySpec(_Spec):
-    slack_channel: str | None = None
+    """Who hears about this pipeline's runs. Failures, rejections and dead letters: always."""
+
+    slack_channel: str | None = None  # bot-token mode: channel name or id
+    # webhook mode: NAME of env var SLACK_WEBHOOK_URL_<NAME> (a secret); unset: SLACK_WEBHOOK_URL
+    slack_webhook: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,60}$")] | None = None
     on_success: Literal["always", "never", "on_recovery"] = "always"
+    # accepted / snapshot / submitted updates; default: only when on_success is `always`
+    progress: bool | None = None
+
+    @property
+    def posts_progress(self) -> bool:
+        return self.on_success == "always" if self.progress is None else self.progress
 
 
 class PipelineSpec(_Spec):
@@ -95,14 +120,33 @@ class PipelineSpec(_Spec):
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     template: str
     backend: Literal["local", "vertex", "kfp"] = "local"
+    vertex: VertexOptions | None = None  # options of `backend: vertex`
+    kfp: KfpOptions | None = None  # options of `backend: kfp`
     parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
     overridable: list[Identifier] = Field(default_factory=list)
     notify: NotifySpec = Field(default_factory=NotifySpec)
+    # column -> Parquet (Arrow) type as the manifest writes it, e.g. `timestamp[us, tz=UTC]`;
+    # a snapshot whose schema differs fails, naming the columns
+    expected_schema: dict[str, str] | None = None
+
+
+class GroupMember(_Spec):
+    pipeline: PipelineName
+    parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
+
+
+class GroupSpec(_Spec):
+    """Pipelines that run together: each tick of a group schedule is one run per member."""
+
+    description: str = ""
+    members: list[GroupMember] = Field(min_length=1)
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
 
 
 class Registry(_Spec):
     version: Literal[1] = 1
     pipelines: dict[PipelineName, PipelineSpec]
+    groups: dict[PipelineName, GroupSpec] = Field(default_factory=dict)
     base_dir: Path = Field(default=Path(), exclude=True)
 
     def pipeline(self, name: str) -> PipelineSpec:
@@ -168,6 +212,7 @@ def _line_of(doc: Any, path: tuple[str | int, ...]) -> int:
 def _semantic_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[_Found]:
     found: list[_Found] = []
     at: tuple[str | int, ...] = ("pipelines", name)
+    found += _schedule_problems(at, spec.schedules, {name: spec})
     for i, param in enumerate(spec.overridable):
         if param not in spec.parameters:
             found.append(
@@ -178,7 +223,8 @@ def _semantic_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[_F
             )
     if spec.source.sql is not None:
         used = set(_SQL_PARAM.findall(spec.source.sql))
-        for missing in sorted(used - set(spec.source.query_parameters)):
+        # @snapshot_time is built in: the run's logical time, which the snapshotter binds
+        for missing in sorted(used - set(spec.source.query_parameters) - {"snapshot_time"}):
             found.append(
                 ((*at, "source", "sql"), f"@{missing} is used but not listed in `query_parameters`")
             )
@@ -190,6 +236,10 @@ def _semantic_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[_F
                         f"{param!r} needs a default in `parameters`",
                     )
                 )
+    if spec.backend in ("vertex", "kfp") and getattr(spec, spec.backend) is None:
+        found.append(
+            ((*at, "backend"), f"`backend: {spec.backend}` needs a `{spec.backend}:` section")
+        )
     location = _template_location(spec.template, base_dir)
     if "://" not in location and not Path(location).is_file():
         found.append(
@@ -263,6 +313,7 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
             continue
         found += _semantic_problems(str(name), spec, base)
         specs[str(name)] = spec
+    found += _group_problems(extra.get("groups"), specs)
     if found:
         raise RegistryError(
             [
@@ -271,6 +322,65 @@ def parse_registry(text: str, file: str = "<registry>", base_dir: Path | None = 
             ]
         )
     return Registry.model_validate({**extra, "pipelines": specs, "base_dir": base})
+
+
+def _cron_ok(cron: str) -> bool:
+    from croniter import croniter
+
+    return bool(croniter.is_valid(cron))
+
+
+def _schedule_problems(
+    at: tuple[str | int, ...], schedules: list[ScheduleSpec], pipelines: dict[str, PipelineSpec]
+) -> list[_Found]:
+    """Unique schedule names; fan-out members may set only overridable, well-typed parameters."""
+    found: list[_Found] = []
+    seen: set[str] = set()
+    for i, schedule in enumerate(schedules):
+        if schedule.name in seen:
+            found.append(
+                ((*at, "schedules", i, "name"), f"{schedule.name!r} is used twice; name each")
+            )
+        seen.add(schedule.name)
+        for member, parameters in schedule.fan_out.items():
+            for pipeline in pipelines.values():
+                try:
+                    resolve_parameters(pipeline, parameters)
+                except PermanentError as exc:
+                    found.append(((*at, "schedules", i, "fan_out", member), str(exc)))
+    return found
+
+
+def _group_problems(raw_groups: Any, specs: dict[str, PipelineSpec]) -> list[_Found]:
+    found: list[_Found] = []
+    if not isinstance(raw_groups, dict):
+        return found
+    for name, raw_group in raw_groups.items():
+        at: tuple[str | int, ...] = ("groups", name)
+        if str(name) in specs:
+            found.append((at, f"{name!r} is also a pipeline; give the group another name"))
+        try:
+            group = GroupSpec.model_validate(raw_group)
+        except ValidationError:
+            continue  # reported with the registry's own fields
+        for i, member in enumerate(group.members):
+            spec = specs.get(member.pipeline)
+            if spec is None:
+                found.append(
+                    ((*at, "members", i, "pipeline"), f"{member.pipeline!r} is not a pipeline")
+                )
+                continue
+            try:
+                resolve_parameters(spec, member.parameters)
+            except PermanentError as exc:
+                found.append(((*at, "members", i, "parameters"), str(exc)))
+        found += _schedule_problems(at, group.schedules, {})
+        for i, schedule in enumerate(group.schedules):
+            if schedule.fan_out:
+                found.append(
+                    ((*at, "schedules", i, "fan_out"), "a group fans out over its `members`")
+                )
+    return found
 
 
 def _template_location(template: str, base_dir: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from mlrelay.errors import PermanentError
+from mlrelay.snapshot_settings import SnapshotSettings
 from mlrelay.topics import Topics
 
 Mode = Literal["embedded", "google"]
@@ -29,6 +30,48 @@ class Secret:
     __str__ = __repr__
 
 
+SLACK_WEBHOOK_PREFIX = "SLACK_WEBHOOK_URL_"
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Slack (notifier). Secrets come from Secret Manager as secret env vars in the cloud."""
+
+    bot_token: Secret = field(default_factory=Secret)
+    # named webhooks for the registry's `notify.slack_webhook: NAME` (env SLACK_WEBHOOK_URL_NAME)
+    webhooks: Mapping[str, Secret] = field(default_factory=dict)
+    default_channel: str = ""  # bot mode: where events without a pipeline channel go
+    api_url: str = "https://slack.com/api/"
+    min_interval_seconds: float = 1.0  # between posts to one channel, per process
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ChatSettings:
+        prefix = SLACK_WEBHOOK_PREFIX
+        webhooks = {
+            name.removeprefix(prefix).lower(): Secret(value)
+            for name, value in env.items()
+            if name.startswith(prefix) and len(name) > len(prefix) and value
+        }
+        raw = env.get("MLRELAY_SLACK_MIN_INTERVAL", "1.0")
+        try:
+            interval = float(raw)
+        except ValueError:
+            interval = -1.0
+        if not interval >= 0:
+            raise PermanentError(
+                "MLRELAY_SLACK_MIN_INTERVAL",
+                f"{raw!r} is not a number of seconds >= 0",
+                "e.g. 1.0: Slack allows about one message per second per channel",
+            )
+        return cls(
+            bot_token=Secret(env.get("SLACK_BOT_TOKEN", "")),
+            webhooks=webhooks,
+            default_channel=env.get("MLRELAY_SLACK_CHANNEL", ""),
+            api_url=env.get("MLRELAY_SLACK_API_URL", "https://slack.com/api/"),
+            min_interval_seconds=interval,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     mode: Mode = "embedded"
@@ -38,11 +81,14 @@ class Settings:
     bucket: str = ""
     topics: Topics = field(default_factory=Topics)
     slack_webhook_url: Secret = field(default_factory=Secret)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
     max_delivery_attempts: int = 5
     min_backoff_seconds: float = 0.1
     max_backoff_seconds: float = 5.0
+    bus_workers: int = 4  # local bus: deliveries at the same time (fan-out runs overlap)
 
     @property
     def bucket_dir(self) -> Path:
@@ -72,9 +118,12 @@ class Settings:
             bucket=env.get("MLRELAY_BUCKET", ""),
             topics=Topics.from_env(env),
             slack_webhook_url=Secret(env.get("SLACK_WEBHOOK_URL", "")),
+            chat=ChatSettings.from_env(env),
+            snapshot=SnapshotSettings.from_env(env),
             log_format=log_format,  # type: ignore[arg-type]
             log_level=env.get("MLRELAY_LOG_LEVEL", "INFO").upper(),
             max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
+            bus_workers=_positive_int(env, "MLRELAY_BUS_WORKERS", 4),
         )
         if mode == "google":
             for name, value in (

@@ -11,7 +11,7 @@ log = structlog.get_logger()
 
 class PubSubPublisher:
     def __init__(self, project: str, timeout_seconds: float = 30.0) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
 
         self.project = project
         self.timeout = timeout_seconds

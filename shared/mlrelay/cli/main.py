@@ -158,7 +158,9 @@ def trigger(
     overrides = parse_params(params)
     if settings.registry_path.exists():  # fail fast on what the trigger would reject anyway
         try:
-            resolve_parameters(load_registry(settings.registry_path).pipeline(pipeline), overrides)
+            registry = load_registry(settings.registry_path)
+            if pipeline not in registry.groups:  # a group: the trigger checks each member
+                resolve_parameters(registry.pipeline(pipeline), overrides)
         except PermanentError as exc:
             raise click.ClickException(str(exc)) from None
     request = RunRequest(
@@ -183,6 +185,14 @@ def _register_commands() -> None:
     from mlrelay.cli.package_commands import package
 
     cli.add_command(package)
+    from mlrelay.cli.schedule_commands import backfill, schedule, schedules
+
+    cli.add_command(schedules)
+    cli.add_command(backfill)
+    cli.add_command(schedule)
+    from mlrelay.cli.notify_commands import notify
+
+    cli.add_command(notify)
 
 
 _register_commands()
