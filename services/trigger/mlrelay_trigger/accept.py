@@ -1,18 +1,24 @@
-"""Validate a RunRequest against the registry, give the run its id, and ask for a snapshot."""
+"""Validate a RunRequest against the registry, give each run its id, and ask for its snapshot.
+
+A request names a pipeline or a group; a scheduler tick (a request with `schedule` and no
+`logical_time`) stands for the slot its publish time falls in, and fans out to one run per member
+of the schedule. Every member is checked before any run starts, so a bad tick starts nothing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
-from mlrelay.contracts import LifecycleEvent, RunRequest, SnapshotRequest, utc_now
+from mlrelay.contracts import LifecycleEvent, RunRequest, Scalar, SnapshotRequest, utc_now
 from mlrelay.envelope import PubsubMessage
 from mlrelay.ledger import ledger_key, run_once
 from mlrelay.logs import bind_run
 from mlrelay.registry import resolve_parameters
 from mlrelay.run_identity import derive_run_id
+from mlrelay.schedules.members import Member, members_of, schedule_named
 from mlrelay.wiring import Ports
 
 log = structlog.get_logger()
@@ -23,46 +29,90 @@ class Acceptance:
     run_id: str
     snapshot_request: SnapshotRequest
     reused: bool
+    member: str
 
 
-def accept_run_request(request: RunRequest, message: PubsubMessage, ports: Ports) -> Acceptance:
-    """Registry check -> run id -> claim -> `accepted` + SnapshotRequest.
+def tick_slot(request: RunRequest, message: PubsubMessage) -> datetime | None:
+    """The run's logical time: given, or the schedule slot of a scheduler tick."""
+    if request.logical_time is not None or request.schedule is None:
+        return request.logical_time
+    from mlrelay.schedules.slots import CronSchedule  # croniter: only ticks pay its import
+
+    ref = request.schedule
+    return CronSchedule(ref.cron, ref.time_zone).slot_of_tick(message.publish_time)
+
+
+def accept_run_request(
+    request: RunRequest, message: PubsubMessage, ports: Ports
+) -> list[Acceptance]:
+    """Registry check -> one run id per member -> claim -> `accepted` + SnapshotRequest each.
 
     A request without dedup key or logical time is keyed by its Pub/Sub message id, so a
     redelivery of the same message is still one run. A duplicate re-emits the recorded request
     (downstream stages are idempotent too), which also heals a crash between claim and publish.
     """
-    spec = ports.registry.pipeline(request.pipeline)
-    parameters = resolve_parameters(spec, request.parameters)
+    registry = ports.registry
+    schedule = None
+    if request.schedule is not None:
+        schedule = schedule_named(registry, request.pipeline, request.schedule.name)
+    members = members_of(registry, request.pipeline, schedule)
+    logical_time = tick_slot(request, message)
     dedup_key = request.dedup_key
-    if dedup_key is None and request.logical_time is None:
+    if dedup_key is None and logical_time is None:
         dedup_key = f"message-{message.message_id}"
-    logical_time = request.logical_time or message.publish_time
-    run_id = derive_run_id(
-        request.pipeline, parameters, logical_time=request.logical_time, dedup_key=dedup_key
-    )
-    with bind_run(run_id=run_id):
+    planned = [
+        (
+            member,
+            resolve_parameters(
+                registry.pipeline(member.pipeline), {**member.parameters, **request.parameters}
+            ),
+        )
+        for member in members
+    ]
+    return [
+        accept_member(request, message, ports, member, parameters, logical_time, dedup_key)
+        for member, parameters in planned
+    ]
+
+
+def accept_member(
+    request: RunRequest,
+    message: PubsubMessage,
+    ports: Ports,
+    member: Member,
+    parameters: dict[str, Scalar],
+    logical_time: datetime | None,
+    dedup_key: str | None,
+) -> Acceptance:
+    pipeline = member.pipeline
+    run_id = derive_run_id(pipeline, parameters, logical_time=logical_time, dedup_key=dedup_key)
+    recorded_time = logical_time or message.publish_time
+    schedule = request.schedule.name if request.schedule else None
+    with bind_run(run_id=run_id, pipeline=pipeline):
         outcome = run_once(
             ports.store,
             ledger_key(run_id, "trigger"),
             "trigger",
             lambda: {
                 "run_id": run_id,
-                "pipeline": request.pipeline,
+                "pipeline": pipeline,
                 "parameters": parameters,
                 "dedup_key": dedup_key,
-                "logical_time": logical_time.isoformat(),
+                "logical_time": recorded_time.isoformat(),
                 "trigger": request.trigger,
                 "requested_by": request.requested_by,
                 "accepted_at": utc_now().isoformat(),
                 "message_id": message.message_id,
+                "requested_as": request.pipeline,
+                "member": member.label,
+                "schedule": schedule,
             },
             lease=timedelta(minutes=5),
         )
         recorded = outcome.result
         snapshot_request = SnapshotRequest(
             run_id=run_id,
-            pipeline=request.pipeline,
+            pipeline=pipeline,
             parameters=recorded["parameters"],
             logical_time=recorded["logical_time"],
             trigger=recorded["trigger"],
@@ -72,10 +122,10 @@ def accept_run_request(request: RunRequest, message: PubsubMessage, ports: Ports
         ports.publish(
             LifecycleEvent(
                 run_id=run_id,
-                pipeline=request.pipeline,
+                pipeline=pipeline,
                 stage="trigger",
                 status="accepted",
-                summary=f"run of {request.pipeline} accepted ({request.trigger})",
+                summary=f"run of {pipeline} accepted ({request.trigger})",
                 trigger=request.trigger,
                 parameters=recorded["parameters"],
                 details={
@@ -83,9 +133,12 @@ def accept_run_request(request: RunRequest, message: PubsubMessage, ports: Ports
                     "dedup_key": dedup_key,
                     "requested_by": recorded["requested_by"],
                     "reused": outcome.reused,
+                    "member": member.label,
+                    "requested_as": request.pipeline,
+                    "schedule": schedule,
                 },
             )
         )
         ports.publish(snapshot_request)
         log.info("run_accepted", reused=outcome.reused, trigger=request.trigger)
-        return Acceptance(run_id, snapshot_request, outcome.reused)
+        return Acceptance(run_id, snapshot_request, outcome.reused, member.label)

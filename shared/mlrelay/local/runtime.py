@@ -44,6 +44,7 @@ def build_local_runtime(
         max_attempts=settings.max_delivery_attempts,
         min_backoff=settings.min_backoff_seconds,
         max_backoff=settings.max_backoff_seconds,
+        workers=settings.bus_workers,
     )
     ports = Ports(settings, publisher=bus, store=store, registry=registry, components=components)
     use_ports(ports)

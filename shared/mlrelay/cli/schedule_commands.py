@@ -1,0 +1,275 @@
+"""`mlrelay schedules plan|apply` (Cloud Scheduler kept in step with the registry),
+`mlrelay backfill` (the missed slots' runs) and `mlrelay schedule` (a local cron)."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlrelay.errors import PermanentError, TransientError
+from mlrelay.registry import Registry, RegistryError, load_registry
+from mlrelay.settings import Settings
+
+DATETIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
+
+
+def _settings() -> Settings:
+    from mlrelay.logs import configure_logging
+
+    root = click.get_current_context().find_root().obj or {}
+    configure_logging("console", "INFO" if root.get("verbose") else "WARNING")
+    try:
+        return Settings.from_env()
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _registry(settings: Settings) -> Registry:
+    try:
+        return load_registry(settings.registry_path)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _aware(moment: datetime) -> datetime:
+    """A date without an offset is a UTC date (the registry's zones apply to the crons)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+scheduler_options = [
+    click.option(
+        "--location",
+        envvar="MLRELAY_SCHEDULER_LOCATION",
+        required=True,
+        help="Cloud Scheduler location, e.g. europe-west1 (env MLRELAY_SCHEDULER_LOCATION).",
+    ),
+    click.option(
+        "--endpoint",
+        envvar="MLRELAY_SCHEDULER_ENDPOINT",
+        hidden=True,
+        help="Talk to this Cloud Scheduler endpoint without credentials (loopback tests).",
+    ),
+]
+
+
+def _with_scheduler_options(command: Any) -> Any:
+    for option in reversed(scheduler_options):
+        command = option(command)
+    return command
+
+
+def _plan(location: str, endpoint: str | None) -> tuple[Any, list[Any]]:
+    from mlrelay.schedules.cloud_scheduler import CloudSchedulerJobs
+    from mlrelay.schedules.jobs import desired_jobs
+    from mlrelay.schedules.sync import plan_changes
+
+    settings = _settings()
+    if not settings.project or settings.project == "local":
+        raise click.ClickException("GOOGLE_CLOUD_PROJECT is not set: export the project to sync")
+    registry = _registry(settings)
+    topic = f"projects/{settings.project}/topics/{settings.topics.runs}"
+    jobs = CloudSchedulerJobs(settings.project, location, endpoint=endpoint)
+    try:
+        return jobs, plan_changes(desired_jobs(registry, topic), jobs.list_jobs())
+    except (PermanentError, TransientError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def schedules() -> None:
+    """Cloud Scheduler jobs kept in step with the registry's schedules."""
+
+
+@schedules.command("plan")
+@_with_scheduler_options
+def schedules_plan(location: str, endpoint: str | None) -> None:
+    """Show what `apply` would change (create, update, pause, resume, delete)."""
+    _, changes = _plan(location, endpoint)
+    if not changes:
+        click.echo("in step: nothing to change")
+    for change in changes:
+        click.echo(change.describe())
+
+
+@schedules.command("apply")
+@_with_scheduler_options
+def schedules_apply(location: str, endpoint: str | None) -> None:
+    """Make Cloud Scheduler match the registry; running it again changes nothing."""
+    from mlrelay.schedules.sync import apply_changes
+
+    jobs, changes = _plan(location, endpoint)
+    if not changes:
+        click.echo("in step: nothing to change")
+        return
+    try:
+        for change in apply_changes(jobs, changes):
+            click.echo(f"done: {change.describe()}")
+    except (PermanentError, TransientError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@schedules.command("export")
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Default: MLRELAY_REGISTRY.",
+)
+@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
+def schedules_export(registry_file: Path | None, out_file: Path) -> None:
+    """Write the jobs the registry asks for as JSON, for Terraform (infra/, `schedules_file`):
+    the same ids and bodies `apply` would make, so the two never disagree."""
+    import base64
+    import json
+
+    from mlrelay.schedules.jobs import desired_jobs
+
+    registry = load_registry(registry_file) if registry_file else _registry(_settings())
+    jobs = [
+        {
+            "job_id": job.job_id,
+            "schedule": job.schedule,
+            "time_zone": job.time_zone,
+            "description": job.description.replace("`mlrelay schedules apply`", "Terraform"),
+            "data": base64.b64encode(job.data).decode(),
+            "attributes": job.attributes,
+            "paused": job.paused,
+        }
+        for job in desired_jobs(registry, "(the runs topic)")
+    ]
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(jobs, indent=2) + "\n")
+    click.echo(f"{len(jobs)} job(s) written to {out_file}")
+
+
+@click.command()
+@click.argument("owner", metavar="PIPELINE")
+@click.option("--from", "start", type=DATETIME, required=True, help="First instant (inclusive).")
+@click.option("--to", "end", type=DATETIME, required=True, help="Last instant (inclusive).")
+@click.option("--schedule", "schedule_name", help="Only this schedule of the pipeline.")
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1), help="Runs at once."
+)
+@click.option("--dry-run", is_flag=True, help="List the slots and run ids; publish nothing.")
+def backfill(
+    owner: str,
+    start: datetime,
+    end: datetime,
+    schedule_name: str | None,
+    concurrency: int,
+    dry_run: bool,
+) -> None:
+    """Publish the RunRequests of PIPELINE's (or a group's) slots between --from and --to.
+
+    Run ids are those the scheduled ticks would have had, so a slot that ran is not run again."""
+    from mlrelay.schedules.backfill import backfill_items
+
+    settings = _settings()
+    try:
+        items = backfill_items(
+            _registry(settings),
+            owner,
+            _aware(start),
+            _aware(end),
+            schedule_name=schedule_name,
+            requested_by=getpass.getuser(),
+        )
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    runs = sum(len(item.run_ids) for item in items)
+    click.echo(f"{len(items)} slot(s), {runs} run(s) for {owner}")
+    if dry_run:
+        for item in items:
+            slot = item.request.logical_time.isoformat() if item.request.logical_time else "?"
+            click.echo(f"  {slot}  {' '.join(item.run_ids)}")
+        return
+    if settings.mode == "embedded":
+        _backfill_embedded(settings, items, concurrency)
+    else:
+        _backfill_google(settings, items, concurrency)
+
+
+def _backfill_embedded(settings: Settings, items: list[Any], concurrency: int) -> None:
+    from dataclasses import replace
+
+    from mlrelay.demo import seed_demo_warehouse
+    from mlrelay.ledger import read_run
+    from mlrelay.local.runtime import build_local_runtime
+    from mlrelay.schedules.backfill import publish_all
+
+    seed_demo_warehouse(settings.warehouse_path)
+    runtime = build_local_runtime(replace(settings, bus_workers=concurrency))
+    publish_all(runtime.bus, settings.topics.runs, items)
+    stats = runtime.bus.run_until_idle()
+    states: dict[str, int] = {}
+    for item in items:
+        for run_id in item.run_ids:
+            deploy = read_run(runtime.store, run_id).get("deploy")
+            state = deploy.state if deploy else "not deployed"
+            states[state] = states.get(state, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    click.echo(f"runs: {summary}; at most {stats.most_concurrent} deliveries at once")
+    if stats.dead_lettered:
+        raise click.ClickException(f"{stats.dead_lettered} message(s) dead-lettered")
+
+
+def _backfill_google(settings: Settings, items: list[Any], concurrency: int) -> None:
+    from mlrelay.adapters.pubsub_publisher import PubSubPublisher
+    from mlrelay.schedules.backfill import publish_windowed, run_finished
+    from mlrelay.wiring import Ports
+
+    store = Ports(settings).store
+    try:
+        ids = publish_windowed(
+            PubSubPublisher(settings.project),
+            settings.topics.runs,
+            items,
+            concurrency=concurrency,
+            finished=lambda run_id: run_finished(store, run_id),
+        )
+    except (PermanentError, TransientError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"published {len(ids)} slot(s) to {settings.topics.runs}")
+
+
+def _deliver(bus: Any) -> None:
+    bus.run_until_idle()
+
+
+@click.command("schedule")
+@click.option(
+    "--for-seconds", type=click.FloatRange(0), help="Stop after this long (default: run on)."
+)
+def schedule(for_seconds: float | None) -> None:
+    """Run the registry's schedules on this machine (embedded runtime): a local cron."""
+    from mlrelay.demo import seed_demo_warehouse
+    from mlrelay.local.runtime import build_local_runtime
+    from mlrelay.schedules.local_cron import next_slot, run_cron
+
+    settings = _settings()
+    registry = _registry(settings)
+    seed_demo_warehouse(settings.warehouse_path)
+    runtime = build_local_runtime(settings, registry=registry)
+    stop_at = None if for_seconds is None else time.monotonic() + for_seconds
+    upcoming = next_slot(registry, datetime.now(UTC))
+    click.echo(f"local cron: next slot {upcoming.isoformat() if upcoming else 'none'}")
+
+    def nap(seconds: float) -> None:
+        left = None if stop_at is None else stop_at - time.monotonic()
+        time.sleep(max(0.0, seconds if left is None else min(seconds, left)))
+
+    published = run_cron(
+        registry,
+        runtime.bus,
+        settings.topics.runs,
+        deliver=lambda: _deliver(runtime.bus),
+        sleep=nap,
+        stop=lambda: stop_at is not None and time.monotonic() >= stop_at,
+    )
+    click.echo(f"local cron stopped after {published} tick(s)")

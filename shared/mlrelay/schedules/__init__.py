@@ -1,0 +1,1 @@
+"""Schedules: cron slots, fan-out members, Cloud Scheduler sync, backfill and the local cron."""

@@ -1,0 +1,116 @@
+"""Keep Cloud Scheduler in step with the registry: plan the changes, then apply them.
+
+`plan_changes` is pure: the jobs the registry asks for against the managed jobs found (ids with
+the `mlrelay_` prefix; other jobs in the location are never touched). `apply_changes` carries a
+plan out through the `SchedulerJobs` port and is idempotent: a job created meanwhile (409) is
+updated instead, one already gone (404) needs no delete, one missing on update is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import structlog
+
+from mlrelay.schedules.jobs import MANAGED_PREFIX, JobSpec
+
+log = structlog.get_logger()
+
+Action = Literal["create", "update", "pause", "resume", "delete"]
+
+
+class SchedulerJobs(Protocol):
+    """The narrow interface to Cloud Scheduler in one project and location."""
+
+    def list_jobs(self) -> list[JobSpec]: ...
+    def create(self, job: JobSpec) -> None:
+        """Raises `JobExists` when a job of that id exists."""
+        ...
+
+    def update(self, job: JobSpec, fields: list[str]) -> None:
+        """Raises `JobMissing` when there is no such job."""
+        ...
+
+    def pause(self, job_id: str) -> None: ...
+    def resume(self, job_id: str) -> None: ...
+    def delete(self, job_id: str) -> None:
+        """Raises `JobMissing` when there is no such job."""
+        ...
+
+
+class JobExists(Exception):
+    pass
+
+
+class JobMissing(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    job_id: str
+    fields: list[str] = field(default_factory=list)
+    desired: JobSpec | None = None
+
+    def describe(self) -> str:
+        text = f"{self.action:<7} {self.job_id}"
+        if self.fields:
+            text += f"  ({', '.join(self.fields)})"
+        if self.desired is not None and self.action == "create":
+            text += f"  [{self.desired.schedule} {self.desired.time_zone}]"
+        return text
+
+
+def plan_changes(desired: list[JobSpec], found: list[JobSpec]) -> list[Change]:
+    """What to do so the managed jobs are exactly `desired`; empty when already in step."""
+    existing = {job.job_id: job for job in found if job.job_id.startswith(MANAGED_PREFIX)}
+    changes: list[Change] = []
+    for job in sorted(desired, key=lambda j: j.job_id):
+        current = existing.pop(job.job_id, None)
+        if current is None:
+            changes.append(Change("create", job.job_id, desired=job))
+            if job.paused:
+                changes.append(Change("pause", job.job_id, desired=job))
+            continue
+        differing = job.differences(current)
+        if differing:
+            changes.append(Change("update", job.job_id, differing, job))
+        if job.paused and not current.paused:
+            changes.append(Change("pause", job.job_id, desired=job))
+        elif current.paused and not job.paused:
+            changes.append(Change("resume", job.job_id, desired=job))
+    changes += [Change("delete", job_id) for job_id in sorted(existing)]
+    return changes
+
+
+def apply_changes(jobs: SchedulerJobs, changes: list[Change]) -> list[Change]:
+    """Carry out a plan; returns what was done (a retried or answered-for-us step included)."""
+    done: list[Change] = []
+    for change in changes:
+        desired = change.desired
+        if change.action == "create":
+            assert desired is not None
+            try:
+                jobs.create(desired)
+            except JobExists:  # created since the plan was made: make it what we want
+                jobs.update(desired, ["schedule", "time_zone", "description", "pubsub_target"])
+        elif change.action == "update":
+            assert desired is not None
+            try:
+                jobs.update(desired, change.fields)
+            except JobMissing:  # deleted since the plan was made
+                jobs.create(desired)
+        elif change.action == "pause":
+            jobs.pause(change.job_id)
+        elif change.action == "resume":
+            jobs.resume(change.job_id)
+        else:
+            try:
+                jobs.delete(change.job_id)
+            except JobMissing:
+                log.info("scheduler_job_already_gone", job_id=change.job_id)
+        log.info("scheduler_job_changed", action=change.action, job_id=change.job_id)
+        done.append(change)
+    return done
