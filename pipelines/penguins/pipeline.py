@@ -2,13 +2,18 @@
 
 The three steps are lightweight Python components. They install nothing at run time (no
 ``packages_to_install``): the base image must already provide every import they use.
+
+They run inside a ``dsl.ExitHandler`` whose exit task is mlrelay's completion reporter: however
+the steps end, it publishes ``pipeline.succeeded`` or ``pipeline.failed`` for the run to
+``mlrelay_lifecycle_destination`` (the deployer fills it in; empty means report nothing).
 """
 
 import os
-from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from mlrelay.kfp_components import completion_reporter
 
 # In the cloud this must be an image that already has scikit-learn, pandas and pyarrow (and
 # kfp==2.17.3, so the launcher's bootstrap `pip install kfp --no-deps` is a no-op and no package
@@ -16,6 +21,8 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 BASE_IMAGE: str = os.environ.get("MLRELAY_PIPELINE_BASE_IMAGE", "python:3.11-slim")
 
 PIPELINE_NAME = "penguins-training"
+
+report_completion = completion_reporter(BASE_IMAGE)
 
 
 @dsl.component(base_image=BASE_IMAGE)
@@ -209,11 +216,6 @@ def evaluate(
     metrics.log_metric("n_test", float(len(frame)))
 
 
-class PipelineOutputs(NamedTuple):
-    metrics: Metrics
-    model: Model
-
-
 @dsl.pipeline(name=PIPELINE_NAME, description="Train and evaluate the penguins classifier.")
 def penguins_training(
     snapshot_manifest_uri: str,
@@ -223,23 +225,30 @@ def penguins_training(
     n_estimators: int = 100,
     max_depth: int = 6,
     seed: int = 42,
-) -> PipelineOutputs:
-    prep = preprocess(
-        snapshot_manifest_uri=snapshot_manifest_uri,
-        snapshot_fingerprint=snapshot_fingerprint,
-        run_id=run_id,
-        test_fraction=test_fraction,
-        seed=seed,
+    mlrelay_pipeline: str = "penguins",
+    mlrelay_lifecycle_destination: str = "",
+) -> None:
+    # KFP allows no pipeline outputs from inside an exit handler: the local runner reads the
+    # model and metrics from the tasks' outputs instead.
+    report = report_completion(
+        run_id=run_id, pipeline=mlrelay_pipeline, destination=mlrelay_lifecycle_destination
     )
-    fit = train(
-        train_data=prep.outputs["train_data"],
-        n_estimators=n_estimators,
-        max_depth=max_depth,
-        seed=seed,
-    )
-    score = evaluate(
-        train_data=prep.outputs["train_data"],
-        test_data=prep.outputs["test_data"],
-        model=fit.outputs["model"],
-    )
-    return PipelineOutputs(metrics=score.outputs["metrics"], model=fit.outputs["model"])
+    with dsl.ExitHandler(report, name="train-and-evaluate"):
+        prep = preprocess(
+            snapshot_manifest_uri=snapshot_manifest_uri,
+            snapshot_fingerprint=snapshot_fingerprint,
+            run_id=run_id,
+            test_fraction=test_fraction,
+            seed=seed,
+        )
+        fit = train(
+            train_data=prep.outputs["train_data"],
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            seed=seed,
+        )
+        evaluate(
+            train_data=prep.outputs["train_data"],
+            test_data=prep.outputs["test_data"],
+            model=fit.outputs["model"],
+        )

@@ -1,27 +1,57 @@
-"""Pipeline backends: where a run's pipeline executes."""
+"""Pipeline backends: where a run's pipeline executes, chosen from the registry in one place."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlrelay.errors import PermanentError
 from mlrelay.ports import PipelineBackend, PipelineOutcome
+from mlrelay.registry import PipelineSpec
 from mlrelay.wiring import Ports
+from mlrelay_deployer.template_source import load_template
+
+OUTBOX = "outbox"
 
 
 class LocalKfpBackend:
-    """Kubeflow Pipelines' local runner on this machine, one child process per run."""
+    """Kubeflow Pipelines' local runner on this machine, one child process per run.
+
+    The pipeline's completion reporter cannot reach the in-process bus from the child, so it
+    writes its LifecycleEvent to `<runs_dir>/<run_id>/outbox/`; the outcome carries it back and
+    the deployer publishes it as the run's one `succeeded`/`failed` event.
+    """
 
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = runs_dir
 
+    def completion_destination(self, run_id: str) -> str:
+        return str(self.runs_dir / run_id / OUTBOX)
+
     def start(
-        self, *, run_id: str, pipeline: str, template: str, parameters: dict[str, Any]
+        self,
+        *,
+        run_id: str,
+        pipeline: str,
+        template: str,
+        parameters: dict[str, Any],
+        labels: dict[str, str],
+        announce: Callable[[dict[str, str]], None],
     ) -> PipelineOutcome:
         from mlrelay_deployer.kfp_local import run_local_pipeline
 
-        result = run_local_pipeline(Path(template), parameters, self.runs_dir / run_id)
+        workdir = self.runs_dir / run_id
+        announce({"run_dir": (workdir / "root").as_uri()})
+        report = Path(self.completion_destination(run_id)) / f"{run_id}.json"
+        report.unlink(missing_ok=True)  # a retried run reports afresh
+        local_template = Path(template)
+        if "://" in template:  # gs:// or Artifact Registry: run a local copy of the same text
+            local_template = workdir / "template.yaml"
+            workdir.mkdir(parents=True, exist_ok=True)
+            local_template.write_text(load_template(template).text)
+        result = run_local_pipeline(local_template, parameters, workdir)
         return PipelineOutcome(
             status=result.status,
             job_name=run_id,
@@ -31,14 +61,34 @@ class LocalKfpBackend:
             error=result.error,
             links={"run_dir": Path(result.run_dir).as_uri(), "log": Path(result.log_path).as_uri()},
             duration_seconds=result.duration_seconds,
+            completion=read_completion(report),
         )
 
 
-def build_backend(ports: Ports, backend: str) -> PipelineBackend:
-    if backend == "local":
-        return LocalKfpBackend((ports.settings.home / "pipeline-runs").resolve())
+def read_completion(report: Path) -> dict[str, Any] | None:
+    """The completion reporter's `{"data": event, "attributes": ...}` document, if it wrote one."""
+    try:
+        document = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
+    settings = ports.settings
+    lifecycle_topic = f"projects/{settings.project}/topics/{settings.topics.lifecycle}"
+    if spec.backend == "vertex" and spec.vertex is not None:
+        from mlrelay_deployer.vertex_backend import VertexPipelineBackend
+
+        return VertexPipelineBackend(spec.vertex, lifecycle_topic)
+    if spec.backend == "kfp" and spec.kfp is not None:
+        from mlrelay_deployer.kfp_backend import KfpHostBackend
+
+        return KfpHostBackend(spec.kfp, lifecycle_topic)
+    if spec.backend == "local":
+        return LocalKfpBackend((settings.home / "pipeline-runs").resolve())
     raise PermanentError(
-        "backend",
-        f"the {backend!r} pipeline backend is not built yet (tracked in issue 3)",
-        "use `backend: local` in the registry until it lands",
+        spec.backend,
+        f"`backend: {spec.backend}` has no `{spec.backend}:` options",
+        "add them to the pipeline's registry entry (`mlrelay validate` checks this)",
     )

@@ -1,7 +1,15 @@
-"""Start one pipeline run per run id, with the snapshot as a parameter."""
+"""Start one pipeline run per run id, with the snapshot as a parameter.
+
+Events: `pipeline.submitted` once the backend has accepted the run (with its links), then one
+`pipeline.succeeded` / `pipeline.failed`: from the pipeline's own exit handler (straight to the
+lifecycle topic on Vertex AI and KFP hosts; through the local backend's outbox locally), or from
+the deployer itself when the run could not start, or the local template has no exit handler.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -14,18 +22,40 @@ from mlrelay.ledger import ledger_key, run_once
 from mlrelay.wiring import Ports
 from mlrelay_deployer.backends import build_backend
 from mlrelay_deployer.template_inputs import pipeline_arguments
+from mlrelay_deployer.template_source import load_template
 
 log = structlog.get_logger()
+_NOT_LABEL = re.compile(r"[^a-z0-9_-]+")
 
 
-def available_arguments(request: DeployRequest) -> dict[str, Any]:
+def available_arguments(request: DeployRequest, completion_destination: str) -> dict[str, Any]:
     """Everything a template may ask for: effective parameters plus the snapshot's identity, so
-    KFP's cache follows the data (a new fingerprint invalidates it, the same one reuses it)."""
+    KFP's cache follows the data (a new fingerprint invalidates it, the same one reuses it), and
+    what mlrelay's completion reporter needs."""
     return {
         **request.parameters,
         "run_id": request.run_id,
         "snapshot_manifest_uri": request.snapshot.manifest_uri,
         "snapshot_fingerprint": request.snapshot.fingerprint,
+        "mlrelay_pipeline": request.pipeline,
+        "mlrelay_lifecycle_destination": completion_destination,
+    }
+
+
+def label_value(value: str) -> str:
+    """A Google Cloud label value (<= 63 of [a-z0-9_-]); a longer one keeps a hash of the rest."""
+    clean = _NOT_LABEL.sub("-", value.lower())
+    if len(clean) <= 63:
+        return clean
+    return f"{clean[:50]}-{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+
+
+def run_labels(request: DeployRequest) -> dict[str, str]:
+    return {
+        "mlrelay-run-id": label_value(request.run_id),
+        "mlrelay-pipeline": label_value(request.pipeline),
+        "mlrelay-snapshot": request.snapshot.fingerprint[:32],
+        "mlrelay-trigger": request.trigger,
     }
 
 
@@ -33,7 +63,7 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
     spec = ports.registry.pipeline(request.pipeline)
     template = ports.registry.template_location(request.pipeline)
     backend = ports.component(
-        f"pipeline-backend:{spec.backend}", lambda p: build_backend(p, spec.backend)
+        f"pipeline-backend:{request.pipeline}", lambda p: build_backend(p, spec)
     )
 
     def event(status: Any, summary: str, **extra: Any) -> LifecycleEvent:
@@ -48,20 +78,27 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
             **extra,
         )
 
-    def work() -> dict[str, Any]:
-        arguments = pipeline_arguments(template, available_arguments(request))
+    def announce(links: dict[str, str], *, reused: bool = False) -> None:
         ports.publish(
             event(
                 "submitted",
                 f"pipeline {request.pipeline} submitted ({spec.backend})",
-                details={"backend": spec.backend, "template": template},
+                links=links,
+                details={"backend": spec.backend, "template": template, "reused": reused},
             )
         )
+
+    def work() -> dict[str, Any]:
+        available = available_arguments(request, backend.completion_destination(request.run_id))
+        loaded = load_template(template)  # a tag resolves once: the backend gets the digest
+        arguments = pipeline_arguments(loaded, available)
         outcome = backend.start(
             run_id=request.run_id,
             pipeline=request.pipeline,
-            template=template,
+            template=loaded.pinned_uri,
             parameters=arguments,
+            labels=run_labels(request),
+            announce=announce,
         )
         return {**asdict(outcome), "arguments": arguments, "backend": spec.backend}
 
@@ -79,28 +116,57 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
         )
         return
     result = outcome.result
-    links = result.get("links", {})
-    if result["status"] == "succeeded":
-        ports.publish(
-            event(
-                "succeeded",
-                f"pipeline {request.pipeline} succeeded",
-                figures={
-                    **result["metrics"],
-                    "duration_seconds": round(result["duration_seconds"], 1),
-                },
-                links=links,
-                details={"outputs": result["outputs"], "reused": outcome.reused},
-            )
-        )
-    elif result["status"] == "failed":
-        ports.publish(
-            event(
-                "failed",
-                f"pipeline failed at {result['failed_task'] or 'a task'}",
-                error=result["error"],
-                links=links,
-                details={"failed_task": result["failed_task"], "reused": outcome.reused},
-            )
-        )
+    if result["status"] == "submitted":
+        if outcome.reused:  # a duplicate: say again what was done, do nothing more
+            announce({**result.get("links", {})}, reused=True)
+        log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
+        return
+    ports.publish(final_event(request, result, reused=outcome.reused))
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)
+
+
+def final_event(request: DeployRequest, result: dict[str, Any], *, reused: bool) -> LifecycleEvent:
+    """The run's one succeeded/failed event: the exit handler's report when the pipeline has one
+    (with the local runner's figures, links and its precise failed task added), else our own."""
+    figures = {**result["metrics"], "duration_seconds": round(result["duration_seconds"], 1)}
+    links = result.get("links", {})
+    details: dict[str, Any] = {"outputs": result["outputs"], "reused": reused}
+    failed_task = result["failed_task"]
+    if result["status"] == "failed":
+        details = {"failed_task": failed_task, "reused": reused}
+    completion = result.get("completion")
+    if completion:
+        reported = LifecycleEvent.model_validate(completion["data"])
+        # kfp.local's final status names only the exit handler's group; its runner names the task
+        task = failed_task or reported.details.get("failed_task")
+        update: dict[str, Any] = {
+            "figures": figures,
+            "links": links,
+            "details": {**reported.details, **details, "failed_task": task},
+            "parameters": request.parameters,
+            "trigger": request.trigger,
+        }
+        if reported.status == "failed":
+            update["summary"] = f"pipeline failed at {task or 'a task'}"
+            update["error"] = result["error"] or reported.error
+        else:
+            update["details"].pop("failed_task")
+        return reported.model_copy(update=update)
+    succeeded = result["status"] == "succeeded"
+    return LifecycleEvent(
+        run_id=request.run_id,
+        pipeline=request.pipeline,
+        stage="pipeline",
+        status="succeeded" if succeeded else "failed",
+        summary=(
+            f"pipeline {request.pipeline} succeeded"
+            if succeeded
+            else f"pipeline failed at {failed_task or 'a task'}"
+        ),
+        error=None if succeeded else result["error"],
+        trigger=request.trigger,
+        parameters=request.parameters,
+        figures=figures if succeeded else {},
+        links=links,
+        details=details,
+    )

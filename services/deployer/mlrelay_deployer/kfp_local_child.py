@@ -110,6 +110,53 @@ def collect_outputs(outputs: Mapping[str, Any]) -> tuple[dict[str, str], dict[st
     return uris, metrics
 
 
+def _task_components(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Task name -> component name, over the root DAG and every nested DAG (exit handlers...)."""
+    dags = [spec.get("root", {}).get("dag", {})]
+    dags += [c.get("dag", {}) for c in (spec.get("components") or {}).values()]
+    return {
+        name: task.get("componentRef", {}).get("name", "")
+        for dag in dags
+        for name, task in (dag.get("tasks") or {}).items()
+    }
+
+
+def collect_task_outputs(
+    spec: Mapping[str, Any], run_dir: Path
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Output artifacts of every task of the newest run under ``run_dir`` (from each task's
+    ``executor_output.json``), and the values of its Metrics artifacts.
+
+    A pipeline whose tasks sit in a ``dsl.ExitHandler`` cannot return pipeline outputs, so this
+    is how the local runner still reports the model and the metrics.
+    """
+    runs = sorted((p for p in run_dir.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        return {}, {}
+    components = spec.get("components") or {}
+    task_components = _task_components(spec)
+    uris: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    for output_file in sorted(runs[-1].glob("*/executor_output.json")):
+        task = output_file.parent.name
+        definitions = (
+            components.get(task_components.get(task, ""), {})
+            .get("outputDefinitions", {})
+            .get("artifacts", {})
+        )
+        document = json.loads(output_file.read_text())
+        for name, listing in (document.get("artifacts") or {}).items():
+            for artifact in listing.get("artifacts") or []:
+                key = name if name not in uris else f"{task}.{name}"
+                uris[key] = str(artifact.get("uri", ""))
+                kind = definitions.get(name, {}).get("artifactType", {}).get("schemaTitle")
+                if kind == "system.Metrics":
+                    for metric, value in (artifact.get("metadata") or {}).items():
+                        if isinstance(value, int | float) and not isinstance(value, bool):
+                            metrics[metric] = float(value)
+    return uris, metrics
+
+
 def _task_outputs(task: Any) -> dict[str, Any]:
     outputs = getattr(task, "outputs", None)
     if isinstance(outputs, Mapping):
@@ -135,6 +182,8 @@ def run(template: Path, parameters: dict[str, Any], workdir: Path, log: _Tee) ->
         pipeline = components.load_component_from_file(str(template))
         task = pipeline(**parameters)
         outputs, metrics = collect_outputs(_task_outputs(task))
+        if not outputs:
+            outputs, metrics = collect_task_outputs(_template_spec(template), run_dir)
     except Exception as exc:  # kfp.local raises RuntimeError for a failed task
         sys.stdout.flush()
         exception_text = strip_ansi(f"{type(exc).__name__}: {exc}")
@@ -146,6 +195,13 @@ def run(template: Path, parameters: dict[str, Any], workdir: Path, log: _Tee) ->
         return result
     result.update(status="succeeded", outputs=outputs, metrics=metrics)
     return result
+
+
+def _template_spec(template: Path) -> dict[str, Any]:
+    import yaml
+
+    spec = next(yaml.safe_load_all(template.read_text()), None)
+    return spec if isinstance(spec, dict) else {}
 
 
 def write_result(workdir: Path, result: Mapping[str, Any]) -> Path:

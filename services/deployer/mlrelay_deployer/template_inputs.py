@@ -1,34 +1,25 @@
-"""Read which parameters a compiled KFP pipeline template accepts."""
+"""Which parameters a compiled KFP pipeline template accepts, and the run's values for them."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from mlrelay.errors import PermanentError
+from mlrelay_deployer.template_source import PipelineTemplate, load_template
 
 
-@lru_cache(maxsize=32)
-def template_parameters(template: str) -> dict[str, bool]:
+def template_parameters(template: str | PipelineTemplate) -> dict[str, bool]:
     """Input parameter name -> whether it is optional (has a default)."""
-    import yaml
-
-    path = Path(template)
-    try:
-        docs = list(yaml.safe_load_all(path.read_text()))
-    except OSError as exc:
-        raise PermanentError(
-            "template",
-            f"cannot read {template}: {exc.strerror}",
-            "compile the pipeline or fix `template` in the registry",
-        ) from None
-    spec: dict[str, Any] = docs[0] if docs else {}
-    params = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
-    return {name: bool(p.get("isOptional") or "defaultValue" in p) for name, p in params.items()}
+    loaded = load_template(template) if isinstance(template, str) else template
+    return {
+        name: bool(p.get("isOptional") or "defaultValue" in p)
+        for name, p in loaded.input_parameters().items()
+    }
 
 
-def pipeline_arguments(template: str, available: dict[str, Any]) -> dict[str, Any]:
+def pipeline_arguments(
+    template: str | PipelineTemplate, available: dict[str, Any]
+) -> dict[str, Any]:
     """The template's inputs taken from `available`; a required input without value is an error."""
     accepted = template_parameters(template)
     missing = [
