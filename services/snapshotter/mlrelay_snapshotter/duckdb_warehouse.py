@@ -11,11 +11,12 @@ from mlrelay.errors import PermanentError, TransientError
 from mlrelay.local_store import LocalFolderStore
 from mlrelay.ports import ColumnSchema, ExportedFile, ExportResult, ObjectStore, SnapshotPlan
 from mlrelay_snapshotter.checksums import file_checksums
-from mlrelay_snapshotter.sql_parameters import to_dollar_placeholders
+from mlrelay_snapshotter.sql_parameters import placeholders, to_dollar_placeholders
 
 log = structlog.get_logger()
 
 TARGET_FILE_SIZE = "256MB"
+CODECS = {"zstd": "ZSTD", "snappy": "SNAPPY", "gzip": "GZIP", "none": "UNCOMPRESSED"}
 
 
 def quote_table(table: str) -> str:
@@ -23,9 +24,12 @@ def quote_table(table: str) -> str:
 
 
 class DuckDbWarehouse:
-    def __init__(self, database: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, database: Path, threads: int | None = None, compression: str = "zstd"
+    ) -> None:
         self.database = database
         self.threads = threads
+        self.codec = CODECS[compression]
 
     def export_snapshot(self, plan: SnapshotPlan, store: ObjectStore) -> ExportResult:
         import duckdb
@@ -43,16 +47,23 @@ class DuckDbWarehouse:
                 f"{self.database} does not exist",
                 "seed it (mlrelay run seeds the demo) or set MLRELAY_HOME",
             )
+        point_in_time = "read_at_export"
+        params: dict[str, object] = {}
         if plan.source_kind == "table":
             assert plan.table is not None
-            select, params = f"SELECT * FROM {quote_table(plan.table)}", {}  # noqa: S608
+            select = f"SELECT * FROM {quote_table(plan.table)}"  # noqa: S608
         else:
             assert plan.sql is not None
-            select, params = to_dollar_placeholders(plan.sql), dict(plan.query_parameters)
+            select = to_dollar_placeholders(plan.sql)
+            used = placeholders(plan.sql)
+            params = {k: v for k, v in plan.query_parameters.items() if k in used}
+            if "snapshot_time" in used and plan.snapshot_time is not None:
+                params["snapshot_time"] = plan.snapshot_time
+                point_in_time = f"@snapshot_time = {plan.snapshot_time.isoformat()}"
         target = store.path(plan.prefix.rstrip("/"))
         target.mkdir(parents=True, exist_ok=True)
         copy = (
-            f"COPY ({select}) TO '{target.as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD, "
+            f"COPY ({select}) TO '{target.as_posix()}' (FORMAT PARQUET, COMPRESSION {self.codec}, "
             f"FILENAME_PATTERN 'part-{{i}}', FILE_SIZE_BYTES '{TARGET_FILE_SIZE}', OVERWRITE)"
         )
         config: dict[str, str | bool | int | float | list[str]] = (
@@ -82,4 +93,6 @@ class DuckDbWarehouse:
             files.append(ExportedFile(key, path.stat().st_size, sha256, crc32c))
         schema = pq.read_schema(paths[0]) if paths else None
         columns = [ColumnSchema(f.name, str(f.type), f.nullable) for f in schema] if schema else []
-        return ExportResult(files, row_count, columns, f"duckdb {duckdb.__version__}")
+        return ExportResult(
+            files, row_count, columns, f"duckdb {duckdb.__version__}", point_in_time=point_in_time
+        )

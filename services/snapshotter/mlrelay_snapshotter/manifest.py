@@ -36,7 +36,8 @@ class SnapshotManifest(BaseModel):
     job_ids: list[str]
     row_count: int
     total_bytes: int
-    schema_: list[dict[str, Any]]
+    schema_: list[dict[str, Any]]  # the Parquet files' columns (Arrow types)
+    source_schema: list[dict[str, Any]] = []  # the warehouse's own types (BigQuery), if known
     files: list[ManifestFile]
     fingerprint: str
 
@@ -89,6 +90,7 @@ def build_manifest(
         row_count=export.row_count,
         total_bytes=sum(f.size_bytes for f in export.files),
         schema_=[asdict(c) for c in export.schema],
+        source_schema=[asdict(c) for c in export.source_schema],
         files=[
             ManifestFile(
                 path=f.key.removeprefix(prefix),

@@ -15,6 +15,7 @@ from mlrelay.ports import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
 from mlrelay.wiring import Ports
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
+from mlrelay_snapshotter.schema_check import check_expected_schema
 from mlrelay_snapshotter.warehouses import build_warehouse
 
 log = structlog.get_logger()
@@ -29,6 +30,7 @@ def plan_snapshot(request: SnapshotRequest, spec: PipelineSpec, dataset: str) ->
         query_parameters={name: request.parameters[name] for name in source.query_parameters},
         prefix=f"snapshots/{dataset}/{request.run_id}/",
         job_id=f"mlrelay-{request.run_id}",
+        snapshot_time=request.logical_time,
     )
 
 
@@ -44,9 +46,10 @@ def export_with_manifest(
     dataset: str,
     warehouse: Warehouse,
     ports: Ports,
+    expected_schema: dict[str, str] | None = None,
 ) -> SnapshotManifest:
-    """Export and write the manifest create-only; a manifest already there means an earlier
-    delivery finished the data, and is reused."""
+    """Export, check the schema, and write the manifest create-only; a manifest already there
+    means an earlier delivery finished the data, and is reused."""
     store = ports.store
     manifest_key = plan.prefix + "manifest.json"
     existing = store.read(manifest_key)
@@ -55,13 +58,14 @@ def export_with_manifest(
         manifest = SnapshotManifest.from_json(existing)
     else:
         export = warehouse.export_snapshot(plan, store)
+        check_expected_schema(expected_schema, export.schema)
         manifest = build_manifest(
             run_id=request.run_id,
             pipeline=request.pipeline,
             dataset=dataset,
             source=describe_source(plan),
             snapshot_time=request.logical_time,
-            point_in_time=getattr(warehouse, "point_in_time", "read_at_export"),
+            point_in_time=export.point_in_time,
             export=export,
             prefix=plan.prefix,
             store=store,
@@ -77,6 +81,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
     dataset = ports.registry.dataset(request.pipeline)
     plan = plan_snapshot(request, spec, dataset)
     warehouse = ports.component("warehouse", build_warehouse)
+    began = time.perf_counter()
 
     def work() -> dict[str, Any]:
         ports.publish(
@@ -89,8 +94,9 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 trigger=request.trigger,
             )
         )
-        began = time.perf_counter()
-        manifest = export_with_manifest(request, plan, dataset, warehouse, ports)
+        manifest = export_with_manifest(
+            request, plan, dataset, warehouse, ports, spec.expected_schema
+        )
         return {
             "manifest_uri": ports.store.uri(plan.prefix + "manifest.json"),
             "fingerprint": manifest.fingerprint,
@@ -118,6 +124,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 summary="snapshot failed",
                 error=outcome.record.error,
                 trigger=request.trigger,
+                figures={"duration_seconds": round(time.perf_counter() - began, 3)},
                 details={"field": outcome.record.error_field},
             )
         )

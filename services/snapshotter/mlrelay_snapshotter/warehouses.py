@@ -1,9 +1,11 @@
-"""Pick the snapshot engine for the configured mode."""
+"""Pick the snapshot engine for the configured mode (the one place that knows both)."""
 
 from __future__ import annotations
 
-from mlrelay.errors import PermanentError
+from typing import Any
+
 from mlrelay.ports import Warehouse
+from mlrelay.snapshot_settings import SnapshotSettings
 from mlrelay.wiring import Ports
 
 
@@ -11,9 +13,47 @@ def build_warehouse(ports: Ports) -> Warehouse:
     if ports.settings.mode == "embedded":
         from mlrelay_snapshotter.duckdb_warehouse import DuckDbWarehouse
 
-        return DuckDbWarehouse(ports.settings.warehouse_path)
-    raise PermanentError(
-        "MLRELAY_MODE",
-        "the BigQuery snapshot engine is not built yet (tracked in issue 6)",
-        "run the snapshotter in embedded mode until it lands",
+        return DuckDbWarehouse(
+            ports.settings.warehouse_path, compression=ports.settings.snapshot.compression
+        )
+    from mlrelay_snapshotter.bigquery_warehouse import BigQueryWarehouse
+
+    config = ports.settings.snapshot
+    return BigQueryWarehouse(
+        bigquery_client(ports.settings.project, config),
+        bigquery_read_client(config) if config.mode == "stream" else None,
+        config,
     )
+
+
+def bigquery_client(project: str, config: SnapshotSettings) -> Any:
+    from google.cloud import bigquery
+
+    if not config.bigquery_endpoint:
+        return bigquery.Client(project=project, location=config.bigquery_location or None)
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(
+        project=project,
+        location=config.bigquery_location or None,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=config.bigquery_endpoint),
+    )
+
+
+def bigquery_read_client(config: SnapshotSettings) -> Any:
+    from google.cloud.bigquery_storage_v1 import BigQueryReadClient
+
+    if not config.bigquery_storage_endpoint:
+        return BigQueryReadClient()  # type: ignore[no-untyped-call,unused-ignore]
+    import grpc  # type: ignore[import-untyped,unused-ignore]
+    from google.cloud.bigquery_storage_v1.services.big_query_read.transports import (
+        BigQueryReadGrpcTransport,
+    )
+
+    # as the client's own channel: no cap on a ReadRowsResponse's size
+    unlimited = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+    channel = grpc.insecure_channel(config.bigquery_storage_endpoint, options=unlimited)
+    transport = BigQueryReadGrpcTransport(channel=channel)
+    return BigQueryReadClient(transport=transport)  # type: ignore[no-untyped-call,unused-ignore]
