@@ -1,30 +1,61 @@
-"""Post each lifecycle event once, however often it is delivered."""
+"""Post each lifecycle event once, however often it is delivered, and never lose one.
+
+- Dedup: `run_once` on `notifications/<run_id>/<event_type>.json`, so a redelivered event does not
+  post twice.
+- Bot token: the run has one message, updated in place as it moves on (accepted -> snapshot ->
+  submitted -> succeeded/failed), with each status change as a reply in its thread (a failure
+  is broadcast to the channel: an edit alone notifies nobody).
+- Webhooks / console: one message per status change.
+- A message Slack did not take is kept under `notifications/undelivered/` and the error goes
+  back to Pub/Sub, which redelivers and finally dead-letters it; the dead-letter handler then
+  says so (in the pipeline's channel, else the default one).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.envelope import PubsubMessage
-from mlrelay.errors import PermanentError
+from mlrelay.errors import InvalidMessageError, PermanentError, TransientError
 from mlrelay.handler import describe_original
-from mlrelay.ledger import run_once
+from mlrelay.ledger import read_run, run_once
 from mlrelay.logs import bind_run
+from mlrelay.registry import NotifySpec
 from mlrelay.run_identity import rejection_id
 from mlrelay.wiring import Ports
-from mlrelay_notifier.channels import build_channel
-from mlrelay_notifier.render import render_blocks, render_text
+from mlrelay_notifier.channels import (
+    DeliveryRefused,
+    Posted,
+    Poster,
+    as_poster,
+    build_channel,
+)
+from mlrelay_notifier.policy import previous_outcome, wants_post
+from mlrelay_notifier.render import ChatMessage, render_card, render_update
+from mlrelay_notifier.run_message import (
+    RunMessage,
+    advance,
+    claim_first_post,
+    read_message,
+    record_posted,
+    release_claim,
+)
+from mlrelay_notifier.run_view import RANK, build_run_view
+from mlrelay_notifier.undelivered import forget_undelivered, keep_undelivered, read_undelivered
 
 log = structlog.get_logger()
 
-QUIET = {"snapshot.started"}
+QUIET = {"snapshot.started"}  # the snapshot's result follows within seconds
+PROGRESS = {"accepted", "started", "completed", "submitted"}
 
 
-class NotificationUndeliverable(Exception):
-    """The chat service refused the message for good: let the bus dead-letter it (not lost)."""
+class NotificationUndeliverable(TransientError):
+    """Slack refused the message for good: let Pub/Sub dead-letter it (kept, not lost)."""
 
 
 def notification_key(event: LifecycleEvent) -> str:
@@ -33,26 +64,166 @@ def notification_key(event: LifecycleEvent) -> str:
     return f"notifications/{event.run_id}/{name}.json"
 
 
+def notify_spec(ports: Ports, pipeline: str | None) -> NotifySpec:
+    if pipeline is None:
+        return NotifySpec()
+    try:
+        registry = ports.registry
+    except PermanentError as exc:  # a broken registry must not silence failures
+        log.warning("notify_registry_unreadable", error=str(exc))
+        return NotifySpec()
+    spec = registry.pipelines.get(pipeline)
+    return spec.notify if spec is not None else NotifySpec()
+
+
+def route_for(poster: Poster, spec: NotifySpec) -> str | None:
+    """The pipeline's channel (bot token) or named webhook; None = the default."""
+    if poster.name == "slack-bot":
+        return spec.slack_channel
+    if poster.name == "slack-webhook":
+        return spec.slack_webhook
+    return None
+
+
+def deliver(
+    ports: Ports,
+    poster: Poster,
+    event: LifecycleEvent,
+    message: ChatMessage,
+    *,
+    route: str | None,
+    thread_ts: str | None = None,
+    broadcast: bool = False,
+) -> Posted:
+    """Send; blocks Slack refuses are resent as text; a failure is kept and raised."""
+
+    def send(msg: ChatMessage, to: str | None) -> Posted:
+        try:
+            return poster.send(msg, route=to, thread_ts=thread_ts, broadcast=broadcast)
+        except DeliveryRefused as exc:
+            if exc.code != "invalid_blocks":
+                raise
+            log.warning("notification_blocks_refused", event_type=event.event_type)
+            return poster.send(msg.plain(), route=to, thread_ts=thread_ts, broadcast=broadcast)
+
+    try:
+        try:
+            posted = send(message, route)
+        except (TransientError, PermanentError) as exc:
+            if event.status != "dead_lettered" or route is None or thread_ts:
+                raise
+            log.warning("notification_fallback_to_default", error=str(exc))
+            posted = send(message, None)
+    except (TransientError, PermanentError) as exc:
+        key = keep_undelivered(ports.store, event, message.payload(), route=route, reason=str(exc))
+        log.error("notification_undelivered", reason=str(exc), kept_at=key)
+        if isinstance(exc, PermanentError):
+            raise NotificationUndeliverable(str(exc)) from None
+        raise
+    forget_undelivered(ports.store, event)
+    return posted
+
+
+def _update(poster: Poster, card: ChatMessage, message: RunMessage) -> None:
+    try:
+        try:
+            poster.update(card, channel=message.channel, ts=message.ts)
+        except DeliveryRefused as exc:
+            if exc.code != "invalid_blocks":
+                raise
+            poster.update(card.plain(), channel=message.channel, ts=message.ts)
+    except DeliveryRefused as exc:  # e.g. someone deleted it: the thread reply still goes out
+        log.warning("run_message_update_refused", error=str(exc))
+
+
+def post_in_run_message(
+    ports: Ports,
+    poster: Poster,
+    event: LifecycleEvent,
+    *,
+    route: str | None,
+    wanted: bool,
+    why: str,
+    project: str | None,
+) -> dict[str, Any]:
+    """Bot-token mode: create or update the run's message; reply in its thread if wanted."""
+    store = ports.store
+    view = build_run_view(event, read_run(store, event.run_id), project=project)
+    card = render_card(view)
+    existing: RunMessage | None
+    if wanted:
+        existing = claim_first_post(store, event.run_id)
+    else:
+        found = read_message(store, event.run_id)
+        if found is None or found[0].state != "posted":
+            return {"posted": False, "why": why}
+        existing = found[0]
+    if existing is None:
+        try:
+            posted = deliver(ports, poster, event, card, route=route)
+        except BaseException:
+            release_claim(store, event.run_id)
+            raise
+        first = RunMessage(
+            "posted", posted.channel, posted.ts or "", RANK[view.status], view.status
+        )
+        record_posted(store, event.run_id, first)
+        return {"posted": True, "channel": posted.channel, "ts": posted.ts, "first": True}
+    moved = advance(store, event.run_id, RANK[view.status], view.status)
+    if moved is not None:
+        _update(poster, card, moved)
+    if not wanted:
+        return {"posted": False, "updated": moved is not None, "why": why}
+    reply = render_update(build_run_view(event, {}, project=project, advance=False))
+    deliver(
+        ports,
+        poster,
+        event,
+        reply,
+        route=existing.channel,
+        thread_ts=existing.ts,
+        broadcast=event.status == "failed",
+    )
+    return {"posted": True, "channel": existing.channel, "thread_ts": existing.ts}
+
+
 def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
-    """Post the event unless it was posted already; True when this call posted it."""
+    """Post the event unless policy or an earlier delivery says not to; True when posted now."""
     if event.event_type in QUIET:
         return False
-    channel = ports.component("chat", build_channel)
+    poster = as_poster(ports.component("chat", build_channel))
+    spec = notify_spec(ports, event.pipeline)
+    route = route_for(poster, spec)
+    project = ports.settings.project if ports.settings.mode == "google" else None
 
-    def post() -> dict[str, str]:
-        console = bool(getattr(channel, "plain_text", False))
-        text = render_text(event, console=console)
-        try:
-            channel.post(text, None if console else render_blocks(event))
-        except PermanentError as exc:
-            raise NotificationUndeliverable(str(exc)) from None
-        return {"channel": channel.name, "event_type": event.event_type}
+    def work() -> dict[str, Any]:
+        wanted, why = wants_post(event, spec, previous_outcome(ports.store, event))
+        if poster.threads and event.status in RANK:
+            result = post_in_run_message(
+                ports, poster, event, route=route, wanted=wanted, why=why, project=project
+            )
+        elif not wanted:
+            result = {"posted": False, "why": why}
+        else:
+            records = read_run(ports.store, event.run_id) if event.status in RANK else {}
+            view = build_run_view(event, records, project=project, advance=False)
+            message = render_update(view) if event.status in PROGRESS else render_card(view)
+            posted = deliver(ports, poster, event, message, route=route)
+            result = {"posted": True, "channel": posted.channel}
+        return {"chat": poster.name, "event_type": event.event_type, **result}
 
     outcome = run_once(
-        ports.store, notification_key(event), "notify", post, lease=timedelta(minutes=2)
+        ports.store, notification_key(event), "notify", work, lease=timedelta(minutes=2)
     )
-    log.info("notification_done", event_type=event.event_type, duplicate=outcome.reused)
-    return not outcome.reused
+    posted = bool(outcome.result.get("posted")) and not outcome.reused
+    log.info(
+        "notification_done",
+        event_type=event.event_type,
+        duplicate=outcome.reused,
+        posted=posted,
+        why=outcome.result.get("why"),
+    )
+    return posted
 
 
 def notify_lifecycle(event: LifecycleEvent, message: PubsubMessage, ports: Ports) -> None:
@@ -70,28 +241,56 @@ def _identity_from_body(data: bytes) -> dict[str, str]:
     return {k: body[k] for k in ("run_id", "pipeline") if isinstance(body.get(k), str)}
 
 
-def dead_letter_event(message: PubsubMessage) -> LifecycleEvent:
+def _lost_notification(message: PubsubMessage, ports: Ports) -> dict[str, Any]:
+    """For a lifecycle event the notifier itself could not deliver: what and why."""
+    from mlrelay.contracts import parse_message
+
+    try:
+        original = parse_message(LifecycleEvent, message.data)
+    except InvalidMessageError:
+        return {}
+    kept = read_undelivered(ports.store, original.run_id, original.event_type) or {}
+    return {
+        "undelivered": original.event_type,
+        "undelivered_summary": original.summary,
+        "reason": kept.get("reason", "unknown"),
+    }
+
+
+def dead_letter_event(message: PubsubMessage, ports: Ports | None = None) -> LifecycleEvent:
     """What a dead-lettered message (with Pub/Sub's dead-letter attributes) tells people."""
     attrs = {**_identity_from_body(message.data), **message.attributes}
     subscription = attrs.get("CloudPubSubDeadLetterSourceSubscription", "unknown subscription")
     attempts = attrs.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
+    summary = (
+        f"{attrs.get('event_type', 'message')} on {subscription} failed {attempts} "
+        "deliveries and was dead-lettered"
+    )
+    details: dict[str, Any] = {
+        "message_id": message.message_id,
+        "subscription": subscription,
+        "original": describe_original(message),
+    }
+    if ports is not None and attrs.get("event_type", "").startswith("lifecycle."):
+        lost = _lost_notification(message, ports)
+        if lost:
+            details.update(lost)
+            summary = (
+                f"a notification ({lost['undelivered']}: {lost['undelivered_summary']}) could "
+                f"not be delivered after {attempts} attempts: {lost['reason']}"
+            )
     return LifecycleEvent(
         run_id=attrs.get("run_id") or rejection_id(message.data, message.message_id),
         pipeline=attrs.get("pipeline"),
         stage="delivery",
         status="dead_lettered",
-        summary=f"{attrs.get('event_type', 'message')} on {subscription} failed {attempts} "
-        "deliveries and was dead-lettered",
-        details={
-            "message_id": message.message_id,
-            "subscription": subscription,
-            "original": describe_original(message),
-        },
+        summary=summary,
+        details=details,
     )
 
 
 def notify_dead_letter(message: PubsubMessage, ports: Ports) -> None:
-    event = dead_letter_event(message)
+    event = dead_letter_event(message, ports)
     with bind_run(run_id=event.run_id, pipeline=event.pipeline):
         log.error("dead_letter_received", subscription=event.details["subscription"])
         notify_event(event, ports)

@@ -1,10 +1,16 @@
-"""What a person reads: one line of text (and a Block Kit section) per lifecycle event."""
+"""What a person reads: a run's Block Kit card, a one-line update, and a plain-text fallback.
+
+The card (header + facts, then a coloured attachment with parameters, snapshot, error and
+links) is built with `slack_sdk.models.blocks`, whose `to_dict()` checks Slack's limits.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlrelay.contracts import LifecycleEvent
+from mlrelay_notifier.run_view import RunView
 
 EMOJI = {
     "accepted": ":inbox_tray:",
@@ -26,39 +32,225 @@ CONSOLE_MARK = {
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
 }
+STATE_WORDS = {
+    "accepted": "accepted",
+    "started": "taking the snapshot",
+    "completed": "snapshot ready",
+    "submitted": "pipeline running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "rejected": "message rejected",
+    "dead_lettered": "message dead-lettered",
+}
+COLOUR = {
+    "succeeded": "#2EB67D",  # green
+    "failed": "#E01E5A",  # red
+    "rejected": "#ECB22E",  # amber
+    "dead_lettered": "#E01E5A",
+}
+IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
+ERROR_EXCERPT_CHARS = 1500
+MAX_LINK_BUTTONS = 5
 
 
-def _figures(event: LifecycleEvent) -> str:
-    parts = []
-    for key, value in event.figures.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{key}={shown}")
-    return " ".join(parts)
+@dataclass(frozen=True)
+class ChatMessage:
+    """One Slack message: `text` is the notification / plain-text fallback."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    console_text: str = ""  # for a terminal: no emoji codes
+
+    def payload(self) -> dict[str, Any]:
+        """The message as Slack's API and the Block Kit Builder take it."""
+        body: dict[str, Any] = {"text": self.text}
+        if self.blocks:
+            body["blocks"] = self.blocks
+        if self.attachments:
+            body["attachments"] = self.attachments
+        return body
+
+    def plain(self) -> ChatMessage:
+        """Text only: what is left to send when Slack refuses the blocks."""
+        return ChatMessage(self.text, console_text=self.console_text)
 
 
-def render_text(event: LifecycleEvent, *, console: bool = False) -> str:
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters in user content."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_shown(value)}" for key, value in figures.items())
+
+
+def human_bytes(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{size} B"
+
+
+def human_duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def error_excerpt(error: str, limit: int = ERROR_EXCERPT_CHARS) -> str:
+    """The end of the error (a traceback's last lines say the most), safe inside ``` fences."""
+    text = error.strip().replace("```", "'''")
+    if len(text) > limit:
+        text = "…" + text[-limit:]
+    return text
+
+
+def render_text(event: LifecycleEvent | RunView, *, console: bool = False) -> str:
+    """One line (and the error) for a terminal or a notification."""
     mark = CONSOLE_MARK[event.status] if console else EMOJI[event.status]
     who = event.pipeline or "unknown pipeline"
     text = f"{mark} {who} · {event.event_type} · run {event.run_id}"
     if event.summary:
         text += f" — {event.summary}"
-    if event.figures:
-        text += f" ({_figures(event)})"
+    figures = event.figures if isinstance(event, LifecycleEvent) else event.metrics
+    if figures:
+        text += f" ({_figures(figures)})"
     if event.error:
         text += f"\n    error: {event.error[:500]}"
     return text
 
 
-def render_blocks(event: LifecycleEvent) -> list[dict[str, Any]]:
+def trigger_line(view: RunView) -> str:
+    kind = view.trigger or "unknown"
+    if kind == "schedule":
+        line = f"schedule slot {view.logical_time or '?'}"
+    elif kind == "backfill":
+        line = f"backfill of {view.logical_time or '?'}"
+    else:
+        line = "manual"
+    if view.requested_by:
+        line += f" by {view.requested_by}"
+    return line
+
+
+def _link_parts(view: RunView) -> tuple[list[tuple[str, str]], list[str]]:
+    """(clickable links, other locations shown as text)."""
+    labels = {"snapshot": "Snapshot", "logs": "Logs", "log": "Pipeline log"}
+    buttons, others = [], []
+    for name, target in view.links.items():
+        label = labels.get(name, name.replace("_", " ").capitalize())
+        if target.startswith(("https://", "http://")):
+            buttons.append((label, target))
+        else:
+            others.append(f"{label}: `{escape(target)}`")
+    return buttons[:MAX_LINK_BUTTONS], others + [f"{lbl}: {url}" for lbl, url in buttons[5:]]
+
+
+def _facts(view: RunView) -> list[str]:
+    facts = [f"*Run*\n`{view.run_id}`", f"*Status*\n{EMOJI[view.status]} {view.status}"]
+    if view.trigger:
+        facts.append(f"*Triggered by*\n{escape(trigger_line(view))}")
+    if view.duration_seconds is not None and view.status in STATE_WORDS:
+        label = "Duration" if view.status in ("succeeded", "failed") else "Elapsed"
+        facts.append(f"*{label}*\n{human_duration(view.duration_seconds)}")
+    if view.snapshot is not None:
+        snap = view.snapshot
+        facts.append(f"*Snapshot*\n{snap.rows:,} rows · {human_bytes(snap.bytes)}")
+    if view.status == "failed":
+        where = view.stage + (f" / `{escape(view.failed_task)}`" if view.failed_task else "")
+        facts.append(f"*Failed at*\n{where}")
+    for key in ("field", "subscription", "kept_at"):
+        if view.details.get(key):
+            facts.append(f"*{key.replace('_', ' ').capitalize()}*\n`{view.details[key]}`")
+    return facts[:10]
+
+
+def render_card(view: RunView) -> ChatMessage:
+    """The run's message: what it is, where it stands, and everything needed to act on it."""
+    from slack_sdk.models.attachments import BlockAttachment
+    from slack_sdk.models.blocks import (
+        ActionsBlock,
+        Block,
+        ButtonElement,
+        ContextBlock,
+        HeaderBlock,
+        MarkdownTextObject,
+        SectionBlock,
+    )
+
+    pipeline = view.pipeline or "unknown pipeline"
+    header = f"{EMOJI[view.status]} {pipeline}: {STATE_WORDS[view.status]}"
+    top: list[Block] = [
+        HeaderBlock(text=header[:150]),
+        SectionBlock(fields=[MarkdownTextObject(text=f) for f in _facts(view)]),
+    ]
+    details: list[Block] = []
+    if view.summary:
+        details.append(SectionBlock(text=MarkdownTextObject(text=escape(view.summary)[:3000])))
+    if view.parameters:
+        shown = " ".join(f"`{escape(k)}={escape(_shown(v))}`" for k, v in view.parameters.items())
+        details.append(SectionBlock(text=MarkdownTextObject(text=f"*Parameters* {shown}"[:3000])))
+    if view.metrics:
+        shown = " ".join(f"`{escape(k)}={escape(_shown(v))}`" for k, v in view.metrics.items())
+        details.append(SectionBlock(text=MarkdownTextObject(text=f"*Metrics* {shown}"[:3000])))
+    if view.error:
+        details.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=f"*Error*\n```{escape(error_excerpt(view.error))}```")
+            )
+        )
+    buttons, others = _link_parts(view)
+    if buttons:
+        details.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(text=label, url=url, action_id=f"link-{i}")
+                    for i, (label, url) in enumerate(buttons)
+                ]
+            )
+        )
+    context = [*others, f"updated {view.occurred_at:%Y-%m-%d %H:%M:%S} UTC · mlrelay"]
+    details.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context)[:3000])]))
+    colour = COLOUR.get(view.status, IN_PROGRESS_COLOUR)
+    attachment = BlockAttachment(blocks=details, color=colour)
+    return ChatMessage(
+        text=render_text(view),
+        blocks=[block.to_dict() for block in top],
+        attachments=[attachment.to_dict()],
+        console_text=render_text(view, console=True),
+    )
+
+
+def render_update(view: RunView) -> ChatMessage:
+    """A status change in one line (a thread reply, or a webhook's progress message)."""
     from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-    lines = [f"{EMOJI[event.status]} *{event.pipeline or 'unknown pipeline'}* — {event.summary}"]
-    if event.figures:
-        lines.append(f"`{_figures(event)}`")
-    if event.error:
-        lines.append(f"```{event.error[:2000]}```")
-    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]
-    context = [f"run `{event.run_id}`", f"`{event.event_type}`"]
-    context += [f"<{url}|{name}>" for name, url in event.links.items() if url.startswith("http")]
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
-    return [block.to_dict() for block in blocks]
+    line = f"{EMOJI[view.status]} *{escape(view.pipeline or 'unknown pipeline')}* — "
+    line += escape(view.summary or STATE_WORDS[view.status])
+    if view.metrics:
+        line += f"  `{escape(_figures(view.metrics))}`"
+    if view.error:
+        line += f"\n```{escape(error_excerpt(view.error, 800))}```"
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text=line[:3000])),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=f"run `{view.run_id}` · `{view.event_type}`")]
+        ),
+    ]
+    return ChatMessage(
+        text=render_text(view),
+        blocks=[b.to_dict() for b in blocks],
+        console_text=render_text(view, console=True),
+    )

@@ -19,22 +19,28 @@ from mlrelay.contracts import RunRequest, Scalar
 from mlrelay.demo import seed_demo_warehouse
 from mlrelay.ledger import StageRecord, read_run
 from mlrelay.local.runtime import build_local_runtime
-from mlrelay.ports import ChatChannel
 from mlrelay.settings import Settings
 
 
 class CountingChannel:
-    """Passes posts through to the real channel and tells the display about each one."""
+    """Passes messages through to the notifier's chat channel and tells the display about each
+    one (posts and thread replies; in-place updates of a run's Slack message are not counted)."""
 
-    def __init__(self, inner: ChatChannel, on_post: Callable[[], None]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.plain_text = bool(getattr(inner, "plain_text", False))
+    def __init__(self, inner: Any, on_post: Callable[[], None]) -> None:
+        from mlrelay_notifier.channels import as_poster
+
+        self.inner = as_poster(inner)
+        self.name = self.inner.name
+        self.threads = self.inner.threads
         self.on_post = on_post
 
-    def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self.inner.post(text, blocks)
+    def send(self, message: Any, **kwargs: Any) -> Any:
+        posted = self.inner.send(message, **kwargs)
         self.on_post()
+        return posted
+
+    def update(self, message: Any, **kwargs: Any) -> None:
+        self.inner.update(message, **kwargs)
 
 
 @dataclass

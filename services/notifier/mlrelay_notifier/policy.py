@@ -1,0 +1,82 @@
+"""Who hears what: the registry's `notify:` policy, and the pipeline's last outcome that
+`on_success: on_recovery` needs.
+
+Failures, rejections and dead letters are always posted. A success is posted always, never, or
+only when the pipeline's previous run failed. Progress (accepted, snapshot ready, submitted) is
+posted when `notify.progress` is on (by default only with `on_success: always`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from mlrelay.contracts import LifecycleEvent
+from mlrelay.errors import TransientError
+from mlrelay.ports import ObjectStore
+from mlrelay.registry import NotifySpec
+
+ALWAYS = {"failed", "rejected", "dead_lettered"}
+OUTCOMES = {"succeeded", "failed"}
+
+
+def wants_post(event: LifecycleEvent, spec: NotifySpec, previous: str | None) -> tuple[bool, str]:
+    """(post it?, why) for this event under this pipeline's policy."""
+    if event.status in ALWAYS:
+        return True, f"{event.status}: always posted"
+    if event.status == "succeeded":
+        if spec.on_success == "always":
+            return True, "on_success: always"
+        if spec.on_success == "never":
+            return False, "on_success: never"
+        if previous == "failed":
+            return True, "on_success: on_recovery, and the previous run failed"
+        return False, f"on_success: on_recovery, and the previous run {previous or 'is unknown'}"
+    if spec.posts_progress:
+        return True, "progress updates are on"
+    return False, "progress updates are off"
+
+
+def outcome_key(pipeline: str) -> str:
+    return f"notifications/pipelines/{pipeline}/last-outcome.json"
+
+
+def previous_outcome(store: ObjectStore, event: LifecycleEvent) -> str | None:
+    """The outcome of the pipeline's run before this one; records this run's outcome.
+
+    The answer is kept per run (`notifications/<run_id>/previous-outcome.json`, create-only), so a
+    redelivered event gets the same answer after the pointer has moved on to this run.
+    """
+    if event.pipeline is None or event.status not in OUTCOMES:
+        return None
+    run_key = f"notifications/{event.run_id}/previous-outcome.json"
+    kept = store.read(run_key)
+    if kept is not None:
+        return json.loads(kept).get("previous")  # type: ignore[no-any-return]
+    pointer = outcome_key(event.pipeline)
+    found = store.read_versioned(pointer)
+    last = json.loads(found[0]) if found else None
+    previous = last["status"] if last and last["run_id"] != event.run_id else None
+    if not store.create(run_key, json.dumps({"previous": previous}).encode()):
+        return json.loads(store.read(run_key) or b"{}").get("previous")  # type: ignore[no-any-return]
+    record = json.dumps(
+        {
+            "run_id": event.run_id,
+            "status": event.status,
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+    ).encode()
+    for _ in range(5):  # move the pointer unless a later outcome is already there
+        if last is not None and last["occurred_at"] > event.occurred_at.isoformat():
+            break
+        moved = (
+            store.create(pointer, record)
+            if found is None
+            else store.replace(pointer, record, found[1])
+        )
+        if moved:
+            break
+        found = store.read_versioned(pointer)
+        last = json.loads(found[0]) if found else None
+    else:
+        raise TransientError(f"{pointer}: too many concurrent updates; retry")
+    return previous

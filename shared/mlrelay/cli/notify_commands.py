@@ -1,0 +1,71 @@
+"""`mlrelay notify`: preview a Slack message, and list notifications Slack did not take."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mlrelay.errors import PermanentError
+
+
+@click.group()
+def notify() -> None:
+    """The notifier's Slack messages."""
+
+
+@notify.command("preview")
+@click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--update",
+    "as_update",
+    is_flag=True,
+    help="Show the one-line status update (thread reply / webhook progress) instead of the card.",
+)
+@click.option(
+    "--ledger/--no-ledger",
+    default=True,
+    help="Fill in trigger, parameters and snapshot from the run ledger when the run is in it.",
+)
+def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
+    """Print the Block Kit JSON of the message for a LifecycleEvent (JSON file), ready to paste
+    into Slack's Block Kit Builder (https://app.slack.com/block-kit-builder)."""
+    from mlrelay.contracts import LifecycleEvent, parse_message
+    from mlrelay.ledger import read_run
+    from mlrelay.settings import Settings
+    from mlrelay.wiring import Ports
+    from mlrelay_notifier.render import render_card, render_update
+    from mlrelay_notifier.run_view import build_run_view
+
+    try:
+        event = parse_message(LifecycleEvent, event_file.read_bytes())
+        settings = Settings.from_env()
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    records = read_run(Ports(settings).store, event.run_id) if ledger else {}
+    project = settings.project if settings.mode == "google" else None
+    view = build_run_view(event, records, project=project, advance=not as_update)
+    message = render_update(view) if as_update else render_card(view)
+    click.echo(json.dumps(message.payload(), indent=2, ensure_ascii=False))
+
+
+@notify.command("undelivered")
+def undelivered() -> None:
+    """Notifications Slack did not take (kept in the bucket until one gets through)."""
+    from mlrelay.settings import Settings
+    from mlrelay.wiring import Ports
+    from mlrelay_notifier.undelivered import list_undelivered
+
+    try:
+        store = Ports(Settings.from_env()).store
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    records = list_undelivered(store)
+    for record in records:
+        event = record["event"]
+        click.echo(
+            f"{event['run_id']}  {event['stage']}.{event['status']}  "
+            f"failed_at={record['failed_at']}  reason={record['reason']}"
+        )
+    click.echo(f"{len(records)} undelivered notification(s)")
