@@ -4,6 +4,7 @@ Cloud Build."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -148,3 +149,29 @@ def test_cloud_build_runs_the_same_scripts_a_developer_runs() -> None:
     assert "mlrelay package --all" in (steps_dir / "package.sh").read_text()
     for script in steps_dir.glob("*.sh"):
         subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlrelay.cli.main import cli
+    from mlrelay.registry import load_registry
+    from mlrelay.schedules.jobs import desired_jobs
+
+    from .conftest import REGISTRY
+
+    out = tmp_path / "schedules.json"
+    result = CliRunner().invoke(
+        cli, ["schedules", "export", "--registry", str(REGISTRY), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    exported = json.loads(out.read_text())
+    desired = desired_jobs(load_registry(REGISTRY), "t")
+    assert [job["job_id"] for job in exported] == [job.job_id for job in desired]
+    assert {job["data"] for job in exported} == {
+        base64.b64encode(job.data).decode() for job in desired
+    }
+    scheduler_tf = (MODULE / "scheduler.tf").read_text()
+    for key in ("description", "schedule", "time_zone", "paused", "data", "attributes"):
+        assert f"each.value.{key}" in scheduler_tf
+    assert "job.job_id => job" in (MODULE / "locals.tf").read_text()

@@ -7,3 +7,6 @@ cd "$(dirname "$0")/../.."
 .venv/bin/mlrelay validate "${MLRELAY_REGISTRY:-pipelines/registry.yaml}"
 .venv/bin/mlrelay package --all --out dist/functions \
   --registry "${MLRELAY_REGISTRY:-pipelines/registry.yaml}"
+# the registry's schedules as Cloud Scheduler jobs, for Terraform (infra/ var.schedules_file)
+.venv/bin/mlrelay schedules export --out dist/schedules.json \
+  --registry "${MLRELAY_REGISTRY:-pipelines/registry.yaml}"

@@ -19,7 +19,7 @@ module "mlrelay" {
   project_id              = var.project_id
   region                  = var.region
   package_dir             = var.package_dir
-  registry_file           = var.registry_file
+  schedules_file          = var.schedules_file
   source_datasets         = var.source_datasets
   slack_webhook_secret_id = var.slack_webhook_secret_id
   kms_key_name            = var.kms_key_name

@@ -15,10 +15,10 @@ variable "package_dir" {
   default     = "../../../dist/functions"
 }
 
-variable "registry_file" {
-  description = "The pipeline registry whose schedules become Cloud Scheduler jobs."
+variable "schedules_file" {
+  description = "Output of `mlrelay schedules export` (cloudbuild/steps/package.sh writes it)."
   type        = string
-  default     = "../../../pipelines/registry.yaml"
+  default     = "../../../dist/schedules.json"
 }
 
 variable "source_datasets" {

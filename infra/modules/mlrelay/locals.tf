@@ -54,15 +54,7 @@ locals {
     MLRELAY_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
   }
 
-  registry = yamldecode(file(var.registry_file))
-  schedules = var.manage_schedules ? merge([
-    for pipeline, spec in local.registry.pipelines : {
-      for index, schedule in try(spec.schedules, []) :
-      "${pipeline}-${index}" => {
-        pipeline  = pipeline
-        cron      = schedule.cron
-        time_zone = schedule.time_zone
-      }
-    }
-  ]...) : {}
+  schedules = var.manage_schedules ? {
+    for job in jsondecode(file(var.schedules_file)) : job.job_id => job
+  } : {}
 }

@@ -1,30 +1,26 @@
-# Cloud Scheduler jobs from the registry's schedules (when manage_schedules is true). Each tick
-# publishes a RunRequest on the runs topic; the trigger turns the publish time into the schedule
-# slot, so a tick delivered twice is one run.
+# Cloud Scheduler jobs, from `mlrelay schedules export` (cloudbuild/steps/package.sh writes it):
+# the very ids and RunRequest bodies `mlrelay schedules apply` would make, so Terraform and the
+# CLI can never disagree about a job. Each tick publishes on the runs topic; the trigger turns the
+# body's cron + zone and the publish time into the schedule slot, so a tick delivered twice is one
+# run. Set manage_schedules = false when `mlrelay schedules apply` manages the jobs instead.
 resource "google_cloud_scheduler_job" "schedule" {
-  for_each  = local.schedules
-  project   = var.project_id
-  region    = var.region
-  name      = "mlrelay-${each.key}"
-  schedule  = each.value.cron
-  time_zone = each.value.time_zone
+  for_each    = local.schedules
+  project     = var.project_id
+  region      = var.region
+  name        = each.key
+  description = each.value.description
+  schedule    = each.value.schedule
+  time_zone   = each.value.time_zone
+  paused      = each.value.paused
 
   pubsub_target {
     topic_name = google_pubsub_topic.this["runs"].id
-    data = base64encode(jsonencode({
-      schema_version = 1
-      pipeline       = each.value.pipeline
-      trigger        = "schedule"
-    }))
-    attributes = {
-      event_type         = "run_request"
-      pipeline           = each.value.pipeline
-      schedule_cron      = each.value.cron
-      schedule_time_zone = each.value.time_zone
-    }
+    data       = each.value.data
+    attributes = each.value.attributes
   }
 
   retry_config {
-    retry_count = 3
+    retry_count          = 3
+    min_backoff_duration = "10s"
   }
 }

@@ -38,8 +38,8 @@ variable "package_dir" {
   type        = string
 }
 
-variable "registry_file" {
-  description = "The pipeline registry (YAML). Its schedules become Cloud Scheduler jobs when manage_schedules is true."
+variable "schedules_file" {
+  description = "JSON from `mlrelay schedules export`: the registry's schedules as Cloud Scheduler jobs (used when manage_schedules is true)."
   type        = string
 }
 
