@@ -1,4 +1,4 @@
-"""`mlrelay package`: the exact source a Cloud Function deploy uploads, one folder + zip per service.
+"""`mlrelay package`: the exact source a Cloud Function deploy uploads, one per service.
 
 Cloud Functions uploads one directory, so each package holds the service's `main.py` and code
 package, the shared library vendored beside them (without the CLI and the local runtime, which

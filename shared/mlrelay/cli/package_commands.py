@@ -31,7 +31,7 @@ from mlrelay.packaging import SERVICES, package_service
 @click.option(
     "--repo",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=Path("."),
+    default=Path(),
     show_default=True,
     help="The mlrelay source tree.",
 )
