@@ -117,18 +117,23 @@ def test_functions_agree_between_code_and_terraform() -> None:
 
 
 def test_terraform_sets_only_env_vars_the_settings_read() -> None:
-    read = set(
-        re.findall(
-            r'"((?:MLRELAY|GOOGLE|SLACK)_[A-Z_]+)"',
-            (REPO / "shared/mlrelay/settings.py").read_text(),
+    read = {
+        name
+        for source in ("settings.py", "snapshot_settings.py")
+        for name in re.findall(
+            r'"((?:MLRELAY|GOOGLE|SLACK)_[A-Z_]+)"', (REPO / "shared/mlrelay" / source).read_text()
         )
-    )
+    }
     read |= {f"MLRELAY_TOPIC_{role.upper()}" for role in DEFAULT_TOPICS}
-    env = set(module_locals()["common_env"]) | {"SLACK_WEBHOOK_URL"}
+    env = set(module_locals()["common_env"])
+    for service_env in module_locals()["service_env"].values():
+        env |= set(service_env)
+    env |= {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"}
     env.discard("MLRELAY_SERVICE")  # a label for logs and dashboards, read by nobody
     assert env <= read, env - read
-    functions_tf = (MODULE / "functions.tf").read_text()
-    assert 'key        = "SLACK_WEBHOOK_URL"' in functions_tf
+    locals_tf = (MODULE / "locals.tf").read_text()
+    assert "{ SLACK_WEBHOOK_URL = var.slack_webhook_secret_id }" in locals_tf
+    assert "{ SLACK_BOT_TOKEN = var.slack_bot_token_secret_id }" in locals_tf
 
 
 def test_function_packages_in_terraform_are_the_ones_mlrelay_package_builds() -> None:

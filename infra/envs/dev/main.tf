@@ -21,7 +21,9 @@ module "mlrelay" {
   package_dir             = var.package_dir
   schedules_file          = var.schedules_file
   source_datasets         = var.source_datasets
-  slack_webhook_secret_id = var.slack_webhook_secret_id
+  slack_webhook_secret_id   = var.slack_webhook_secret_id
+  slack_bot_token_secret_id = var.slack_bot_token_secret_id
+  slack_default_channel     = var.slack_default_channel
   kms_key_name            = var.kms_key_name
   max_delivery_attempts   = 5
   snapshot_retention_days = 7

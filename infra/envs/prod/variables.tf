@@ -38,3 +38,15 @@ variable "kms_key_name" {
   type        = string
   default     = null
 }
+
+variable "slack_bot_token_secret_id" {
+  description = "Secret Manager secret id of a Slack bot token (one message per run, updated in place)."
+  type        = string
+  default     = null
+}
+
+variable "slack_default_channel" {
+  description = "Slack channel for rejections and dead letters in bot-token mode."
+  type        = string
+  default     = ""
+}

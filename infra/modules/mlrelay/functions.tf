@@ -24,14 +24,17 @@ resource "google_cloudfunctions2_function" "this" {
     service_account_email            = google_service_account.function[each.value.service].email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
-    environment_variables            = merge(local.common_env, { MLRELAY_SERVICE = each.value.service })
+    environment_variables = merge(
+      local.common_env, local.service_env[each.value.service],
+      { MLRELAY_SERVICE = each.value.service },
+    )
 
     dynamic "secret_environment_variables" {
-      for_each = each.value.service == "notifier" && var.slack_webhook_secret_id != null ? [1] : []
+      for_each = local.service_secrets[each.value.service]
       content {
-        key        = "SLACK_WEBHOOK_URL"
+        key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = var.slack_webhook_secret_id
+        secret     = secret_environment_variables.value
         version    = "latest"
       }
     }

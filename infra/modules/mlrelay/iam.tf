@@ -88,11 +88,34 @@ resource "google_pubsub_topic_iam_member" "pipelines_report" {
   member  = "serviceAccount:${google_service_account.pipelines.email}"
 }
 
-# Notifier: read the Slack webhook secret, nothing else in Secret Manager.
+# Snapshotter: its own staging dataset for point-in-time query results (tables expire in 7 days).
+resource "google_bigquery_dataset" "staging" {
+  project                     = var.project_id
+  dataset_id                  = "mlrelay_staging"
+  location                    = var.bigquery_location
+  description                 = "mlrelay snapshotter: query results staged before export"
+  default_table_expiration_ms = 7 * 24 * 3600 * 1000
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+resource "google_bigquery_dataset_iam_member" "snapshotter_writes_staging" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.sa["snapshotter"]
+}
+
+# Notifier: read the Slack secrets, nothing else in Secret Manager.
 resource "google_secret_manager_secret_iam_member" "notifier_reads_slack" {
-  count     = var.slack_webhook_secret_id == null ? 0 : 1
+  for_each  = local.service_secrets["notifier"]
   project   = var.project_id
-  secret_id = var.slack_webhook_secret_id
+  secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
   member    = local.sa["notifier"]
 }

@@ -53,6 +53,28 @@ locals {
     MLRELAY_TOPIC_DEAD_LETTER     = var.topic_names.dead_letter
     MLRELAY_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
   }
+  service_env = {
+    trigger = {}
+    snapshotter = {
+      MLRELAY_SNAPSHOT_MODE            = var.snapshot_mode
+      MLRELAY_BIGQUERY_LOCATION        = var.bigquery_location
+      MLRELAY_BIGQUERY_STAGING_DATASET = google_bigquery_dataset.staging.dataset_id
+    }
+    deployer = {}
+    notifier = {
+      MLRELAY_SLACK_CHANNEL = var.slack_default_channel
+    }
+  }
+  # secrets exposed to a service as environment variables: env var -> secret id
+  service_secrets = {
+    trigger     = {}
+    snapshotter = {}
+    deployer    = {}
+    notifier = merge(
+      var.slack_webhook_secret_id == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_secret_id },
+      var.slack_bot_token_secret_id == null ? {} : { SLACK_BOT_TOKEN = var.slack_bot_token_secret_id },
+    )
+  }
 
   schedules = var.manage_schedules ? {
     for job in jsondecode(file(var.schedules_file)) : job.job_id => job

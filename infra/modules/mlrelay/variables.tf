@@ -92,3 +92,31 @@ variable "functions" {
   }))
   default = {}
 }
+
+variable "slack_bot_token_secret_id" {
+  description = "Secret Manager secret (id) holding a Slack bot token (xoxb-...): one message per run, updated in place. null = webhook mode."
+  type        = string
+  default     = null
+}
+
+variable "slack_default_channel" {
+  description = "Channel for events without a pipeline route (rejections, dead letters) in bot-token mode."
+  type        = string
+  default     = ""
+}
+
+variable "snapshot_mode" {
+  description = "How the snapshotter copies data: export (BigQuery extract job, server-side) or stream (Storage Read API -> Parquet)."
+  type        = string
+  default     = "export"
+  validation {
+    condition     = contains(["export", "stream"], var.snapshot_mode)
+    error_message = "snapshot_mode is export or stream."
+  }
+}
+
+variable "bigquery_location" {
+  description = "Location of the source datasets and of the snapshotter's staging dataset (e.g. EU, US, europe-west4)."
+  type        = string
+  default     = "EU"
+}
