@@ -427,6 +427,14 @@ def _coerce(key: str, default: Scalar, value: Scalar) -> Scalar:
         raise PermanentError(
             f"parameters.{key}",
             f"expected {expected.__name__} like the default {default!r}, got {value!r}",
-            f"pass a {expected.__name__}",
+            f"pass {_KIND_OF_VALUE[expected]}",
         )
     return value
+
+
+_KIND_OF_VALUE: dict[type, str] = {
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
