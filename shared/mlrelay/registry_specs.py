@@ -1,0 +1,208 @@
+"""The registry's shape: typed specs of pipelines, schedules, groups and notifications, plus the
+rules every run applies to them (template location, parameter overrides).
+
+`mlrelay.registry` loads and checks the YAML file; this module holds what it loads into.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from mlrelay.backend_options import KfpOptions, VertexOptions
+from mlrelay.contracts import PipelineName, Scalar
+from mlrelay.errors import PermanentError
+
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Spec):
+    """A table (`dataset.table`) or a SQL query whose `@name` parameters come from the run."""
+
+    table: str | None = None
+    sql: str | None = None
+    query_parameters: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.table is None) == (self.sql is None):
+            raise ValueError("give exactly one of `table` or `sql`")
+        if self.table is not None and self.query_parameters:
+            raise ValueError("`query_parameters` only applies to a `sql` source")
+        return self
+
+    @property
+    def kind(self) -> Literal["table", "query"]:
+        return "table" if self.table is not None else "query"
+
+
+ScheduleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
+MemberName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+
+
+class ScheduleSpec(_Spec):
+    """A cron in an explicit IANA time zone; `fan_out` makes each tick one run per member."""
+
+    name: ScheduleName = "default"  # with the owner, names the Cloud Scheduler job
+    cron: str
+    time_zone: str
+    paused: bool = False
+    fan_out: dict[MemberName, dict[Identifier, Scalar]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleSpec:
+        problems = []
+        parts = self.cron.split()
+        if (
+            len(parts) != 5
+            or not all(_CRON_FIELD.match(p) for p in parts)
+            or not _cron_ok(self.cron)
+        ):
+            problems.append(
+                f"cron {self.cron!r} needs 5 fields: minute hour day-of-month month day-of-week"
+                + (" (a value is out of range)" if len(parts) == 5 else "")
+            )
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                f"time_zone {self.time_zone!r} is not an IANA zone (e.g. Europe/Amsterdam, UTC)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class NotifySpec(_Spec):
+    """Who hears about this pipeline's runs. Failures, rejections and dead letters: always."""
+
+    slack_channel: str | None = None  # bot-token mode: channel name or id
+    # webhook mode: NAME of env var SLACK_WEBHOOK_URL_<NAME> (a secret); unset: SLACK_WEBHOOK_URL
+    slack_webhook: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,60}$")] | None = None
+    on_success: Literal["always", "never", "on_recovery"] = "always"
+    # accepted / snapshot / submitted updates; default: only when on_success is `always`
+    progress: bool | None = None
+
+    @property
+    def posts_progress(self) -> bool:
+        return self.on_success == "always" if self.progress is None else self.progress
+
+
+class PipelineSpec(_Spec):
+    description: str = ""
+    source: SourceSpec
+    snapshot_dataset: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] | None
+    ) = None
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+    template: str
+    backend: Literal["local", "vertex", "kfp"] = "local"
+    vertex: VertexOptions | None = None  # options of `backend: vertex`
+    kfp: KfpOptions | None = None  # options of `backend: kfp`
+    parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
+    overridable: list[Identifier] = Field(default_factory=list)
+    notify: NotifySpec = Field(default_factory=NotifySpec)
+    # column -> Parquet (Arrow) type as the manifest writes it, e.g. `timestamp[us, tz=UTC]`;
+    # a snapshot whose schema differs fails, naming the columns
+    expected_schema: dict[str, str] | None = None
+
+
+class GroupMember(_Spec):
+    pipeline: PipelineName
+    parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
+
+
+class GroupSpec(_Spec):
+    """Pipelines that run together: each tick of a group schedule is one run per member."""
+
+    description: str = ""
+    members: list[GroupMember] = Field(min_length=1)
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+
+
+class Registry(_Spec):
+    version: Literal[1] = 1
+    pipelines: dict[PipelineName, PipelineSpec]
+    groups: dict[PipelineName, GroupSpec] = Field(default_factory=dict)
+    base_dir: Path = Field(default=Path(), exclude=True)
+
+    def pipeline(self, name: str) -> PipelineSpec:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise PermanentError(
+                "pipeline",
+                f"{name!r} is not in the registry",
+                f"use one of: {known}, or add it to the registry",
+            ) from None
+
+    def template_location(self, name: str) -> str:
+        """The template as a URI or an absolute path (relative paths resolve against the file)."""
+        return template_location(self.pipeline(name).template, self.base_dir)
+
+    def dataset(self, name: str) -> str:
+        return self.pipeline(name).snapshot_dataset or name.replace("-", "_")
+
+
+def _cron_ok(cron: str) -> bool:
+    from croniter import croniter
+
+    return bool(croniter.is_valid(cron))
+
+
+def template_location(template: str, base_dir: Path) -> str:
+    if "://" in template or template.startswith("/"):
+        return template
+    return str((base_dir / template).resolve())
+
+
+def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Scalar]) -> dict[str, Scalar]:
+    """Registry defaults + allowed, type-checked overrides; a bad override is a `PermanentError`."""
+    effective = dict(spec.parameters)
+    allowed = ", ".join(spec.overridable) or "none"
+    for key, value in sorted(overrides.items()):
+        if key not in spec.parameters:
+            raise PermanentError(
+                f"parameters.{key}",
+                "is not a parameter of this pipeline",
+                f"parameters you may set: {allowed}",
+            )
+        if key not in spec.overridable:
+            raise PermanentError(
+                f"parameters.{key}", "may not be overridden", f"parameters you may set: {allowed}"
+            )
+        effective[key] = _coerce(key, spec.parameters[key], value)
+    return effective
+
+
+def _coerce(key: str, default: Scalar, value: Scalar) -> Scalar:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not expected:
+        raise PermanentError(
+            f"parameters.{key}",
+            f"expected {expected.__name__} like the default {default!r}, got {value!r}",
+            f"pass {_KIND_OF_VALUE[expected]}",
+        )
+    return value
+
+
+_KIND_OF_VALUE: dict[type, str] = {
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
