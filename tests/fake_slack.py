@@ -81,7 +81,7 @@ def block_problem(blocks: Any) -> str | None:
 
 
 class FakeSlack:
-    def __init__(self, token: str = "xoxb-test-token") -> None:  # noqa: S107
+    def __init__(self, token: str = "test-bot-token") -> None:  # noqa: S107
         self.token = token
         self.requests: list[Recorded] = []
         self.canned: deque[Canned] = deque()

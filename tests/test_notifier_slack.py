@@ -340,17 +340,17 @@ def test_the_webhook_url_and_token_never_reach_logs_or_errors(
 def test_chat_settings_come_from_the_environment_and_never_print() -> None:
     settings = Settings.from_env(
         {
-            "SLACK_BOT_TOKEN": "xoxb-123-secret",
+            "SLACK_BOT_TOKEN": "bot-123-secret",
             "SLACK_WEBHOOK_URL_TEAM": "https://hooks.slack.com/services/T/B/secretteam",
             "MLRELAY_SLACK_CHANNEL": "#mlops",
             "MLRELAY_SLACK_MIN_INTERVAL": "1.5",
         }
     )
-    assert settings.chat.bot_token.value == "xoxb-123-secret"
+    assert settings.chat.bot_token.value == "bot-123-secret"
     assert settings.chat.webhooks["team"].value.endswith("secretteam")
     assert settings.chat.min_interval_seconds == 1.5
     shown = repr(settings)
-    assert "xoxb-123-secret" not in shown and "secretteam" not in shown
+    assert "bot-123-secret" not in shown and "secretteam" not in shown
 
 
 def test_pacer_spaces_sends_from_the_previous_answer_and_honours_holds() -> None:
