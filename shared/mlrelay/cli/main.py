@@ -193,6 +193,9 @@ def _register_commands() -> None:
     from mlrelay.cli.notify_commands import notify
 
     cli.add_command(notify)
+    from mlrelay.cli.deadletter_commands import deadletters
+
+    cli.add_command(deadletters)
 
 
 _register_commands()

@@ -1,0 +1,75 @@
+"""`mlrelay deadletters list | replay ID`: what the subscriptions gave up on, and sending it
+back."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mlrelay.deadletters import list_dead_letters, replay_dead_letter
+from mlrelay.errors import PermanentError
+from mlrelay.logs import configure_logging
+from mlrelay.settings import Settings
+from mlrelay.wiring import Ports
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("deadletters")
+def deadletters() -> None:
+    """Dead-lettered messages kept in the bucket (deadletters/<subscription>/<id>.json)."""
+
+
+@deadletters.command("list")
+@click.option("--pending", is_flag=True, help="Only those not replayed yet.")
+def list_command(pending: bool) -> None:
+    """List dead letters: id, subscription, topic, failed deliveries, run, replay."""
+    settings = _settings()
+    letters = list_dead_letters(Ports(settings).store, include_replayed=not pending)
+    table = Table("id", "subscription", "topic", "attempts", "run_id", "dead-lettered", "replayed")
+    for d in letters:
+        table.add_row(
+            d.message_id,
+            d.subscription,
+            d.topic,
+            "" if d.delivery_attempts is None else str(d.delivery_attempts),
+            d.run_id,
+            d.dead_lettered_at[:19],
+            f"{d.replayed_at[:19]} as {d.replayed_as}" if d.replayed_at else "",
+        )
+    Console(width=160).print(table)
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@deadletters.command("replay")
+@click.argument("ident", metavar="ID")
+@click.option("--force", is_flag=True, help="Replay even if it was replayed before.")
+def replay_command(ident: str, force: bool) -> None:
+    """Publish dead letter ID (as `list` shows it) to its original topic again.
+
+    On Google Cloud it goes to Pub/Sub; in embedded mode the local runtime runs until the
+    replayed message and everything it causes are delivered."""
+    settings = _settings()
+    configure_logging("console", "WARNING")
+    try:
+        if settings.mode == "google":
+            ports = Ports(settings)
+            letter = replay_dead_letter(ports.store, ports.publisher, ident, force=force)
+        else:
+            from mlrelay.demo import seed_demo_warehouse
+            from mlrelay.local.runtime import build_local_runtime
+
+            seed_demo_warehouse(settings.warehouse_path)
+            runtime = build_local_runtime(settings)
+            letter = replay_dead_letter(runtime.store, runtime.bus, ident, force=force)
+            stats = runtime.bus.run_until_idle()
+            click.echo(f"delivered {stats.deliveries}, dead-lettered {stats.dead_lettered}")
+    except PermanentError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"replayed {letter.message_id} to {letter.topic} as {letter.replayed_as}")
