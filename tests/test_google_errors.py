@@ -25,6 +25,7 @@ from mlrelay_snapshotter.warehouses import bigquery_client
 class Answer:
     status = 200
     reason = ""
+    message = ""
     delay = 0.0
     requests = 0
 
@@ -41,7 +42,7 @@ def serve(answer: Answer) -> Iterator[str]:
                 {
                     "error": {
                         "code": answer.status,
-                        "message": f"answered {answer.status}",
+                        "message": answer.message or f"answered {answer.status}",
                         "errors": [{"reason": answer.reason, "message": "x"}],
                     }
                 }
@@ -132,6 +133,42 @@ def test_bigquery_overload_is_transient(
     answer.status, answer.reason = status, reason
     with pytest.raises(TransientError):
         warehouse(endpoint).export_snapshot(PLAN, gcs_store(endpoint))
+
+
+def test_a_write_that_lost_a_race_with_a_concurrent_update_is_transient(
+    answer: Answer, endpoint: str
+) -> None:
+    """BigQuery refuses a write that conflicts with another job on the table with a 400
+    `invalidQuery`; unlike other invalid queries, retrying it is the remedy."""
+    answer.status, answer.reason = 400, "invalidQuery"
+    answer.message = "Could not serialize access to table p:d.t due to concurrent update"
+    with pytest.raises(TransientError, match="concurrent update"):
+        warehouse(endpoint).export_snapshot(PLAN, gcs_store(endpoint))
+    answer.message = "Syntax error: Unexpected keyword FROM at [1:8]"
+    with pytest.raises(PermanentError, match="Syntax error"):
+        warehouse(endpoint).export_snapshot(PLAN, gcs_store(endpoint))
+
+
+def test_a_job_that_failed_on_a_concurrent_update_is_retried_others_are_not() -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    from mlrelay_snapshotter.bigquery_jobs import job_failure
+
+    client = bigquery.Client(project="p", credentials=AnonymousCredentials())
+
+    def failed_job(reason: str, message: str) -> bigquery.QueryJob:
+        resource = {
+            "jobReference": {"projectId": "p", "jobId": "j"},
+            "configuration": {"query": {"query": "SELECT 1"}},
+            "status": {"state": "DONE", "errorResult": {"reason": reason, "message": message}},
+        }
+        return bigquery.QueryJob.from_api_repr(resource, client)
+
+    conflict = "Could not serialize access to table p:d.t due to concurrent update"
+    assert job_failure(failed_job("invalidQuery", conflict))[0] is True
+    assert job_failure(failed_job("invalidQuery", "Unrecognized name: x"))[0] is False
+    assert job_failure(failed_job("jobRateLimitExceeded", "too many jobs"))[0] is True
 
 
 def test_a_bigquery_that_does_not_answer_is_transient(answer: Answer, endpoint: str) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,3 +87,68 @@ def test_a_permanent_failure_is_recorded_and_not_retried(store: LocalFolderStore
     again = run_once(store, "runs/r/s.json", "s", lambda: {"ok": True}, lease=LEASE)
     assert first.record.state == again.record.state == "failed"
     assert again.reused and again.record.error_field == "source"
+
+
+def test_work_longer_than_the_lease_keeps_its_claim(store: LocalFolderStore) -> None:
+    """The claim's lease is renewed while the work runs: a duplicate arriving after the first
+    lease would have run out still finds the claim held, and the work runs once."""
+    lease = timedelta(seconds=1.5)
+    calls: list[int] = []
+    probes: list[str] = []
+
+    def slow_work() -> dict[str, int]:
+        calls.append(1)
+        time.sleep(4.0)  # well past the first lease
+        return {"n": len(calls)}
+
+    def duplicate() -> None:
+        time.sleep(3.0)
+        try:
+            run_once(store, "runs/r/s.json", "s", slow_work, lease=lease)
+            probes.append("ran")
+        except TransientError as exc:
+            probes.append(str(exc))
+
+    probe = threading.Thread(target=duplicate)
+    probe.start()
+    outcome = run_once(store, "runs/r/s.json", "s", slow_work, lease=lease)
+    probe.join()
+    assert calls == [1]
+    assert outcome.record.state == "done" and outcome.record.attempts == 1
+    assert len(probes) == 1 and "another delivery is working on it" in probes[0]
+
+
+def test_a_claim_whose_worker_died_is_taken_over_one_lease_later(
+    store: LocalFolderStore,
+) -> None:
+    """A worker that dies mid-stage stops renewing: its claim runs out after one lease (not after
+    a stage-long lease) and the next delivery takes it over."""
+    lease = timedelta(seconds=1)
+    now = datetime.now(UTC)
+    dead = StageRecord("s", "running", now.isoformat(), (now + lease).isoformat(), claim_id="dead")
+    store.create("runs/r/s.json", dead.to_json())
+    with pytest.raises(TransientError):
+        run_once(store, "runs/r/s.json", "s", lambda: {"ok": True}, lease=lease)
+    time.sleep(1.2)
+    outcome = run_once(store, "runs/r/s.json", "s", lambda: {"ok": True}, lease=lease)
+    assert outcome.result == {"ok": True}
+    assert outcome.record.attempts == 2
+
+
+def test_a_worker_that_lost_its_claim_does_not_release_the_new_owners(
+    store: LocalFolderStore,
+) -> None:
+    """A stalled worker whose claim was taken over, then fails transiently, leaves the new
+    owner's claim in place."""
+    lease = timedelta(seconds=30)
+
+    def stalled_then_fails() -> dict[str, bool]:
+        record = StageRecord.from_json(store.read("runs/r/s.json") or b"")
+        taken = StageRecord("s", "running", record.started_at, record.lease_until, claim_id="new")
+        store.write("runs/r/s.json", taken.to_json())  # another delivery took the claim over
+        raise TransientError("503")
+
+    with pytest.raises(TransientError):
+        run_once(store, "runs/r/s.json", "s", stalled_then_fails, lease=lease)
+    kept = StageRecord.from_json(store.read("runs/r/s.json") or b"")
+    assert kept.claim_id == "new" and kept.state == "running"

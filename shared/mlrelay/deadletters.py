@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,14 @@ def short_name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def source_topic(subscription: str, topics: Topics) -> str | None:
-    """The topic a deployed function's subscription reads (the functions table names both)."""
+def source_topic(
+    subscription: str, topics: Topics, named: Mapping[str, str] | None = None
+) -> str | None:
+    """The topic a subscription reads: from `named` (MLRELAY_SUBSCRIPTION_TOPICS) if it is there,
+    else the deployed function's (infra/ names each push subscription after its function)."""
     name = short_name(subscription)
+    if named and name in named:
+        return named[name]
     for spec in FUNCTIONS:
         if spec.name == name:
             return str(getattr(topics, spec.topic))

@@ -1,14 +1,17 @@
 """The run ledger and the create-only claim every stage takes before doing its work.
 
 `runs/<run_id>/<stage>.json` is both the claim and the record: it is created (create-only) in
-state `running` with a lease, then overwritten with `done` and the stage's result, or `failed` and
-the reason. A redelivered message finds the record and re-emits the result instead of working
-again; a claim whose lease ran out (its worker died) is taken over with a compare-and-swap.
+state `running` with a short lease, then overwritten with `done` and the stage's result, or
+`failed` and the reason. While the work runs the lease is renewed (`LeaseKeeper`), so a long
+export keeps its claim; a redelivered message finds the record and re-emits the result instead of
+working again; a claim whose lease ran out (its worker died mid-stage) is taken over with a
+compare-and-swap, one lease after the worker died.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +21,7 @@ import structlog
 
 from mlrelay.contracts import utc_now
 from mlrelay.errors import PermanentError, TransientError
+from mlrelay.lease_keeper import LeaseKeeper
 from mlrelay.ports import ObjectStore
 
 log = structlog.get_logger()
@@ -40,6 +44,7 @@ class StageRecord:
     error: str | None = None
     error_field: str | None = None
     attempts: int = 1
+    claim_id: str | None = None  # which delivery holds a `running` claim
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str).encode()
@@ -70,13 +75,18 @@ def run_once(
 ) -> StageOutcome:
     """Do `work` at most once per key, however often the message arrives.
 
-    - first arrival: claim, work, record `done` (or `failed` on a PermanentError);
+    - first arrival: claim, work (the lease renewed meanwhile), record `done` (or `failed` on a
+      PermanentError);
     - duplicate after completion: return the recorded outcome (`reused=True`);
     - duplicate while another delivery works: TransientError, so Pub/Sub retries later;
-    - transient failure inside `work`: the claim is released and the error re-raised.
+    - transient failure inside `work`: the claim is released and the error re-raised;
+    - duplicate after the claimant died: its lease runs out and this delivery takes over.
     """
     started = now()
-    claim = StageRecord(stage, "running", started.isoformat(), (started + lease).isoformat())
+    claim_id = uuid.uuid4().hex
+    claim = StageRecord(
+        stage, "running", started.isoformat(), (started + lease).isoformat(), claim_id=claim_id
+    )
     attempts = 1
     if not store.create(key, claim.to_json()):
         found = store.read_versioned(key)
@@ -92,13 +102,19 @@ def run_once(
             raise TransientError(f"{key}: another delivery is working on it until {lease_until}")
         attempts = existing.attempts + 1
         claim = StageRecord(
-            stage, "running", started.isoformat(), (started + lease).isoformat(), attempts=attempts
+            stage,
+            "running",
+            started.isoformat(),
+            (started + lease).isoformat(),
+            attempts=attempts,
+            claim_id=claim_id,
         )
         if not store.replace(key, claim.to_json(), generation):
             raise TransientError(f"{key}: another delivery took over the expired claim")
         log.warning("stage_claim_taken_over", stage=stage, attempts=attempts)
     try:
-        result = work()
+        with LeaseKeeper(store, key, claim_id, lease, now):
+            result = work()
     except PermanentError as exc:
         record = StageRecord(
             stage,
@@ -114,13 +130,21 @@ def run_once(
         store.write(key, record.to_json())
         return StageOutcome(record, reused=False)
     except BaseException:
-        store.delete(key)
+        _release(store, key, claim_id)
         raise
     record = StageRecord(
         stage, "done", claim.started_at, None, now().isoformat(), result, attempts=attempts
     )
     store.write(key, record.to_json())
     return StageOutcome(record, reused=False)
+
+
+def _release(store: ObjectStore, key: str, claim_id: str) -> None:
+    """Give the claim back (a transient failure: the redelivery starts afresh), unless another
+    delivery has taken it over meanwhile."""
+    found = store.read_versioned(key)
+    if found is not None and StageRecord.from_json(found[0]).claim_id == claim_id:
+        store.delete(key)
 
 
 def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:

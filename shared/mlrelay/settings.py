@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +91,16 @@ class Settings:
     min_backoff_seconds: float = 0.1
     max_backoff_seconds: float = 5.0
     bus_workers: int = 4  # local bus: deliveries at the same time (fan-out runs overlap)
+    # a stage's claim lease, renewed every third of it while the stage works: how long after a
+    # worker dies mid-stage a redelivery may take its claim over
+    claim_lease_seconds: int = 90
+    vertex_endpoint: str = ""  # Vertex AI API endpoint; empty: <region>-aiplatform.googleapis.com
+    # subscription -> topic, for subscriptions not named after their function (dead-letter replay)
+    subscription_topics: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
 
     @property
     def bucket_dir(self) -> Path:
@@ -124,6 +136,9 @@ class Settings:
             log_level=env.get("MLRELAY_LOG_LEVEL", "INFO").upper(),
             max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
             bus_workers=_positive_int(env, "MLRELAY_BUS_WORKERS", 4),
+            claim_lease_seconds=_positive_int(env, "MLRELAY_CLAIM_LEASE_SECONDS", 90),
+            vertex_endpoint=env.get("MLRELAY_VERTEX_ENDPOINT", ""),
+            subscription_topics=_name_map(env, "MLRELAY_SUBSCRIPTION_TOPICS"),
         )
         if mode == "google":
             for name, value in (
@@ -142,3 +157,22 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise PermanentError(name, f"{raw!r} is not a positive integer", f"e.g. {name}={default}")
     return int(raw)
+
+
+def _name_map(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        raise PermanentError(
+            name,
+            f"{raw[:80]!r} is not a JSON object of names to names",
+            f'e.g. {name}=\'{{"my-subscription": "my-topic"}}\'',
+        )
+    return dict(found)

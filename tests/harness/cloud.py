@@ -45,7 +45,6 @@ PROJECT = "mlrelay-harness"
 BUCKET = "mlrelay-harness-bucket"
 CHANNEL = "#ml-harness"
 SLACK_TOKEN = "harness-secret-bot-token-5f1c"
-HERE = Path(__file__).parent
 SEED = """
 CREATE OR REPLACE TABLE demo.penguins AS
 SELECT 'Adelie' AS species, 'Torgersen' AS island, 39.1 AS bill_length_mm, 2007 AS year
@@ -293,7 +292,12 @@ def _subscriptions(harness: Harness, duplicates: int, max_attempts: int) -> dict
 
 @contextmanager
 def cloud_harness(
-    workdir: Path, *, pipelines: int = 2, duplicates: int = 1, max_attempts: int = 5
+    workdir: Path,
+    *,
+    pipelines: int = 2,
+    duplicates: int = 1,
+    max_attempts: int = 5,
+    env_overrides: dict[str, str] | None = None,
 ) -> Iterator[Harness]:
     with ExitStack() as stack:
         pubsub = stack.enter_context(pubsub_emulator(workdir))
@@ -339,22 +343,19 @@ def cloud_harness(
             "MLRELAY_SLACK_API_URL": slack.api_url,
             "MLRELAY_SLACK_CHANNEL": CHANNEL,
             "MLRELAY_SLACK_MIN_INTERVAL": "0",
-            "HARNESS_VERTEX_ENDPOINT": vertex.endpoint,
+            "MLRELAY_VERTEX_ENDPOINT": vertex.endpoint,
+            **(env_overrides or {}),
         }
         harness = Harness(workdir, pubsub, gcs, bigquery, vertex, slack, env)
         for spec in FUNCTIONS:
-            if spec.name == "mlrelay-deployer":
-                source = HERE / "deployer_source.py"
-            elif spec.name == "mlrelay-dead-letters":
-                source = HERE / "dead_letter_source.py"
-            else:
-                source = REPO / "services" / spec.service_dir / "main.py"
+            source = REPO / "services" / spec.service_dir / "main.py"
             proxy = FaultProxy("127.0.0.1:1", spec.name).start()
             stack.callback(proxy.stop)
             log = workdir / f"{spec.name}.log"
             harness.services[spec.name] = Service(spec.name, spec.entry_point, source, proxy, log)
         by_subscription = _subscriptions(harness, duplicates, max_attempts)
-        harness.env["HARNESS_SUBSCRIPTION_TOPICS"] = json.dumps(by_subscription)
+        # the duplicate subscriptions are not named after a function: say which topic they read
+        harness.env["MLRELAY_SUBSCRIPTION_TOPICS"] = json.dumps(by_subscription)
         for name in harness.services:
             stack.callback(_stop_service, harness.services[name])
         threads = [

@@ -80,7 +80,9 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
     if spec.backend == "vertex" and spec.vertex is not None:
         from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 
-        return VertexPipelineBackend(spec.vertex, lifecycle_topic)
+        return VertexPipelineBackend(
+            spec.vertex, lifecycle_topic, endpoint=settings.vertex_endpoint
+        )
     if spec.backend == "kfp" and spec.kfp is not None:
         from mlrelay_deployer.kfp_backend import KfpHostBackend
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -103,7 +102,11 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
         return {**asdict(outcome), "arguments": arguments, "backend": spec.backend}
 
     outcome = run_once(
-        ports.store, ledger_key(request.run_id, "deploy"), "deploy", work, lease=timedelta(hours=2)
+        ports.store,
+        ledger_key(request.run_id, "deploy"),
+        "deploy",
+        work,
+        lease=ports.settings.claim_lease,
     )
     if outcome.record.state == "failed":
         ports.publish(

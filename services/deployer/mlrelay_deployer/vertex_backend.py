@@ -66,8 +66,10 @@ class VertexPipelineBackend:
         *,
         client: Any | None = None,
         retry_deadline_seconds: float = 60.0,
+        endpoint: str = "",
     ) -> None:
         self.options = options
+        self.endpoint = endpoint
         self.lifecycle_topic = lifecycle_topic
         self._client = client
         self.retry_deadline_seconds = retry_deadline_seconds
@@ -79,9 +81,16 @@ class VertexPipelineBackend:
                 PipelineServiceClient,
             )
 
+            endpoint = self.endpoint or f"{self.options.region}-aiplatform.googleapis.com"
+            credentials = None
+            if endpoint.startswith("http://"):  # a plain-text loopback peer: no Google sign-in
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
             self._client = PipelineServiceClient(
                 transport="rest",
-                client_options={"api_endpoint": f"{self.options.region}-aiplatform.googleapis.com"},
+                client_options={"api_endpoint": endpoint},
+                credentials=credentials,
             )
         return self._client
 

@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import structlog
 
 from mlrelay.contracts import LifecycleEvent
+from mlrelay.deadletters import keep_dead_letter, source_topic
 from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import InvalidMessageError, PermanentError, TransientError
 from mlrelay.handler import describe_original
@@ -213,7 +213,7 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         return {"chat": poster.name, "event_type": event.event_type, **result}
 
     outcome = run_once(
-        ports.store, notification_key(event), "notify", work, lease=timedelta(minutes=2)
+        ports.store, notification_key(event), "notify", work, lease=ports.settings.claim_lease
     )
     posted = bool(outcome.result.get("posted")) and not outcome.reused
     log.info(
@@ -290,7 +290,13 @@ def dead_letter_event(message: PubsubMessage, ports: Ports | None = None) -> Lif
 
 
 def notify_dead_letter(message: PubsubMessage, ports: Ports) -> None:
+    """Keep the dead letter (for `mlrelay deadletters list/replay`), then tell people."""
     event = dead_letter_event(message, ports)
     with bind_run(run_id=event.run_id, pipeline=event.pipeline):
-        log.error("dead_letter_received", subscription=event.details["subscription"])
+        subscription = str(event.details["subscription"])
+        topic = source_topic(
+            subscription, ports.settings.topics, ports.settings.subscription_topics
+        )
+        kept = keep_dead_letter(ports.store, message, topic)
+        log.error("dead_letter_received", subscription=subscription, store_key=kept.key)
         notify_event(event, ports)

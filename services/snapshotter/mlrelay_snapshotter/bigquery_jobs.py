@@ -26,16 +26,26 @@ TRANSIENT_REASONS = frozenset(
         "internalError",
         "jobBackendError",
         "jobInternalError",
+        "jobRateLimitExceeded",
         "rateLimitExceeded",
         "quotaExceeded",
         "tableUnavailable",
         "timeout",
     }
 )
+# A write that lost a race with another job on the same table: BigQuery answers `invalidQuery`
+# "Could not serialize access to table ... due to concurrent update"; the BigQuery emulator says
+# "Failed to commit DuckLake transaction". Retrying the job is the documented remedy.
+CONFLICT_MARKERS = ("due to concurrent update", "could not serialize access", "failed to commit")
 PERMISSION_FIX = (
     "grant the function's service account roles/bigquery.dataViewer on the source, "
     "roles/bigquery.dataEditor on the staging dataset and roles/bigquery.jobUser on the project"
 )
+
+
+def is_conflict(message: str) -> bool:
+    text = message.lower()
+    return any(marker in text for marker in CONFLICT_MARKERS)
 
 
 def reason_of(exc: Any) -> str:
@@ -60,8 +70,13 @@ def bigquery_errors(what: str, field: str = "source") -> Iterator[None]:
         raise TransientError(f"BigQuery {what}: {exc.message}") from exc
     except exceptions.GoogleAPICallError as exc:
         reason = reason_of(exc)
-        if reason in TRANSIENT_REASONS or isinstance(
-            exc, exceptions.ServerError | exceptions.TooManyRequests | exceptions.DeadlineExceeded
+        if (
+            reason in TRANSIENT_REASONS
+            or is_conflict(str(exc.message))
+            or isinstance(
+                exc,
+                exceptions.ServerError | exceptions.TooManyRequests | exceptions.DeadlineExceeded,
+            )
         ):
             raise TransientError(f"BigQuery {what}: {exc.message} ({reason or exc.code})") from exc
         if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
@@ -88,8 +103,8 @@ def bigquery_errors(what: str, field: str = "source") -> Iterator[None]:
 def job_failure(job: Any) -> tuple[bool, str]:
     """(transient?, text) of a finished job's error."""
     error = job.error_result or {}
-    reason = str(error.get("reason", ""))
-    return reason in TRANSIENT_REASONS, f"{reason}: {error.get('message', '')}"
+    reason, message = str(error.get("reason", "")), str(error.get("message", ""))
+    return reason in TRANSIENT_REASONS or is_conflict(message), f"{reason}: {message}"
 
 
 def run_job(

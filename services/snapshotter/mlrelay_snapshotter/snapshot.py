@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -112,7 +111,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
         ledger_key(request.run_id, "snapshot"),
         "snapshot",
         work,
-        lease=timedelta(minutes=30),
+        lease=ports.settings.claim_lease,
     )
     if outcome.record.state == "failed":
         ports.publish(

@@ -8,7 +8,7 @@ of the schedule. Every member is checked before any run starts, so a bad tick st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
@@ -107,7 +107,7 @@ def accept_member(
                 "member": member.label,
                 "schedule": schedule,
             },
-            lease=timedelta(minutes=5),
+            lease=ports.settings.claim_lease,
         )
         recorded = outcome.result
         snapshot_request = SnapshotRequest(

@@ -13,6 +13,7 @@ what one run emits stays readable in order while different runs proceed side by 
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
@@ -130,13 +131,16 @@ class LocalBus:
             message_id=uuid.uuid4().hex[:16],
             publish_time=utc_now(),
         )
+        self._publish_message(topic, message)
+        return message.message_id
+
+    def _publish_message(self, topic: str, message: PubsubMessage) -> None:
         with self._changed:
             self.stats.published[topic] += 1
             for listener in self._listeners:
                 listener(topic, message)
             for sub in self._subs.get(topic, []):
                 self._enqueue(sub, message, attempt=1, delay=0.0)
-        return message.message_id
 
     def inject(self, topic: str, message: PubsubMessage) -> None:
         """Deliver an existing message again, id and publish time unchanged: what Pub/Sub does
@@ -245,8 +249,15 @@ class LocalBus:
         return False
 
     def _dead_letter(self, sub: Subscription, message: PubsubMessage, exc: Exception) -> None:
+        """Keep the message, then forward it to the dead-letter topic as Pub/Sub does.
+
+        The record is keyed by the forwarded message's id, the key the dead-letter function's
+        own `keep_dead_letter` uses: its create-only write then finds this record (which, unlike
+        the cloud's, knows the last error) and keeps it."""
         with self._changed:
             self.stats.dead_lettered += 1
+        forwarded = sub.dead_letter_topic and sub.dead_letter_topic != sub.topic
+        kept_as = uuid.uuid4().hex[:16] if forwarded else message.message_id
         record = {
             "subscription": sub.name,
             "topic": sub.topic,
@@ -254,13 +265,14 @@ class LocalBus:
             "last_error": "".join(traceback.format_exception_only(exc)).strip(),
             "dead_lettered_at": utc_now().isoformat(),
             "message": {
-                "message_id": message.message_id,
+                "message_id": kept_as,
                 "attributes": message.attributes,
                 "data": message.data.decode(errors="replace"),
+                "data_base64": base64.b64encode(message.data).decode(),
                 "publish_time": message.publish_time.isoformat(),
             },
         }
-        key = f"deadletters/{sub.name}/{message.message_id}.json"
+        key = f"deadletters/{sub.name}/{kept_as}.json"
         self.store.create(key, json.dumps(record, indent=2).encode())
         log.error(
             "message_dead_lettered",
@@ -268,7 +280,7 @@ class LocalBus:
             store_key=key,
             run_id=message.attributes.get("run_id", "unassigned"),
         )
-        if sub.dead_letter_topic and sub.dead_letter_topic != sub.topic:
+        if forwarded and sub.dead_letter_topic:
             # what Pub/Sub adds when it forwards a message to a dead-letter topic
             attributes = {
                 **message.attributes,
@@ -277,4 +289,7 @@ class LocalBus:
                 "CloudPubSubDeadLetterSourceTopicPublishTime": message.publish_time.isoformat(),
                 "CloudPubSubDeadLetterSourceDeliveryCount": str(message.delivery_attempt),
             }
-            self.publish(sub.dead_letter_topic, message.data, attributes)
+            copy = PubsubMessage(
+                data=message.data, attributes=attributes, message_id=kept_as, publish_time=utc_now()
+            )
+            self._publish_message(sub.dead_letter_topic, copy)
