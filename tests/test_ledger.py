@@ -152,3 +152,25 @@ def test_a_worker_that_lost_its_claim_does_not_release_the_new_owners(
         run_once(store, "runs/r/s.json", "s", stalled_then_fails, lease=lease)
     kept = StageRecord.from_json(store.read("runs/r/s.json") or b"")
     assert kept.claim_id == "new" and kept.state == "running"
+
+
+class LostAnswerStore(LocalFolderStore):
+    """A bucket whose first create lands but whose answer is lost: the client's retry of the
+    create-only write is then refused (412), as GCS does when the first write succeeded."""
+
+    def create(self, key: str, data: bytes) -> bool:
+        super().create(key, data)
+        return False
+
+
+def test_a_claim_whose_create_answer_was_lost_is_recognised_as_ours(tmp_path: Path) -> None:
+    store = LostAnswerStore(tmp_path / "bucket")
+    calls: list[int] = []
+
+    def work() -> dict[str, int]:
+        calls.append(1)
+        return {"n": 1}
+
+    outcome = run_once(store, "runs/r/s.json", "s", work, lease=LEASE)
+    assert calls == [1]  # not "another delivery is working on it" until the lease runs out
+    assert outcome.record.state == "done" and outcome.record.attempts == 1

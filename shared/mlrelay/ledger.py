@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -87,31 +87,22 @@ def run_once(
     claim = StageRecord(
         stage, "running", started.isoformat(), (started + lease).isoformat(), claim_id=claim_id
     )
-    attempts = 1
     if not store.create(key, claim.to_json()):
         found = store.read_versioned(key)
         if found is None:
             raise TransientError(f"{key}: claim vanished while reading it; retry")
         data, generation = found
         existing = StageRecord.from_json(data)
-        if existing.state in ("done", "failed"):
+        if existing.claim_id == claim_id:
+            # our create landed but its answer was lost, and the store's retry was refused
+            log.info("stage_claim_confirmed", stage=stage)
+        elif existing.state in ("done", "failed"):
             log.info("stage_reused", stage=stage, state=existing.state)
             return StageOutcome(existing, reused=True)
-        lease_until = datetime.fromisoformat(existing.lease_until or existing.started_at)
-        if lease_until > started:
-            raise TransientError(f"{key}: another delivery is working on it until {lease_until}")
-        attempts = existing.attempts + 1
-        claim = StageRecord(
-            stage,
-            "running",
-            started.isoformat(),
-            (started + lease).isoformat(),
-            attempts=attempts,
-            claim_id=claim_id,
-        )
-        if not store.replace(key, claim.to_json(), generation):
-            raise TransientError(f"{key}: another delivery took over the expired claim")
-        log.warning("stage_claim_taken_over", stage=stage, attempts=attempts)
+        else:
+            claim = _take_over(store, key, existing, generation, claim, started)
+            log.warning("stage_claim_taken_over", stage=stage, attempts=claim.attempts)
+    attempts = claim.attempts
     try:
         with LeaseKeeper(store, key, claim_id, lease, now):
             result = work()
@@ -137,6 +128,24 @@ def run_once(
     )
     store.write(key, record.to_json())
     return StageOutcome(record, reused=False)
+
+
+def _take_over(
+    store: ObjectStore,
+    key: str,
+    existing: StageRecord,
+    generation: str,
+    claim: StageRecord,
+    started: datetime,
+) -> StageRecord:
+    """Take a `running` claim over once its lease has run out (its worker stopped renewing)."""
+    lease_until = datetime.fromisoformat(existing.lease_until or existing.started_at)
+    if lease_until > started:
+        raise TransientError(f"{key}: another delivery is working on it until {lease_until}")
+    taken = replace(claim, attempts=existing.attempts + 1)
+    if not store.replace(key, taken.to_json(), generation):
+        raise TransientError(f"{key}: another delivery took over the expired claim")
+    return taken
 
 
 def _release(store: ObjectStore, key: str, claim_id: str) -> None:

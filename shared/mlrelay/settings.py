@@ -91,6 +91,9 @@ class Settings:
     min_backoff_seconds: float = 0.1
     max_backoff_seconds: float = 5.0
     bus_workers: int = 4  # local bus: deliveries at the same time (fan-out runs overlap)
+    # one HTTP request to GCS, BigQuery, Vertex AI, a KFP host or Slack: past this without an
+    # answer it counts as failed (the client retries within its budget, then Pub/Sub redelivers)
+    http_timeout_seconds: float = 30.0
     # a stage's claim lease, renewed every third of it while the stage works: how long after a
     # worker dies mid-stage a redelivery may take its claim over
     claim_lease_seconds: int = 90
@@ -136,6 +139,7 @@ class Settings:
             log_level=env.get("MLRELAY_LOG_LEVEL", "INFO").upper(),
             max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
             bus_workers=_positive_int(env, "MLRELAY_BUS_WORKERS", 4),
+            http_timeout_seconds=_positive_seconds(env, "MLRELAY_HTTP_TIMEOUT_SECONDS", 30.0),
             claim_lease_seconds=_positive_int(env, "MLRELAY_CLAIM_LEASE_SECONDS", 90),
             vertex_endpoint=env.get("MLRELAY_VERTEX_ENDPOINT", ""),
             subscription_topics=_name_map(env, "MLRELAY_SUBSCRIPTION_TOPICS"),
@@ -148,6 +152,19 @@ class Settings:
                 if not value:
                     raise PermanentError(name, "is not set", f"set {name} for MLRELAY_MODE=google")
         return settings
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise PermanentError(name, f"{raw!r} is not a number of seconds > 0", f"e.g. {default}")
+    return seconds
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -63,7 +63,11 @@ class Ports:
             return LocalFolderStore(self.settings.bucket_dir)
         from mlrelay.adapters.gcs_store import GcsStore
 
-        return GcsStore(self.settings.bucket, self.settings.project)
+        return GcsStore(
+            self.settings.bucket,
+            self.settings.project,
+            timeout_seconds=self.settings.http_timeout_seconds,
+        )
 
     @cached_property
     def registry(self) -> Registry:

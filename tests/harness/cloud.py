@@ -4,12 +4,13 @@ Topology (mirrors infra/: one push subscription per function, with a dead-letter
 
     publisher client -> Pub/Sub emulator topic -> push subscription(s) -> FaultProxy ->
     functions-framework process (`--source services/<s>/main.py`, google mode) -> GCS emulator /
-    BigQuery emulator (each behind a FaultProxy) / loopback Vertex AI / loopback Slack
+    BigQuery emulator / loopback Vertex AI or KFP host / loopback Slack (each behind a FaultProxy)
 
 `duplicates=3` gives every function three push subscriptions on its topic, so every message is
 delivered three times (with the same message id), concurrently, as at-least-once allows.
-Completion of a Vertex job is played by calling the shipped exit-handler component
-(`mlrelay.kfp_components.completion`) for each job the loopback Vertex AI created.
+Completion of a pipeline job is played by calling the shipped exit-handler component
+(`mlrelay.kfp_components.completion`) for each job the loopback Vertex AI (or, with
+`backend="kfp"`, the loopback KFP host, tests/fake_kfp.py) created.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mlrelay.functions import FUNCTIONS
 from mlrelay.topics import Topics
 
 from ..conftest import REPO
+from ..fake_kfp import FakeKfp, start_fake_kfp
 from ..fake_slack import FakeSlack
 from ..fake_vertex import FakeVertex, start_fake_vertex
 from ..peers import bigquery_emulator, free_port, gcs_emulator, pubsub_emulator, wait_for_port
@@ -54,8 +56,23 @@ UNION ALL SELECT 'Adelie', 'Dream', 37.2, 2009
 """
 
 
-def registry_yaml(pipelines: int) -> str:
+def registry_yaml(pipelines: int, kfp_host: str = "") -> str:
+    """`pipelines` entries on Vertex AI, or on the KFP host `kfp_host` when it is given."""
     lines = ["version: 1", "pipelines:"]
+    host = [
+        "    backend: vertex",
+        "    vertex:",
+        f"      project: {PROJECT}",
+        "      region: europe-west4",
+        "      pipeline_root: gs://mlrelay-harness-root/root",
+    ]
+    if kfp_host:
+        host = [
+            "    backend: kfp",
+            "    kfp:",
+            f"      host: {kfp_host}",
+            "      pipeline_root: gs://mlrelay-harness-root/kfp-root",
+        ]
     for i in range(pipelines):
         lines += [
             f"  harness-{i}:",
@@ -66,11 +83,7 @@ def registry_yaml(pipelines: int) -> str:
             "      query_parameters: [min_year, skip_island]",
             f"    snapshot_dataset: harness_{i}",
             "    template: penguins_pipeline.yaml",
-            "    backend: vertex",
-            "    vertex:",
-            f"      project: {PROJECT}",
-            "      region: europe-west4",
-            "      pipeline_root: gs://mlrelay-harness-root/root",
+            *host,
             "    parameters: {min_year: 2007, test_fraction: 0.25, n_estimators: 10,"
             " max_depth: 3, seed: 42, skip_island: none}",
             "    overridable: [min_year, seed, skip_island]",
@@ -108,6 +121,10 @@ class Harness:
     completed_jobs: set[str] = field(default_factory=set)
     complete_jobs: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # every outside host the services call, each behind its own FaultProxy: gcs, bigquery,
+    # vertex, slack, and kfp when the pipelines run on the loopback KFP host (`kfp`)
+    hosts: dict[str, FaultProxy] = field(default_factory=dict)
+    kfp: FakeKfp | None = None
 
     # --- clients ----------------------------------------------------------------------------
     def publisher(self) -> Any:
@@ -199,16 +216,24 @@ class Harness:
         with self.lock:
             return list(self.seen.get(topic, []))
 
-    def complete_new_jobs(self) -> None:
-        """Play each new Vertex job's exit handler: the shipped reporter publishes its outcome."""
-        from mlrelay.kfp_components.completion import report_pipeline_completion
-
+    def pipeline_jobs(self) -> dict[str, dict[str, Any]]:
+        """Job name -> the run's pipeline parameters, of every job the pipeline host created
+        (the loopback Vertex AI, or the loopback KFP host in a `kfp` harness)."""
+        if self.kfp is not None:
+            with self.kfp.lock:
+                runs = dict(self.kfp.runs)
+            return {name: dict(run["runtime_config"]["parameters"]) for name, run in runs.items()}
         with self.vertex.lock:
             jobs = dict(self.vertex.jobs)
-        for name, job in jobs.items():
+        return {name: dict(job["runtimeConfig"]["parameterValues"]) for name, job in jobs.items()}
+
+    def complete_new_jobs(self) -> None:
+        """Play each new job's exit handler: the shipped reporter publishes its outcome."""
+        from mlrelay.kfp_components.completion import report_pipeline_completion
+
+        for name, values in self.pipeline_jobs().items():
             if name in self.completed_jobs or not self.complete_jobs:
                 continue
-            values = job["runtimeConfig"]["parameterValues"]
             status = SimpleNamespace(
                 state="SUCCEEDED", error_message="", pipeline_job_resource_name=name
             )
@@ -298,6 +323,7 @@ def cloud_harness(
     duplicates: int = 1,
     max_attempts: int = 5,
     env_overrides: dict[str, str] | None = None,
+    backend: str = "vertex",  # or "kfp": the pipelines run on the loopback KFP host
 ) -> Iterator[Harness]:
     with ExitStack() as stack:
         pubsub = stack.enter_context(pubsub_emulator(workdir))
@@ -313,6 +339,16 @@ def cloud_harness(
         slack = FakeSlack(token=SLACK_TOKEN).start()
         stack.callback(slack.stop)
         slack.add_channel(CHANNEL)
+        hosts = {"gcs": gcs, "bigquery": bigquery}
+        for name, url in (("vertex", vertex.endpoint), ("slack", slack.base)):
+            hosts[name] = FaultProxy(url.removeprefix("http://"), name).start()
+            stack.callback(hosts[name].stop)
+        kfp: FakeKfp | None = None
+        if backend == "kfp":
+            kfp, kfp_server = start_fake_kfp()
+            stack.callback(kfp_server.shutdown)
+            hosts["kfp"] = FaultProxy(kfp.host.removeprefix("http://"), "kfp").start()
+            stack.callback(hosts["kfp"].stop)
 
         saved = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
         os.environ.update({"PUBSUB_EMULATOR_HOST": pubsub, "STORAGE_EMULATOR_HOST": gcs_url})
@@ -323,7 +359,8 @@ def cloud_harness(
         storage.Client(project=PROJECT).create_bucket(BUCKET)
         _seed_bigquery(bq_peer.endpoint)
         shutil.copy(REPO / "pipelines/penguins/penguins_pipeline.yaml", workdir)
-        (workdir / "registry.yaml").write_text(registry_yaml(pipelines))
+        kfp_host = hosts["kfp"].url if "kfp" in hosts else ""
+        (workdir / "registry.yaml").write_text(registry_yaml(pipelines, kfp_host))
 
         env = {
             "PATH": os.environ["PATH"],
@@ -340,13 +377,13 @@ def cloud_harness(
             "MLRELAY_BIGQUERY_JOB_WAIT_SECONDS": "60",
             "MLRELAY_BIGQUERY_RETRY_SECONDS": "20",
             "SLACK_BOT_TOKEN": SLACK_TOKEN,
-            "MLRELAY_SLACK_API_URL": slack.api_url,
+            "MLRELAY_SLACK_API_URL": hosts["slack"].url + "/api/",
             "MLRELAY_SLACK_CHANNEL": CHANNEL,
             "MLRELAY_SLACK_MIN_INTERVAL": "0",
-            "MLRELAY_VERTEX_ENDPOINT": vertex.endpoint,
+            "MLRELAY_VERTEX_ENDPOINT": hosts["vertex"].url,
             **(env_overrides or {}),
         }
-        harness = Harness(workdir, pubsub, gcs, bigquery, vertex, slack, env)
+        harness = Harness(workdir, pubsub, gcs, bigquery, vertex, slack, env, hosts=hosts, kfp=kfp)
         for spec in FUNCTIONS:
             source = REPO / "services" / spec.service_dir / "main.py"
             proxy = FaultProxy("127.0.0.1:1", spec.name).start()

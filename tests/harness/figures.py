@@ -21,7 +21,7 @@ class Figures:
     failed_deliveries: int  # pushes answered with an error (redelivered)
     runs_completed: int
     snapshots: Counter[str] = field(default_factory=Counter)  # run_id -> manifests
-    jobs: Counter[str] = field(default_factory=Counter)  # run_id -> Vertex jobs
+    jobs: Counter[str] = field(default_factory=Counter)  # run_id -> Vertex jobs / KFP runs
     posts: Counter[str] = field(default_factory=Counter)  # run_id -> the run's Slack message
     alerts: Counter[str] = field(default_factory=Counter)  # run_id -> dead-letter alerts
     lost: list[str] = field(default_factory=list)  # requested runs with no final outcome
@@ -69,9 +69,8 @@ def count_figures(harness: Harness, requested: dict[str, str]) -> Figures:
         if len(parts) == 4 and parts[3] == "manifest.json":
             snapshots[parts[2]] += 1
     jobs: Counter[str] = Counter()
-    with harness.vertex.lock:
-        for job in harness.vertex.jobs.values():
-            jobs[job["runtimeConfig"]["parameterValues"]["run_id"]] += 1
+    for values in harness.pipeline_jobs().values():
+        jobs[values["run_id"]] += 1
     posts: Counter[str] = Counter()
     alerts: Counter[str] = Counter()
     for message in harness.slack.channel_messages(CHANNEL):

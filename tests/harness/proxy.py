@@ -2,25 +2,35 @@
 
 It sits between a client and a peer (Pub/Sub push -> a function, a service -> the GCS or BigQuery
 emulator): every request is forwarded unchanged unless a queued fault matches, in which case the
-client gets that status (503, 500, 429...) or, for status 0, a connection closed without an answer
-(what a timeout looks like). The upstream can change while it runs (a restarted process).
+client gets that status (503, 500, 429...), or one of the faults without an answer: `DROP` (the
+connection closed at once), `HANG` (nothing sent for `hang_seconds`, longer than the client's
+timeout, then the connection closed; `hung_up` counts the clients that gave up first) or `LOSE`
+(the request reaches the peer, which does the work, but its answer is lost: the connection is
+closed instead). The upstream can change while it runs (a restarted process).
 """
 
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+# faults without an answer (a status <= 0)
+DROP = 0  # close the connection without answering
+HANG = -1  # accept, send nothing for `hang_seconds`, then close: the client times out first
+LOSE = -2  # forward (the peer does the work), then close instead of passing the answer on
 
 
 @dataclass
 class Fault:
-    status: int  # 0: close the connection without answering
+    status: int  # an HTTP status, or DROP / HANG / LOSE
     path_contains: str = ""
     method: str = ""
 
@@ -33,6 +43,8 @@ class FaultProxy:
     requests: Counter[str] = field(default_factory=Counter)  # by status answered
     injected: int = 0
     failing: int | None = None  # answer every request with this status until set back to None
+    hang_seconds: float = 5.0  # how long a HANG holds the connection before closing it
+    hung_up: int = 0  # HANGs the client gave up on (closed its end) before `hang_seconds`
     record: bool = False  # keep request bodies (to check what reached the peer)
     # one request at a time: local-bigquery's DuckLake catalog fails concurrent commits ("Failed
     # to commit DuckLake transaction"), which real BigQuery does not
@@ -108,9 +120,12 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 with proxy.lock:
                     proxy.bodies.append(body)
             fault = proxy._take(self.command, self.path)
-            if fault is not None:
+            if fault is not None and fault.status != LOSE:
                 proxy._count(fault.status)
-                if fault.status == 0:
+                if fault.status == HANG and self._client_hangs_up(proxy.hang_seconds):
+                    with proxy.lock:
+                        proxy.hung_up += 1
+                if fault.status in (DROP, HANG):
                     self.close_connection = True
                     return
                 data = b'{"error": {"code": %d, "message": "injected fault"}}' % fault.status
@@ -143,6 +158,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 status, data, answer_headers = 502, b"upstream unavailable", []
             finally:
                 connection.close()
+            if fault is not None:  # LOSE: the peer has answered; the client never hears it
+                proxy._count(LOSE)
+                self.close_connection = True
+                return
             proxy._count(status)
             self.send_response(status)
             for key, value in answer_headers:
@@ -151,6 +170,23 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+
+        def _client_hangs_up(self, seconds: float) -> bool:
+            """Send nothing for `seconds`; True as soon as the client closes its end (its
+            timeout), False if it was still waiting when the time was up."""
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], left)
+                if not readable:
+                    continue
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:  # reset by the client
+                    return True
+                time.sleep(max(0.0, deadline - time.monotonic()))  # sent more: hold on anyway
+                return False
+            return False
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
 

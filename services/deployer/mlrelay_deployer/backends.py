@@ -81,12 +81,17 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
         from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 
         return VertexPipelineBackend(
-            spec.vertex, lifecycle_topic, endpoint=settings.vertex_endpoint
+            spec.vertex,
+            lifecycle_topic,
+            endpoint=settings.vertex_endpoint,
+            request_timeout_seconds=settings.http_timeout_seconds,
         )
     if spec.backend == "kfp" and spec.kfp is not None:
         from mlrelay_deployer.kfp_backend import KfpHostBackend
 
-        return KfpHostBackend(spec.kfp, lifecycle_topic)
+        return KfpHostBackend(
+            spec.kfp, lifecycle_topic, request_timeout_seconds=settings.http_timeout_seconds
+        )
     if spec.backend == "local":
         return LocalKfpBackend((settings.home / "pipeline-runs").resolve())
     raise PermanentError(

@@ -49,11 +49,17 @@ def by_name(name: str) -> str:
 
 class KfpHostBackend:
     def __init__(
-        self, options: KfpOptions, lifecycle_topic: str, *, backoff_seconds: float = 1.0
+        self,
+        options: KfpOptions,
+        lifecycle_topic: str,
+        *,
+        backoff_seconds: float = 1.0,
+        request_timeout_seconds: float = 30.0,
     ) -> None:
         self.options = options
         self.lifecycle_topic = lifecycle_topic
         self.backoff_seconds = backoff_seconds
+        self.request_timeout_seconds = request_timeout_seconds
         self._client: Any = None
 
     @property
@@ -64,7 +70,9 @@ class KfpHostBackend:
             def connect() -> Any:
                 with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later"
                     warnings.simplefilter("ignore", FutureWarning)
-                    return kfp.Client(host=self.options.host, namespace=self._namespace)
+                    client = kfp.Client(host=self.options.host, namespace=self._namespace)
+                bound_requests(client, self.request_timeout_seconds)
+                return client
 
             self._client = self._call("connect", connect)
         return self._client
@@ -76,17 +84,30 @@ class KfpHostBackend:
     def completion_destination(self, run_id: str) -> str:
         return self.lifecycle_topic
 
-    def _call(self, what: str, call: Callable[[], T]) -> T:
-        """Retry 429/5xx and connection errors a few times, then ask for redelivery; any other
-        answer is permanent and carries the host's message."""
+    def _call(
+        self, what: str, call: Callable[[], T], *, found: Callable[[], T | None] | None = None
+    ) -> T:
+        """Retry 429/5xx, timeouts and connection errors a few times, then ask for redelivery;
+        any other answer is permanent and carries the host's message.
+
+        `found` (for a create) looks the object up by name: a create that failed that way, or
+        was refused as a duplicate (409), may have been made before its answer was lost, so it
+        is looked for before being tried again."""
         import urllib3
         from kfp_server_api.exceptions import ApiException
 
         for attempt in range(1, ATTEMPTS + 1):
+            if attempt > 1 and found is not None:
+                existing = self._call(f"look up what failed to {what}", found)
+                if existing is not None:
+                    log.info("kfp_create_found_after_failure", what=what, attempts=attempt - 1)
+                    return existing
             try:
                 return call()
             except ApiException as exc:
                 status = exc.status or 0
+                if status == 409 and found is not None and attempt < ATTEMPTS:
+                    continue  # look it up
                 if status != 429 and status < 500:
                     raise PermanentError(
                         "kfp",
@@ -175,18 +196,22 @@ class KfpHostBackend:
                             str(package), pipeline_name=pipeline, namespace=self.options.namespace
                         ).pipeline_id
                     ),
+                    found=lambda: self.client.get_pipeline_id(pipeline),
                 )
-            found = self._call(
-                "list pipeline versions",
-                lambda: self.client.list_pipeline_versions(pipeline_id, filter=by_name(name)),
-            )
-            if found.pipeline_versions:
-                return pipeline_id, found.pipeline_versions[0].pipeline_version_id, name
+
+            def version() -> Any:
+                listed = self.client.list_pipeline_versions(pipeline_id, filter=by_name(name))
+                return listed.pipeline_versions[0] if listed.pipeline_versions else None
+
+            existing = self._call("list pipeline versions", version)
+            if existing is not None:
+                return pipeline_id, existing.pipeline_version_id, name
             created = self._call(
                 "upload the pipeline version",
                 lambda: self.client.upload_pipeline_version(
                     str(package), name, pipeline_id=pipeline_id
                 ),
+                found=version,
             )
             return pipeline_id, created.pipeline_version_id, name
 
@@ -198,12 +223,13 @@ class KfpHostBackend:
         version_id: str,
         parameters: dict[str, Any],
     ) -> tuple[str, bool]:
-        found = self._call(
-            "look up the run",
-            lambda: self.client.list_runs(experiment_id=experiment_id, filter=by_name(run_id)),
-        )
-        if found.runs:
-            return found.runs[0].run_id, True
+        def run() -> Any:
+            listed = self.client.list_runs(experiment_id=experiment_id, filter=by_name(run_id))
+            return listed.runs[0] if listed.runs else None
+
+        existing = self._call("look up the run", run)
+        if existing is not None:
+            return existing.run_id, True
         created = self._call(
             "start the run",
             lambda: self.client.run_pipeline(
@@ -215,6 +241,7 @@ class KfpHostBackend:
                 pipeline_root=self.options.pipeline_root,
                 service_account=self.options.service_account,
             ),
+            found=run,
         )
         return created.run_id, False
 
@@ -253,6 +280,17 @@ class KfpHostBackend:
                     pipeline_root=self.options.pipeline_root,
                     service_account=self.options.service_account,
                 ),
+                found=lambda: next(
+                    (
+                        r
+                        for r in self.client.list_recurring_runs(
+                            experiment_id=experiment_id, page_size=100
+                        ).recurring_runs
+                        or []
+                        if r.display_name == run_id
+                    ),
+                    None,
+                ),
             )
         # the new schedule exists before the old ones go: no gap in between
         for old in ours:
@@ -263,6 +301,19 @@ class KfpHostBackend:
                 )
                 log.info("kfp_recurring_run_replaced", old=old.display_name, new=run_id)
         return current.recurring_run_id, existed
+
+
+def bound_requests(client: Any, seconds: float) -> None:
+    """Give every request of `client` a timeout: kfp.Client has no setting for one, and its
+    REST client waits for an answer forever unless a call passes `_request_timeout`, which
+    kfp.Client's methods never do. (The health check inside `kfp.Client()` comes before this.)"""
+    rest = client._run_api.api_client.rest_client  # one REST client behind all of kfp's APIs
+    unbounded = rest.request
+
+    def request(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return unbounded(*args, _request_timeout=_request_timeout or (seconds, seconds), **kwargs)
+
+    rest.request = request
 
 
 def _message(exc: Any) -> str:

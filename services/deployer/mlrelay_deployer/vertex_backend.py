@@ -67,9 +67,11 @@ class VertexPipelineBackend:
         client: Any | None = None,
         retry_deadline_seconds: float = 60.0,
         endpoint: str = "",
+        request_timeout_seconds: float = 30.0,
     ) -> None:
         self.options = options
         self.endpoint = endpoint
+        self.request_timeout_seconds = request_timeout_seconds  # one request, then a retry
         self.lifecycle_topic = lifecycle_topic
         self._client = client
         self.retry_deadline_seconds = retry_deadline_seconds
@@ -107,6 +109,7 @@ class VertexPipelineBackend:
         labels: dict[str, str],
         announce: Callable[[dict[str, str]], None],
     ) -> PipelineOutcome:
+        import requests  # type: ignore[import-untyped,unused-ignore]
         from google.api_core import exceptions
         from google.api_core import retry as retries
 
@@ -125,6 +128,10 @@ class VertexPipelineBackend:
             exceptions.BadGateway,
             exceptions.ServiceUnavailable,
             exceptions.GatewayTimeout,
+            # no answer in time, or the connection dropped: the REST transport raises these
+            # as they are (a retried create of an existing job is ALREADY_EXISTS: success)
+            requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError,
         )
         retry = retries.Retry(
             predicate=retries.if_exception_type(*transient),
@@ -138,6 +145,7 @@ class VertexPipelineBackend:
             self.client.create_pipeline_job(
                 request={"parent": parent, "pipeline_job": body, "pipeline_job_id": run_id},
                 retry=retry,
+                timeout=self.request_timeout_seconds,
             )
         except exceptions.Conflict as exc:
             if not _already_exists(exc):

@@ -3,6 +3,7 @@ incoming webhooks (one message per post), or the console when neither is configu
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, TextIO
 
@@ -84,7 +85,10 @@ def as_poster(component: Any) -> Poster:
 def build_channel(ports: Ports) -> Poster:
     """Bot token if set (one message per run), else webhooks, else the console."""
     chat = ports.settings.chat
-    delivery = Delivery(min_interval=chat.min_interval_seconds)
+    delivery = Delivery(
+        min_interval=chat.min_interval_seconds,
+        timeout=max(1, math.ceil(ports.settings.http_timeout_seconds)),  # slack_sdk takes int
+    )
     if chat.bot_token:
         return SlackBotChannel(
             chat.bot_token.value,

@@ -37,7 +37,7 @@ class Delivery:
     connection_retries: int = 2
     backoff_factor: float = 0.5  # 500/503: sleep factor * 2**attempt (with jitter)
     max_retry_after: float = 30.0  # a longer Retry-After is left to Pub/Sub's redelivery
-    timeout: int = 10
+    timeout: int = 30  # one request's wait for an answer (MLRELAY_HTTP_TIMEOUT_SECONDS)
 
 
 class Poster(Protocol):

@@ -31,6 +31,7 @@ class BigQueryWarehouse:
     client: Any  # google.cloud.bigquery.Client
     read_client: Any  # google.cloud.bigquery_storage_v1.BigQueryReadClient (stream mode)
     config: SnapshotSettings
+    request_timeout_seconds: float | None = None  # None: the retry budget (api_retry_seconds)
 
     @property
     def retry(self) -> Any:
@@ -42,7 +43,8 @@ class BigQueryWarehouse:
 
     @property
     def timeout(self) -> float:
-        return self.config.api_retry_seconds
+        """One request's wait for an answer (MLRELAY_HTTP_TIMEOUT_SECONDS), then a retry."""
+        return self.request_timeout_seconds or self.config.api_retry_seconds
 
     @property
     def location(self) -> str | None:

@@ -23,6 +23,7 @@ def build_warehouse(ports: Ports) -> Warehouse:
         bigquery_client(ports.settings.project, config),
         bigquery_read_client(config) if config.mode == "stream" else None,
         config,
+        request_timeout_seconds=ports.settings.http_timeout_seconds,
     )
 
 

@@ -28,16 +28,22 @@ class StoredObject:
 
 class GcsStore:
     def __init__(
-        self, bucket: str, project: str, client: Any = None, retry_seconds: float = 60.0
+        self,
+        bucket: str,
+        project: str,
+        client: Any = None,
+        retry_seconds: float = 60.0,
+        timeout_seconds: float | None = None,
     ) -> None:
         from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         self.client = client or storage.Client(project=project)
         self.bucket = self.client.bucket(bucket)
-        # the client's retries of 5xx/429/connection errors, within our budget (default 120 s)
+        # the client's retries of 5xx/429/connection errors and timeouts, within our budget
         self.retry = DEFAULT_RETRY.with_timeout(retry_seconds)
-        self.timeout = retry_seconds
+        # one request's wait for an answer (MLRELAY_HTTP_TIMEOUT_SECONDS), then a retry
+        self.timeout = timeout_seconds or retry_seconds
 
     def uri(self, key: str) -> str:
         return f"gs://{self.bucket.name}/{key}"
