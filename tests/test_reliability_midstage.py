@@ -1,10 +1,11 @@
 """A service process killed in the middle of a stage, on the cloud-shaped harness.
 
-The snapshotter is SIGKILLed while its claim on the run's snapshot stage is held and its BigQuery
-call is in flight (the BigQuery proxy holds every request until the test lets go). The claim's
-lease (MLRELAY_CLAIM_LEASE_SECONDS, renewed while a worker lives) then runs out, a redelivery
-takes the claim over in the restarted process, re-attaches to the BigQuery job the dead process
-started (deterministic job ids) and the run completes with one snapshot, one job, one post."""
+The snapshotter (or the deployer) is SIGKILLed while it holds the claim on its stage and its call
+to BigQuery (or Vertex AI) is in flight: the host's proxy holds every request until the test lets
+go. The claim's lease (MLRELAY_CLAIM_LEASE_SECONDS, renewed while a worker lives) then runs out, a
+redelivery takes the claim over in the restarted process and finds the work the dead process
+started: the BigQuery job by its deterministic id (re-attached), the Vertex AI job by its id, the
+run id (ALREADY_EXISTS is success). The run completes with one snapshot, one job, one post."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from .harness.cloud import Harness, cloud_harness
-from .harness.runs import assert_exactly_once, request_run
+from .harness.runs import assert_exactly_once, request_run, run_ids_of
 
 pytestmark = pytest.mark.integration
 SETTLE_SECONDS = int(os.environ.get("HARNESS_SETTLE_SECONDS", "240"))
@@ -46,45 +47,51 @@ def running_claim(harness: Harness, stage: str) -> dict[str, object] | None:
     return None
 
 
-def test_a_snapshotter_killed_mid_stage_is_taken_over_after_one_lease(harness: Harness) -> None:
-    bigquery = harness.bigquery
-    bigquery.forwarding.acquire()  # every BigQuery call now waits in the proxy
+@pytest.mark.parametrize(
+    ("service", "host", "stage"),
+    [("mlrelay-snapshotter", "bigquery", "snapshot"), ("mlrelay-deployer", "vertex", "deploy")],
+)
+def test_a_process_killed_mid_stage_is_taken_over_after_one_lease(
+    harness: Harness, service: str, host: str, stage: str
+) -> None:
+    proxy = harness.hosts[host]
+    proxy.serial = True  # requests pass one at a time, under `forwarding`
+    proxy.forwarding.acquire()  # every call to the host now waits in the proxy
     try:
         requested = {request_run(harness, "harness-0"): "harness-0"}
         harness.wait_until(
-            lambda: running_claim(harness, "snapshot") is not None, SETTLE_SECONDS, "the claim"
+            lambda: running_claim(harness, stage) is not None, SETTLE_SECONDS, "the claim"
         )
-        claim = running_claim(harness, "snapshot")
+        claim = running_claim(harness, stage)
         assert claim is not None
         time.sleep(LEASE_SECONDS)  # long enough for the live worker to renew its lease
-        renewed = running_claim(harness, "snapshot")
+        renewed = running_claim(harness, stage)
         assert renewed is not None and renewed["claim_id"] == claim["claim_id"]
         assert str(renewed["lease_until"]) > str(claim["lease_until"])  # the heartbeat
-        harness.kill_service("mlrelay-snapshotter")
+        log_before = harness.services[service].log.stat().st_size
+        harness.kill_service(service)
         killed_at = time.monotonic()
-        harness.start_service("mlrelay-snapshotter")
+        harness.start_service(service)
     finally:
-        bigquery.forwarding.release()  # the dead process's request reaches BigQuery now
-    harness.wait_until(lambda: bool(snapshot_records(harness)), SETTLE_SECONDS, "the snapshot")
+        proxy.forwarding.release()  # the dead process's request reaches the host now
+    (run_id,) = run_ids_of(harness, requested)
+    harness.wait_until(
+        lambda: done_record(harness, run_id, stage) is not None, SETTLE_SECONDS, f"the {stage}"
+    )
     recovered_in = time.monotonic() - killed_at
-    assert_exactly_once(harness, requested)
-    (record,) = snapshot_records(harness)
-    assert record["state"] == "done"
+    assert_exactly_once(harness, requested)  # one snapshot, one pipeline job, one Slack post
+    record = done_record(harness, run_id, stage)
+    assert record is not None
     assert record["attempts"] == 2  # taken over from the dead worker, not started afresh
     assert recovered_in < 120, recovered_in  # one short lease, not a stage-long one
-    logs = harness.services["mlrelay-snapshotter"].log.read_text()
-    assert "stage_claim_taken_over" in logs
-    taken_over = [
-        json.loads(line) for line in logs.splitlines() if "stage_claim_taken_over" in line
-    ]
-    assert all(line["logging.googleapis.com/labels"]["run_id"] for line in taken_over)
+    with harness.services[service].log.open() as log:
+        log.seek(log_before)
+        taken_over = [json.loads(line) for line in log if "stage_claim_taken_over" in line]
+    assert taken_over, "the restarted process did not take the claim over"
+    assert all(line["logging.googleapis.com/labels"]["run_id"] == run_id for line in taken_over)
 
 
-def snapshot_records(harness: Harness) -> list[dict[str, object]]:
-    records = []
-    for name in harness.blobs("runs/"):
-        if name.endswith("/snapshot.json"):
-            record = harness.read_json(name)
-            if record["state"] == "done":
-                records.append(record)
-    return records
+def done_record(harness: Harness, run_id: str, stage: str) -> dict[str, object] | None:
+    names = harness.blobs(f"runs/{run_id}/{stage}.json")
+    record: dict[str, object] | None = harness.read_json(names[0]) if names else None
+    return record if record is not None and record["state"] == "done" else None
