@@ -337,8 +337,10 @@ def compare_stream(workdir: Path, sizes: list[int], database: Path) -> bool:
             f"{rows:>12,}{f['seconds']:>9.2f}{rows / f['seconds']:>14,.0f}{f['peak_rss_mb']:>14.0f}"
         )
     ok = growth_check(figures, sizes, "end to end")
-    print("(local-bigquery sends 1,000,000 rows per ReadRowsResponse: at 1 M rows the whole table")
-    print(" is one message; BigQuery's own responses are far smaller)")
+    print("(local-bigquery sends 1,000,000 rows per ReadRowsResponse (~50 MB): at 1 M rows the")
+    print(" whole table is one message; past it, gRPC reads the next response while one is being")
+    print(" converted (~3 copies of it in gRPC's own code), so one more response is in memory;")
+    print(" BigQuery's own responses are far smaller)")
     print("\nstream mode's writer alone (65,536-row Arrow batches -> Parquet -> GCS emulator)")
     print(f"{'rows':>12}{'wall s':>9}{'rows/s':>14}{'peak RSS MB':>14}")
     for rows, f in writer.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -88,3 +89,36 @@ def test_memory_is_bounded_by_a_batch_not_by_the_table() -> None:
     one_batch = next(batches(1, 50_000)).nbytes
     assert max(samples) < 4 * one_batch
     assert max(samples[20:]) <= max(samples[:20]) * 1.2  # flat, not growing with the table
+
+
+class Received:
+    """Stands for a received response's bytes: a batch read from it is a view, not a copy."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def received_batches(count: int, rows: int, released: list[bool]) -> Iterator[pa.RecordBatch]:
+    """Batches that are views of their own `Received` buffer; on being asked for the next one,
+    notes whether the previous buffer was already let go."""
+    ref: Any = None
+    for batch in batches(count, rows):
+        holder = Received(batch.serialize().to_pybytes())
+        view = pa.foreign_buffer(pa.py_buffer(holder.data).address, len(holder.data), holder)
+        ref = weakref.ref(holder)
+        box = [pa.ipc.read_record_batch(view, SCHEMA)]
+        del holder, view, batch
+        yield box.pop()
+        released.append(ref() is None)
+
+
+def test_a_received_batch_is_let_go_before_the_next_one_is_read() -> None:
+    """The writer keeps no reference to a received batch (and its response's bytes) while the
+    next one arrives, even when some of its rows wait for the next row group."""
+    released: list[bool] = []
+    layout = StreamLayout(file_bytes=1 << 40, row_group_rows=1000, compression="zstd")
+    _, rows = write_parquet_files(
+        received_batches(4, 1500, released), SCHEMA, Bucket().open, "s/r/", layout
+    )
+    assert rows == 6000
+    assert released == [True, True, True, True]

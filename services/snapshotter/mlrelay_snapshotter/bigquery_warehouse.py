@@ -1,8 +1,8 @@
 """The Google snapshot engine: BigQuery reads the source at a point in time into a staging table,
 then either exports it to Parquet itself (`export`, the default: no table data passes through
 this process) or streams it through the Storage Read API into Parquet files that mlrelay writes
-(`stream`: file size, row groups and compression under our control, memory bounded by one
-response and one row group)."""
+(`stream`: file size, row groups and compression under our control, memory bounded by about two
+responses and one row group)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mlrelay_snapshotter.bigquery_jobs import bigquery_errors, run_job
 from mlrelay_snapshotter.bigquery_source import source_query, staging_table_id
 from mlrelay_snapshotter.exported_files import arrow_columns, describe_all
 from mlrelay_snapshotter.parquet_stream import StreamLayout, parquet_schema, write_parquet_files
+from mlrelay_snapshotter.storage_read import read_arrow_batches
 
 log = structlog.get_logger()
 
@@ -197,13 +198,10 @@ class BigQueryWarehouse:
         schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
 
         def batches() -> Any:
-            # ReadRowsStream resumes at its offset after a broken connection; no deadline on
-            # the whole stream (a big table takes as long as it takes)
+            # each batch a view of its response's bytes, released before the next arrives;
+            # resumes at its offset after a broken connection (storage_read.py)
             for stream in session.streams:
-                for response in self.read_client.read_rows(stream.name):
-                    serialized = response.arrow_record_batch.serialized_record_batch
-                    del response  # the batch keeps only its bytes (no copy), not the message
-                    yield pa.ipc.read_record_batch(pa.py_buffer(serialized), schema)
+                yield from read_arrow_batches(self.read_client, stream.name, schema)
 
         layout = StreamLayout(
             file_bytes=self.config.file_megabytes * 1024 * 1024,

@@ -109,6 +109,7 @@ def write_parquet_files(
             # the batch's leftover rows wait for the next row group: copy them, since a slice
             # would keep the whole received batch alive
             pending[-1] = pending[-1].take(pa.array(range(pending[-1].num_rows)))
+        del batch  # let the received batch go before the next one is read
     if pending or not files:
         flush()  # the last partial row group; an empty source still gets one file with its schema
     finish()

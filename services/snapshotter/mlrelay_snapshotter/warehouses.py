@@ -44,17 +44,31 @@ def bigquery_client(project: str, config: SnapshotSettings) -> Any:
 
 
 def bigquery_read_client(config: SnapshotSettings) -> Any:
-    from google.cloud.bigquery_storage_v1 import BigQueryReadClient
-
-    if not config.bigquery_storage_endpoint:
-        return BigQueryReadClient()  # type: ignore[no-untyped-call,unused-ignore]
+    """The Storage Read client, its channel with storage_read.py's options."""
     import grpc  # type: ignore[import-untyped,unused-ignore]
+    from google.cloud.bigquery_storage_v1 import BigQueryReadClient
     from google.cloud.bigquery_storage_v1.services.big_query_read.transports import (
         BigQueryReadGrpcTransport,
     )
 
+    from mlrelay_snapshotter.storage_read import READ_CHANNEL_OPTIONS
+
+    if not config.bigquery_storage_endpoint:
+
+        def channel(*args: Any, **kwargs: Any) -> Any:
+            # the client's own channel (endpoint, credentials, its options) plus ours
+            kwargs["options"] = [*kwargs.get("options", []), *READ_CHANNEL_OPTIONS]
+            return BigQueryReadGrpcTransport.create_channel(*args, **kwargs)
+
+        def transport(**kwargs: Any) -> Any:
+            return BigQueryReadGrpcTransport(channel=channel, **kwargs)
+
+        return BigQueryReadClient(transport=transport)  # type: ignore[no-untyped-call,unused-ignore]
     # as the client's own channel: no cap on a ReadRowsResponse's size
     unlimited = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
-    channel = grpc.insecure_channel(config.bigquery_storage_endpoint, options=unlimited)
-    transport = BigQueryReadGrpcTransport(channel=channel)
-    return BigQueryReadClient(transport=transport)  # type: ignore[no-untyped-call,unused-ignore]
+    insecure = grpc.insecure_channel(
+        config.bigquery_storage_endpoint, options=[*unlimited, *READ_CHANNEL_OPTIONS]
+    )
+    return BigQueryReadClient(  # type: ignore[no-untyped-call,unused-ignore]
+        transport=BigQueryReadGrpcTransport(channel=insecure)
+    )
