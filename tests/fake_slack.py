@@ -1,10 +1,13 @@
 """A loopback HTTP server that plays Slack for the real `slack_sdk` clients.
 
 It serves incoming webhooks (`POST /services/...`) and the Web API methods the notifier uses
-(`chat.postMessage`, `chat.update`), checks the bot token, rejects blocks Slack would reject
-(`invalid_blocks`), keeps the channel's messages and threads, and records every request with the
-time it arrived. Tests can queue canned answers (429 with Retry-After, 500, an API error) that the
-next matching requests get instead.
+(`chat.postMessage`, `chat.update`, and its lookups `conversations.history`/`.replies`/`.list`),
+checks the bot token, rejects blocks Slack would reject (`invalid_blocks`), keeps the channel's
+messages, threads and message metadata, and records every request with the time it arrived.
+Lookups answer like Slack: channel ids only, newest first (replies: the parent, then oldest
+first), after `oldest`, at most `limit`, metadata only with `include_all_metadata`; a method in
+`missing_scopes` is refused with `missing_scope`. Tests can queue canned answers (429 with
+Retry-After, 500, an API error) that the next matching requests get instead.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 # Block Kit types the notifier may use, and Slack's length limits that matter to it
 BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "rich_text", "image"}
@@ -57,6 +61,18 @@ class Message:
     thread_ts: str | None = None
     broadcast: bool = False
     updates: int = 0
+    metadata: dict[str, Any] | None = None
+
+    def as_slack(self, with_metadata: bool) -> dict[str, Any]:
+        """The message as conversations.history / .replies return it."""
+        shown: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.blocks:
+            shown["blocks"] = self.blocks
+        if self.thread_ts:
+            shown["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            shown["metadata"] = self.metadata
+        return shown
 
 
 def block_problem(blocks: Any) -> str | None:
@@ -88,6 +104,7 @@ class FakeSlack:
         self.webhook_paths: set[str] = set()
         self.channel_ids: dict[str, str] = {}
         self.messages: list[Message] = []
+        self.missing_scopes: dict[str, str] = {}  # method -> the scope Slack says it needs
         self._lock = threading.Lock()
         self._ts = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -151,8 +168,8 @@ class FakeSlack:
 
     # --- serving -----------------------------------------------------------------------------
     def _next_ts(self) -> str:
-        self._ts += 1
-        return f"1764000000.{self._ts:06d}"
+        self._ts += 1  # Slack's ts: epoch seconds (its clock) and a unique suffix
+        return f"{int(time.time())}.{self._ts:06d}"
 
     def _take_canned(self, path: str) -> Canned | None:
         for canned in list(self.canned):
@@ -195,6 +212,10 @@ class FakeSlack:
     def _api(self, method: str, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         if headers.get("authorization") != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth"}
+        if method in self.missing_scopes:
+            return {"ok": False, "error": "missing_scope", "needed": self.missing_scopes[method]}
+        if method.startswith("conversations."):
+            return self._lookup(method, body)
         if method not in ("chat.postMessage", "chat.update"):
             return {"ok": False, "error": "unknown_method"}
         channel = self.channel_ids.get(str(body.get("channel")))
@@ -214,6 +235,7 @@ class FakeSlack:
                 body.get("attachments") or [],
                 thread_ts=body.get("thread_ts"),
                 broadcast=bool(body.get("reply_broadcast")),
+                metadata=body.get("metadata"),
             )
             self.messages.append(message)
             return {"ok": True, "channel": channel, "ts": message.ts}
@@ -223,8 +245,40 @@ class FakeSlack:
                 message.blocks = body.get("blocks") or []
                 message.attachments = body.get("attachments") or []
                 message.updates += 1
+                if "metadata" in body:  # chat.update keeps the metadata unless it is given
+                    message.metadata = body["metadata"] or None
                 return {"ok": True, "channel": channel, "ts": message.ts}
         return {"ok": False, "error": "message_not_found"}
+
+    def _lookup(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.list":
+            names = sorted(n for n in self.channel_ids if n.startswith("#"))
+            channels = [
+                {"id": self.channel_ids[n], "name": n[1:], "is_channel": True} for n in names
+            ]
+            return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+        if method not in ("conversations.history", "conversations.replies"):
+            return {"ok": False, "error": "unknown_method"}
+        channel = str(params.get("channel"))
+        if channel not in self.channel_ids.values():  # ids only, not names
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        limit = int(params.get("limit") or 100)
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        in_channel = [m for m in self.messages if m.channel == channel]
+        if method == "conversations.history":  # top level (and broadcast replies), newest first
+            shown = [m for m in in_channel if m.thread_ts is None or m.broadcast][::-1]
+        else:
+            parent = [m for m in in_channel if m.ts == params.get("ts")]
+            if not parent:
+                return {"ok": False, "error": "thread_not_found"}
+            shown = parent + [m for m in in_channel if m.thread_ts == params.get("ts")]
+        shown = [m for m in shown if float(m.ts) > oldest]
+        return {
+            "ok": True,
+            "messages": [m.as_slack(with_metadata) for m in shown[:limit]],
+            "has_more": len(shown) > limit,
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -234,8 +288,12 @@ class FakeSlack:
                 arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
+                form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
                 try:
-                    body = json.loads(raw) if raw else {}
+                    if form:  # the Web API takes form posts too (slack_sdk's read methods)
+                        body = {k: v[0] for k, v in parse_qs(raw).items()}
+                    else:
+                        body = json.loads(raw) if raw else {}
                 except json.JSONDecodeError:
                     body = {"_raw": raw}
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -250,6 +308,22 @@ class FakeSlack:
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in extra.items():
                     self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # the Web API's read methods: parameters in the query
+                arrived = time.monotonic()
+                path, _, query = self.path.partition("?")
+                body = {k: v[0] for k, v in parse_qs(query).items()}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with fake._lock:
+                    status, text, _extra = fake._answer(path, headers, body)
+                    ok = status == 200 and '"ok": true' in text
+                    fake.requests.append(Recorded(arrived, path, headers, body, status, ok))
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 

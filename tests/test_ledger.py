@@ -174,3 +174,18 @@ def test_a_claim_whose_create_answer_was_lost_is_recognised_as_ours(tmp_path: Pa
     outcome = run_once(store, "runs/r/s.json", "s", work, lease=LEASE)
     assert calls == [1]  # not "another delivery is working on it" until the lease runs out
     assert outcome.record.state == "done" and outcome.record.attempts == 1
+
+
+def test_the_work_knows_whether_it_took_a_dead_workers_claim_over(
+    store: LocalFolderStore,
+) -> None:
+    from mlrelay.ledger import claim_attempt
+
+    seen: list[int] = []
+    run_once(store, "runs/r/a.json", "a", lambda: {"n": seen.append(claim_attempt())}, lease=LEASE)
+    then = datetime.now(UTC) - timedelta(hours=1)
+    dead = StageRecord("b", "running", then.isoformat(), then.isoformat(), claim_id="dead")
+    store.create("runs/r/b.json", dead.to_json())
+    run_once(store, "runs/r/b.json", "b", lambda: {"n": seen.append(claim_attempt())}, lease=LEASE)
+    assert seen == [1, 2]
+    assert claim_attempt() == 1  # outside any work

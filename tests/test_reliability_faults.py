@@ -260,6 +260,20 @@ class TestOnVertexAi:
         assert [r["attempts"] for r in records] == [1, 1]  # no claim was taken over
         assert "stage_claim_confirmed" in harness.logs()
 
+    def test_a_slack_answer_lost_after_the_post_gives_still_one_message(
+        self, harness: Harness
+    ) -> None:
+        """Slack posts the run's message but the answer never arrives: the notifier does not
+        post it again but finds it by its metadata key (conversations.history) and keeps its ts;
+        one top-level message for the run, however often its events arrive."""
+        slack = harness.hosts["slack"]
+        slack.fail_next(LOSE, path="/api/chat.postMessage")
+        requested = {request_run(harness, "harness-0"): "harness-0"}
+        harness.wait_until(lambda: finished(harness, requested), SETTLE_SECONDS, "the run")
+        assert_exactly_once(harness, requested)
+        assert slack.pending_faults() == 0 and slack.requests[str(LOSE)] == 1
+        assert "slack_post_found" in harness.logs()
+
 
 class TestOnAKfpHost:
     @pytest.fixture

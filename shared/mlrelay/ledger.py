@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,6 +28,13 @@ from mlrelay.ports import ObjectStore
 log = structlog.get_logger()
 
 State = Literal["running", "done", "failed"]
+_ATTEMPT: ContextVar[int] = ContextVar("claim_attempt", default=1)
+
+
+def claim_attempt() -> int:
+    """Inside `run_once`'s work: 1 on a fresh claim, more once a dead worker's claim was taken
+    over (that worker may have done part of the work, e.g. posted without hearing back)."""
+    return _ATTEMPT.get()
 
 
 def ledger_key(run_id: str, stage: str) -> str:
@@ -103,6 +111,7 @@ def run_once(
             claim = _take_over(store, key, existing, generation, claim, started)
             log.warning("stage_claim_taken_over", stage=stage, attempts=claim.attempts)
     attempts = claim.attempts
+    attempt = _ATTEMPT.set(attempts)
     try:
         with LeaseKeeper(store, key, claim_id, lease, now):
             result = work()
@@ -123,6 +132,8 @@ def run_once(
     except BaseException:
         _release(store, key, claim_id)
         raise
+    finally:
+        _ATTEMPT.reset(attempt)
     record = StageRecord(
         stage, "done", claim.started_at, None, now().isoformat(), result, attempts=attempts
     )

@@ -63,6 +63,8 @@ class PlainPoster:
         route: str | None,
         thread_ts: str | None = None,
         broadcast: bool = False,
+        key: str | None = None,
+        look_first: bool = False,
     ) -> Posted:
         if getattr(self.channel, "plain_text", False):
             self.channel.post(message.console_text or message.text, None)

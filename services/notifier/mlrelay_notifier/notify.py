@@ -23,7 +23,7 @@ from mlrelay.deadletters import keep_dead_letter, source_topic
 from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import InvalidMessageError, PermanentError, TransientError
 from mlrelay.handler import describe_original
-from mlrelay.ledger import read_run, run_once
+from mlrelay.ledger import claim_attempt, read_run, run_once
 from mlrelay.logs import bind_run
 from mlrelay.registry import NotifySpec
 from mlrelay.run_identity import rejection_id
@@ -46,7 +46,12 @@ from mlrelay_notifier.run_message import (
     release_claim,
 )
 from mlrelay_notifier.run_view import RANK, build_run_view
-from mlrelay_notifier.undelivered import forget_undelivered, keep_undelivered, read_undelivered
+from mlrelay_notifier.undelivered import (
+    forget_undelivered,
+    has_undelivered,
+    keep_undelivered,
+    read_undelivered,
+)
 
 log = structlog.get_logger()
 
@@ -62,6 +67,16 @@ def notification_key(event: LifecycleEvent) -> str:
     suffix = event.details.get("message_id") if event.status == "dead_lettered" else None
     name = event.event_type + (f"-{suffix}" if suffix else "")
     return f"notifications/{event.run_id}/{name}.json"
+
+
+def post_key(event: LifecycleEvent) -> str:
+    """What tags this event's own post in Slack: the same on every delivery."""
+    return notification_key(event).removeprefix("notifications/").removesuffix(".json")
+
+
+def run_message_key(run_id: str) -> str:
+    """What tags the run's one top-level message (bot mode), whichever event posts it."""
+    return f"{run_id}/run-message"
 
 
 def notify_spec(ports: Ports, pipeline: str | None) -> NotifySpec:
@@ -94,17 +109,25 @@ def deliver(
     route: str | None,
     thread_ts: str | None = None,
     broadcast: bool = False,
+    key: str | None = None,
 ) -> Posted:
-    """Send; blocks Slack refuses are resent as text; a failure is kept and raised."""
+    """Send; blocks Slack refuses are resent as text; a failure is kept and raised. `key`
+    (default: the event's own) tags the post; after an earlier failed attempt for the run, or
+    when this delivery took over a dead worker's claim (either may have posted without an
+    answer), the bot looks the message up before posting again."""
+    key = key or post_key(event)
+    # a taken-over claim: the dead worker may have posted without recording it
+    look_first = claim_attempt() > 1 or has_undelivered(ports.store, event.run_id)
 
     def send(msg: ChatMessage, to: str | None) -> Posted:
+        opts: dict[str, Any] = {"thread_ts": thread_ts, "broadcast": broadcast, "key": key}
         try:
-            return poster.send(msg, route=to, thread_ts=thread_ts, broadcast=broadcast)
+            return poster.send(msg, route=to, look_first=look_first, **opts)
         except DeliveryRefused as exc:
             if exc.code != "invalid_blocks":
                 raise
             log.warning("notification_blocks_refused", event_type=event.event_type)
-            return poster.send(msg.plain(), route=to, thread_ts=thread_ts, broadcast=broadcast)
+            return poster.send(msg.plain(), route=to, look_first=look_first, **opts)
 
     try:
         try:
@@ -160,7 +183,9 @@ def post_in_run_message(
         existing = found[0]
     if existing is None:
         try:
-            posted = deliver(ports, poster, event, card, route=route)
+            posted = deliver(
+                ports, poster, event, card, route=route, key=run_message_key(event.run_id)
+            )
         except BaseException:
             release_claim(store, event.run_id)
             raise

@@ -46,6 +46,10 @@ class Poster(Protocol):
     name: str
     threads: bool  # True: messages can be updated in place and replied to in a thread
 
+    # `key`: unique to this post (the same on every delivery); bot mode tags the message with it
+    # and, after a post that got no answer (`look_first`: in an earlier delivery), looks the
+    # message up by it instead of posting it again. Webhooks and the console ignore it.
+
     def send(
         self,
         message: ChatMessage,
@@ -53,6 +57,8 @@ class Poster(Protocol):
         route: str | None,
         thread_ts: str | None = None,
         broadcast: bool = False,
+        key: str | None = None,
+        look_first: bool = False,
     ) -> Posted: ...
 
     def update(self, message: ChatMessage, *, channel: str, ts: str) -> None: ...

@@ -52,6 +52,11 @@ def read_undelivered(store: ObjectStore, run_id: str, event_type: str) -> dict[s
     return None if data is None else json.loads(data)
 
 
+def has_undelivered(store: ObjectStore, run_id: str) -> bool:
+    """Whether a notification of the run failed before (it may have been posted unanswered)."""
+    return bool(store.list(f"{PREFIX}{run_id}/"))
+
+
 def list_undelivered(store: ObjectStore) -> list[dict[str, Any]]:
     records = []
     for key in sorted(store.list(PREFIX)):
