@@ -257,8 +257,11 @@ class TestOnVertexAi:
         assert gcs.pending_faults() == 0 and gcs.requests[str(LOSE)] == 1
         (run_id,) = run_ids_of(harness, requested)
         records = [harness.read_json(f"runs/{run_id}/{s}.json") for s in ("trigger", "snapshot")]
-        assert [r["attempts"] for r in records] == [1, 1]  # no claim was taken over
-        assert "stage_claim_confirmed" in harness.logs()
+        # no claim was taken over (before, a lost create answer meant waiting a lease and a
+        # takeover: attempts 2). Which of the three concurrent deliveries' creates loses its
+        # answer is a race: the creator's (then the ledger logs `stage_claim_confirmed`) or a
+        # refused one; tests/test_ledger.py covers the first case deterministically.
+        assert [r["attempts"] for r in records] == [1, 1]
 
     def test_a_slack_answer_lost_after_the_post_gives_still_one_message(
         self, harness: Harness
