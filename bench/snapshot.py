@@ -77,8 +77,8 @@ def peak_rss_mb() -> float:
 
 
 def run_mlrelay(database: Path, out: Path, codec: str = "zstd") -> int:
-    from mlrelay.local_store import LocalFolderStore
-    from mlrelay.ports import SnapshotPlan
+    from mlrelay.adapters.local_folder import LocalFolderStore
+    from mlrelay.ports.protocols import SnapshotPlan
     from mlrelay_snapshotter.duckdb_warehouse import DuckDbWarehouse
 
     plan = SnapshotPlan("table", "events", None, {}, "snapshots/bench/run/", "bench")
@@ -112,8 +112,8 @@ def run_copy(database: Path, out: Path, codec: str = "zstd") -> int:
 def run_stream(spec: str, out: Path) -> int:
     """spec: JSON with the emulator endpoints, bucket and table."""
     from mlrelay.adapters.gcs_store import GcsStore
-    from mlrelay.ports import SnapshotPlan
-    from mlrelay.snapshot_settings import SnapshotSettings
+    from mlrelay.config.snapshot import SnapshotSettings
+    from mlrelay.ports.protocols import SnapshotPlan
     from mlrelay_snapshotter.bigquery_warehouse import BigQueryWarehouse
     from mlrelay_snapshotter.warehouses import bigquery_client, bigquery_read_client
 
@@ -299,7 +299,7 @@ def emulators(workdir: Path) -> Iterator[tuple[str, Any]]:
 def compare_stream(workdir: Path, sizes: list[int], database: Path) -> bool:
     from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]
 
-    from mlrelay.snapshot_settings import SnapshotSettings
+    from mlrelay.config.snapshot import SnapshotSettings
     from mlrelay_snapshotter.warehouses import bigquery_client
 
     figures, writer = {}, {}

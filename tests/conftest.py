@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.demo import seed_demo_warehouse
-from mlrelay.envelope import PubsubMessage
-from mlrelay.local.runtime import LocalRuntime, build_local_runtime
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay_tools.demo import seed_demo_warehouse
+from mlrelay_tools.local.runtime import LocalRuntime, build_local_runtime
 
 # CI has 2 cores shared with emulators and kfp subprocesses: judge properties, not timing
 hypothesis_settings.register_profile(

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from mlrelay.adapters.gcs_store import GcsStore
+from mlrelay.config.settings import Settings
+from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.contracts import LifecycleEvent
+from mlrelay.ports.container import Ports
 from mlrelay.registry import parse_registry
-from mlrelay.settings import Settings
-from mlrelay.snapshot_settings import SnapshotSettings
-from mlrelay.wiring import Ports
 
 from .conftest import REGISTRY
 from .peers import BigQueryPeer, bigquery_emulator, gcs_emulator

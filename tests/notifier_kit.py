@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from mlrelay.contracts import LifecycleEvent, utc_now
-from mlrelay.ledger import StageRecord, ledger_key
-from mlrelay.local.runtime import LocalRuntime
 from mlrelay.registry import NotifySpec, Registry, load_registry
+from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.channels import Delivery, SlackBotChannel, SlackWebhookChannel
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY
 from .fake_slack import FakeSlack

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlrelay.errors import PermanentError
-from mlrelay.ports import SnapshotPlan
+from mlrelay.ports.protocols import SnapshotPlan
 from mlrelay_snapshotter.bigquery_source import source_query, staging_table_id
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from kfp.dsl import PipelineTaskFinalStatus
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef
 from mlrelay.kfp_components import report_pipeline_completion
-from mlrelay.local.runtime import LocalRuntime
+from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY, Capture, RecordingChannel, make_runtime
 from .failing_variant_pipeline import compile_failing_variant

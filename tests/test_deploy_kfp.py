@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlrelay.backend_options import KfpOptions, KfpRecurringOptions
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ports import PipelineOutcome
+from mlrelay.ports.protocols import PipelineOutcome
+from mlrelay.registry.backends import KfpOptions, KfpRecurringOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 
 from .conftest import REPO

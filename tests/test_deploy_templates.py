@@ -10,9 +10,9 @@ import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 
-from mlrelay.ledger import read_run
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.config.settings import Settings
+from mlrelay.ports.container import use_ports
+from mlrelay.stage.ledger import read_run
 from mlrelay_deployer.template_source import ArtifactRegistryAccess, use_artifact_registry
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 

@@ -15,15 +15,15 @@ import yaml
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
-from mlrelay.backend_options import VertexOptions
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, SnapshotRef
 from mlrelay.errors import TransientError
-from mlrelay.ledger import ledger_key, read_run
-from mlrelay.local.runtime import LocalRuntime
+from mlrelay.ports.container import use_ports
 from mlrelay.registry import Registry, load_registry, parse_registry
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.registry.backends import VertexOptions
+from mlrelay.stage.ledger import ledger_key, read_run
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY, REPO, Capture, RecordingChannel, make_runtime
 from .fake_vertex import FakeVertex, start_fake_vertex

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from cloudevents.http import CloudEvent
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent, RunRequest
 from mlrelay.errors import TransientError
-from mlrelay.ledger import read_run
-from mlrelay.local.runtime import LocalRuntime
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
+from mlrelay.stage.ledger import read_run
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import Capture, RecordingChannel, make_runtime
 
@@ -132,7 +132,7 @@ def test_a_redelivered_run_request_without_key_is_one_run(
     runtime: LocalRuntime, capture: Capture
 ) -> None:
     """The same Pub/Sub message delivered twice (same message id) maps to one run id."""
-    from mlrelay.envelope import PubsubMessage, to_cloudevent
+    from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
     from mlrelay_trigger.entry import on_run_request
 
     message = PubsubMessage(data=RunRequest(pipeline="penguins").to_json(), message_id="m-42")

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
+from mlrelay.config.functions import FUNCTIONS
 from mlrelay.contracts import RunRequest, SnapshotRequest
-from mlrelay.functions import FUNCTIONS
-from mlrelay.ledger import StageRecord, ledger_key
-from mlrelay.local.runtime import LocalRuntime
+from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REPO, Capture
 

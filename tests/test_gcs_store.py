@@ -13,7 +13,7 @@ import pytest
 
 from mlrelay.adapters.gcs_store import GcsStore
 from mlrelay.errors import PermanentError
-from mlrelay.ledger import run_once
+from mlrelay.stage.ledger import run_once
 
 from .gcp_fixtures import PROJECT, new_bucket
 from .gcp_fixtures import gcs as gcs

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from mlrelay.adapters.gcs_store import GcsStore
+from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ports import SnapshotPlan
-from mlrelay.snapshot_settings import SnapshotSettings
+from mlrelay.ports.protocols import SnapshotPlan
 from mlrelay_snapshotter.bigquery_warehouse import BigQueryWarehouse
 from mlrelay_snapshotter.warehouses import bigquery_client
 

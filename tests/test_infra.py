@@ -15,9 +15,9 @@ import hcl2
 import pytest
 import yaml
 
-from mlrelay.functions import FUNCTIONS
-from mlrelay.packaging import SERVICES
-from mlrelay.topics import DEFAULT_TOPICS
+from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.topics import DEFAULT_TOPICS
+from mlrelay_tools.packaging import SERVICES
 
 from .conftest import REPO
 from .peers import missing_peer
@@ -119,7 +119,7 @@ def test_functions_agree_between_code_and_terraform() -> None:
 def test_terraform_sets_only_env_vars_the_settings_read() -> None:
     read = {
         name
-        for source in ("settings.py", "snapshot_settings.py")
+        for source in ("config/settings.py", "config/snapshot.py")
         for name in re.findall(
             r'"((?:MLRELAY|GOOGLE|SLACK)_[A-Z_]+)"', (REPO / "shared/mlrelay" / source).read_text()
         )
@@ -159,9 +159,9 @@ def test_cloud_build_runs_the_same_scripts_a_developer_runs() -> None:
 def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from mlrelay.cli.main import cli
     from mlrelay.registry import load_registry
-    from mlrelay.schedules.jobs import desired_jobs
+    from mlrelay_tools.cli.main import cli
+    from mlrelay_tools.schedules.jobs import desired_jobs
 
     from .conftest import REGISTRY
 

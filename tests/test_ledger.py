@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ledger import StageRecord, run_once
-from mlrelay.local_store import LocalFolderStore
+from mlrelay.stage.ledger import StageRecord, run_once
 
 LEASE = timedelta(minutes=5)
 
@@ -179,7 +179,7 @@ def test_a_claim_whose_create_answer_was_lost_is_recognised_as_ours(tmp_path: Pa
 def test_the_work_knows_whether_it_took_a_dead_workers_claim_over(
     store: LocalFolderStore,
 ) -> None:
-    from mlrelay.ledger import claim_attempt
+    from mlrelay.stage.ledger import claim_attempt
 
     seen: list[int] = []
     run_once(store, "runs/r/a.json", "a", lambda: {"n": seen.append(claim_attempt())}, lease=LEASE)

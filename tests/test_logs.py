@@ -7,9 +7,9 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from mlrelay.config.settings import Secret, Settings
 from mlrelay.logs import configure_logging
-from mlrelay.settings import Secret, Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
 
 from .conftest import RecordingChannel, make_runtime
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
 
 from .conftest import make_runtime
 from .fake_slack import FakeSlack

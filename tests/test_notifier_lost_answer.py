@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from mlrelay.config.settings import Settings
 from mlrelay.errors import TransientError
-from mlrelay.local.runtime import LocalRuntime
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
 from mlrelay_notifier.channels import Delivery, Posted, SlackBotChannel, SlackWebhookChannel
 from mlrelay_notifier.render import ChatMessage
 from mlrelay_notifier.slack_clients import POST_TAG
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import make_runtime
 from .fake_slack import FakeSlack
@@ -217,7 +217,7 @@ def test_a_delivery_that_took_over_a_dead_workers_claim_looks_first(
     from datetime import timedelta
 
     from mlrelay.contracts import utc_now
-    from mlrelay.ledger import StageRecord
+    from mlrelay.stage.ledger import StageRecord
     from mlrelay_notifier.run_message import RunMessage, message_key
 
     run_id = "penguins-died-1"

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.ledger import StageRecord, ledger_key
-from mlrelay.local_store import LocalFolderStore
+from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.render import render_card, render_text, render_update
 from mlrelay_notifier.run_view import build_run_view
 

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.local.runtime import LocalRuntime
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
 from mlrelay_notifier.channels import DeliveryFailed, SlackWebhookChannel
 from mlrelay_notifier.pacing import ChannelPacer
 from mlrelay_notifier.render import ChatMessage
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import make_runtime
 from .fake_slack import FakeSlack, Recorded

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import TransientError
-from mlrelay.local_store import LocalFolderStore
 from mlrelay.registry import NotifySpec
 from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.run_message import RunMessage, advance, claim_first_post, record_posted

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from mlrelay.config.topics import Topics
 from mlrelay.contracts import LifecycleEvent, RunRequest, SnapshotRequest
-from mlrelay.packaging import SERVICES, package_service
-from mlrelay.topics import Topics
+from mlrelay_tools.packaging import SERVICES, package_service
 
 from .conftest import REGISTRY, REPO
 from .peers import free_port, gcs_emulator, pubsub_emulator, wait_for_port

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlrelay.cli.main import cli
 from mlrelay.errors import PermanentError
-from mlrelay.packaging import SERVICES, package_service
+from mlrelay_tools.cli.main import cli
+from mlrelay_tools.packaging import SERVICES, package_service
 
 from .conftest import REGISTRY, REPO
 
@@ -36,13 +36,19 @@ def test_each_package_holds_its_service_the_library_and_the_registry(
         "requirements.txt",
         f"mlrelay_{service}/entry.py",
         "mlrelay/contracts.py",
-        "mlrelay/handler.py",
+        "mlrelay/stage/doorway.py",
         "registry/registry.yaml",
         "registry/penguins/penguins_pipeline.yaml",
     } <= names
     other = {f"mlrelay_{s}/entry.py" for s in SERVICES if s != service}
     assert not names & other  # only its own service
-    assert not any(n.startswith(("mlrelay/cli/", "mlrelay/local/")) for n in names)
+    assert not any(n.startswith("mlrelay_tools/") for n in names)  # tooling never ships
+    runtime = {
+        "mlrelay/" + p.relative_to(REPO / "shared" / "mlrelay").as_posix()
+        for p in (REPO / "shared" / "mlrelay").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
+    assert {n for n in names if n.startswith("mlrelay/")} == runtime  # vendored whole
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.config.settings import Settings
+from mlrelay.config.topics import Topics
 from mlrelay.contracts import RunRequest, SnapshotRequest
-from mlrelay.envelope import PubsubMessage, to_cloudevent
-from mlrelay.local_store import LocalFolderStore
-from mlrelay.settings import Settings
-from mlrelay.topics import Topics
-from mlrelay.wiring import Ports, use_ports
+from mlrelay.ports.container import Ports, use_ports
+from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
 
 from .conftest import REGISTRY
 from .peers import pubsub_emulator
@@ -76,7 +76,7 @@ def pull(subscription: str, expect: int = 1) -> list[Any]:
 def test_trigger_command_publishes_a_run_request(
     subscriptions: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlrelay.cli.main import cli
+    from mlrelay_tools.cli.main import cli
 
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("MLRELAY_REGISTRY", str(REGISTRY))
@@ -98,7 +98,7 @@ def test_trigger_command_publishes_a_run_request(
 def test_trigger_command_refuses_a_forbidden_override_before_publishing(
     subscriptions: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlrelay.cli.main import cli
+    from mlrelay_tools.cli.main import cli
 
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("MLRELAY_REGISTRY", str(REGISTRY))

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlrelay.cli.main import cli
 from mlrelay.errors import PermanentError
 from mlrelay.registry import RegistryError, load_registry, parse_registry, resolve_parameters
+from mlrelay_tools.cli.main import cli
 
 from .conftest import REGISTRY
 

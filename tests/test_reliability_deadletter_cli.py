@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlrelay.cli.main import cli
-from mlrelay.deadletters import list_dead_letters, replay_dead_letter
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.config.settings import Settings
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ledger import read_run
-from mlrelay.local_store import LocalFolderStore
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.ports.container import use_ports
+from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
+from mlrelay.stage.ledger import read_run
+from mlrelay_tools.cli.main import cli
 
 from .conftest import RecordingChannel, make_runtime
 

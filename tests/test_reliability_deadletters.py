@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from mlrelay.cli.main import cli
+from mlrelay_tools.cli.main import cli
 
 from .harness.cloud import BUCKET, PROJECT, SLACK_TOKEN, Harness, cloud_harness
 from .harness.figures import count_figures

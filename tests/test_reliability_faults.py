@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from mlrelay.backend_options import KfpOptions, VertexOptions
+from mlrelay.config.settings import Settings
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.settings import Settings
+from mlrelay.registry.backends import KfpOptions, VertexOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_notifier.channels import Delivery, SlackBotChannel

@@ -17,6 +17,8 @@ from cloudevents.http import CloudEvent
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import (
     DeployRequest,
     LifecycleEvent,
@@ -25,12 +27,10 @@ from mlrelay.contracts import (
     SnapshotRequest,
     parse_message,
 )
-from mlrelay.envelope import PubsubMessage, from_cloudevent, to_cloudevent
 from mlrelay.errors import InvalidMessageError, PermanentError
-from mlrelay.local_store import LocalFolderStore
+from mlrelay.ports.container import Ports, use_ports
 from mlrelay.registry import RegistryError, load_registry, parse_registry
-from mlrelay.settings import Settings
-from mlrelay.wiring import Ports, use_ports
+from mlrelay.stage.envelope import PubsubMessage, from_cloudevent, to_cloudevent
 
 from .conftest import REGISTRY
 from .gcp_fixtures import RecordingPublisher

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlrelay.run_identity import derive_run_id
+from mlrelay.stage.run_identity import derive_run_id
 
 VALID = re.compile(r"^[a-z][a-z0-9-]{2,127}$")
 SLOT = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)

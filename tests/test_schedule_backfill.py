@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError
-from mlrelay.ledger import StageRecord, ledger_key
-from mlrelay.local_store import LocalFolderStore
 from mlrelay.registry import parse_registry
-from mlrelay.schedules.backfill import backfill_items, publish_windowed, run_finished
+from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay_tools.schedules.backfill import backfill_items, publish_windowed, run_finished
 
 from .conftest import REPO
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cloudevents.http import CloudEvent
 
-from mlrelay.local.bus import LocalBus
-from mlrelay.local_store import LocalFolderStore
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay_tools.local.bus import LocalBus
 
 
 class Recorder:

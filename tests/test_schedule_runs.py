@@ -18,16 +18,16 @@ import pytest
 from click.testing import CliRunner
 from cloudevents.http import CloudEvent
 
-from mlrelay.cli.main import cli
-from mlrelay.envelope import PubsubMessage
-from mlrelay.ledger import list_runs, read_run
-from mlrelay.local.runtime import LocalRuntime
+from mlrelay.config.settings import Settings
+from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
-from mlrelay.schedules.jobs import tick_request
-from mlrelay.schedules.local_cron import run_cron
 from mlrelay.schedules.members import schedule_named
-from mlrelay.settings import Settings
-from mlrelay.wiring import use_ports
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.ledger import list_runs, read_run
+from mlrelay_tools.cli.main import cli
+from mlrelay_tools.local.runtime import LocalRuntime
+from mlrelay_tools.schedules.jobs import tick_request
+from mlrelay_tools.schedules.local_cron import run_cron
 
 from .conftest import Capture, RecordingChannel, make_runtime
 
@@ -364,7 +364,7 @@ def test_a_backfill_over_ten_slots_run_twice_makes_ten_runs_within_its_concurren
 
 
 def LocalRuntimeStore(settings: Settings) -> Any:
-    from mlrelay.local_store import LocalFolderStore
+    from mlrelay.adapters.local_folder import LocalFolderStore
 
     return LocalFolderStore(settings.bucket_dir)
 

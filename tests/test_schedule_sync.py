@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from mlrelay.cli.main import cli
 from mlrelay.contracts import RunRequest, parse_message
 from mlrelay.errors import PermanentError
 from mlrelay.registry import load_registry
-from mlrelay.schedules.cloud_scheduler import CloudSchedulerJobs
-from mlrelay.schedules.jobs import desired_jobs
-from mlrelay.schedules.sync import apply_changes, plan_changes
+from mlrelay_tools.cli.main import cli
+from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
+from mlrelay_tools.schedules.jobs import desired_jobs
+from mlrelay_tools.schedules.sync import apply_changes, plan_changes
 
 from .conftest import REPO
 from .fake_scheduler import SchedulerServer

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from mlrelay.deadletters import source_topic
+from mlrelay.config.settings import Settings
+from mlrelay.config.topics import Topics
 from mlrelay.errors import PermanentError
-from mlrelay.settings import Settings
-from mlrelay.topics import Topics
+from mlrelay.stage.dead_letters import source_topic
 
 
 def test_defaults_keep_a_short_renewed_claim_lease_and_googles_vertex_endpoint() -> None:

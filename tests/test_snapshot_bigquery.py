@@ -17,10 +17,10 @@ import pytest
 
 from mlrelay.adapters.gcs_store import GcsStore
 from mlrelay.contracts import SnapshotRequest
-from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import TransientError
-from mlrelay.ports import ExportResult, ObjectStore, SnapshotPlan
-from mlrelay.wiring import Ports
+from mlrelay.ports.container import Ports
+from mlrelay.ports.protocols import ExportResult, ObjectStore, SnapshotPlan
+from mlrelay.stage.envelope import PubsubMessage
 from mlrelay_snapshotter.snapshot import snapshot_for_run
 from mlrelay_snapshotter.warehouses import build_warehouse
 
@@ -338,8 +338,8 @@ def test_the_entry_point_snapshots_on_google_and_asks_for_the_deploy(
     seeded: datetime,
 ) -> None:
     """The function's own doorway with a Pub/Sub CloudEvent, ports built from google settings."""
-    from mlrelay.envelope import to_cloudevent
-    from mlrelay.wiring import use_ports
+    from mlrelay.ports.container import use_ports
+    from mlrelay.stage.envelope import to_cloudevent
     from mlrelay_snapshotter.entry import on_snapshot_request
 
     store = new_bucket()

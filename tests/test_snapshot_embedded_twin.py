@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 
 from mlrelay.contracts import SnapshotRequest
-from mlrelay.envelope import PubsubMessage
-from mlrelay.local.runtime import LocalRuntime
 from mlrelay.registry import parse_registry
+from mlrelay.stage.envelope import PubsubMessage
 from mlrelay_snapshotter.snapshot import snapshot_for_run
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY, Capture
 

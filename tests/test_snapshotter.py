@@ -12,14 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlrelay.contracts import SnapshotRequest
-from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.local.runtime import LocalRuntime
-from mlrelay.ports import ExportResult, ObjectStore, SnapshotPlan
+from mlrelay.ports.protocols import ExportResult, ObjectStore, SnapshotPlan
 from mlrelay.registry import parse_registry
+from mlrelay.stage.envelope import PubsubMessage
 from mlrelay_snapshotter.duckdb_warehouse import DuckDbWarehouse
 from mlrelay_snapshotter.snapshot import snapshot_for_run
 from mlrelay_snapshotter.sql_parameters import placeholders, to_dollar_placeholders
+from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY, Capture
 

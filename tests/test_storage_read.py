@@ -14,7 +14,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.bigquery_storage_v1 import types
 
-from mlrelay.snapshot_settings import SnapshotSettings
+from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay_snapshotter.storage_read import parse_arrow_response, read_arrow_batches
 from mlrelay_snapshotter.warehouses import bigquery_read_client
 

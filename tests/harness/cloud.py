@@ -32,9 +32,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.topics import Topics
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.functions import FUNCTIONS
-from mlrelay.topics import Topics
 
 from ..conftest import REPO
 from ..fake_kfp import FakeKfp, start_fake_kfp

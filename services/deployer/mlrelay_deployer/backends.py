@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrelay.errors import PermanentError
-from mlrelay.ports import PipelineBackend, PipelineOutcome
+from mlrelay.ports.container import Ports
+from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
-from mlrelay.wiring import Ports
 from mlrelay_deployer.template_source import load_template
 
 OUTBOX = "outbox"

@@ -16,9 +16,9 @@ from typing import Any
 import structlog
 
 from mlrelay.contracts import DeployRequest, LifecycleEvent
-from mlrelay.envelope import PubsubMessage
-from mlrelay.ledger import ledger_key, run_once
-from mlrelay.wiring import Ports
+from mlrelay.ports.container import Ports
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.ledger import ledger_key, run_once
 from mlrelay_deployer.backends import build_backend
 from mlrelay_deployer.template_inputs import pipeline_arguments
 from mlrelay_deployer.template_source import load_template

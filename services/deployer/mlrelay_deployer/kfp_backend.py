@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from mlrelay.backend_options import KfpOptions
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ports import PipelineOutcome
+from mlrelay.ports.protocols import PipelineOutcome
+from mlrelay.registry.backends import KfpOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
 
 log = structlog.get_logger()

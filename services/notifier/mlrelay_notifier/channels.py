@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Any, TextIO
 
-from mlrelay.wiring import Ports
+from mlrelay.ports.container import Ports
 from mlrelay_notifier.poster import (
     Delivery,
     DeliveryFailed,

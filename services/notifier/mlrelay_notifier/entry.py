@@ -5,9 +5,9 @@ from __future__ import annotations
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.envelope import from_cloudevent
-from mlrelay.handler import handle_pubsub_event
-from mlrelay.wiring import current_ports
+from mlrelay.ports.container import current_ports
+from mlrelay.stage.doorway import handle_pubsub_event
+from mlrelay.stage.envelope import from_cloudevent
 from mlrelay_notifier.notify import notify_dead_letter, notify_lifecycle
 
 

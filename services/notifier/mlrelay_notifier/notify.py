@@ -19,15 +19,15 @@ from typing import Any
 import structlog
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.deadletters import keep_dead_letter, source_topic
-from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import InvalidMessageError, PermanentError, TransientError
-from mlrelay.handler import describe_original
-from mlrelay.ledger import claim_attempt, read_run, run_once
 from mlrelay.logs import bind_run
+from mlrelay.ports.container import Ports
 from mlrelay.registry import NotifySpec
-from mlrelay.run_identity import rejection_id
-from mlrelay.wiring import Ports
+from mlrelay.stage.dead_letters import keep_dead_letter, source_topic
+from mlrelay.stage.doorway import describe_original
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.ledger import claim_attempt, read_run, run_once
+from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.channels import (
     DeliveryRefused,
     Posted,

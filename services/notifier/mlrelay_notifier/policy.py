@@ -12,7 +12,7 @@ import json
 
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import TransientError
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
 
 ALWAYS = {"failed", "rejected", "dead_lettered"}

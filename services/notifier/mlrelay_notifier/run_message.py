@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from mlrelay.contracts import utc_now
 from mlrelay.errors import TransientError
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
 
 POSTING_LEASE = timedelta(minutes=2)
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.ledger import StageRecord
+from mlrelay.stage.ledger import StageRecord
 
 # how far a run has got; the message of a run never goes back to an earlier state
 RANK = {"accepted": 1, "started": 2, "completed": 3, "submitted": 4, "succeeded": 5, "failed": 5}

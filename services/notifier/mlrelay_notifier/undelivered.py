@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from mlrelay.contracts import LifecycleEvent, utc_now
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
 
 PREFIX = "notifications/undelivered/"
 

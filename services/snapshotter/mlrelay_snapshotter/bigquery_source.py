@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlrelay.errors import PermanentError
-from mlrelay.ports import SnapshotPlan
+from mlrelay.ports.protocols import SnapshotPlan
 from mlrelay_snapshotter.sql_parameters import placeholders
 
 SNAPSHOT_TIME = "snapshot_time"  # the built-in parameter a query may use to pin its reads

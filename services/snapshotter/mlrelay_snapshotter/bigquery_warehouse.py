@@ -13,9 +13,9 @@ from typing import Any
 import structlog
 
 from mlrelay.adapters.gcs_store import GcsStore
+from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ports import ColumnSchema, ExportResult, ObjectStore, SnapshotPlan
-from mlrelay.snapshot_settings import SnapshotSettings
+from mlrelay.ports.protocols import ColumnSchema, ExportResult, ObjectStore, SnapshotPlan
 from mlrelay_snapshotter.bigquery_jobs import bigquery_errors, run_job
 from mlrelay_snapshotter.bigquery_source import source_query, staging_table_id
 from mlrelay_snapshotter.exported_files import arrow_columns, describe_all

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import structlog
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.local_store import LocalFolderStore
-from mlrelay.ports import ColumnSchema, ExportedFile, ExportResult, ObjectStore, SnapshotPlan
+from mlrelay.ports.protocols import (
+    ColumnSchema,
+    ExportedFile,
+    ExportResult,
+    ObjectStore,
+    SnapshotPlan,
+)
 from mlrelay_snapshotter.checksums import file_checksums
 from mlrelay_snapshotter.sql_parameters import placeholders, to_dollar_placeholders
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import SnapshotRequest
-from mlrelay.handler import handle_pubsub_event
+from mlrelay.stage.doorway import handle_pubsub_event
 from mlrelay_snapshotter.snapshot import snapshot_for_run
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlrelay.adapters.gcs_store import GcsStore, StoredObject
 from mlrelay.errors import TransientError
-from mlrelay.ports import ColumnSchema, ExportedFile
+from mlrelay.ports.protocols import ColumnSchema, ExportedFile
 from mlrelay_snapshotter.checksums import RunningChecksums
 
 CHUNK = 8 * 1024 * 1024

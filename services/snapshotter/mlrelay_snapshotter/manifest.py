@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from mlrelay.contracts import utc_now
-from mlrelay.ports import ExportResult, ObjectStore
+from mlrelay.ports.protocols import ExportResult, ObjectStore
 
 
 class ManifestFile(BaseModel):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from mlrelay.ports import ExportedFile
+from mlrelay.ports.protocols import ExportedFile
 from mlrelay_snapshotter.checksums import RunningChecksums
 
 

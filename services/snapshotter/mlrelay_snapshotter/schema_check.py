@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlrelay.errors import PermanentError
-from mlrelay.ports import ColumnSchema
+from mlrelay.ports.protocols import ColumnSchema
 
 
 def _same(a: str, b: str) -> bool:

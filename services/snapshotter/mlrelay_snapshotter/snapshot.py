@@ -8,11 +8,11 @@ from typing import Any
 import structlog
 
 from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef, SnapshotRequest
-from mlrelay.envelope import PubsubMessage
-from mlrelay.ledger import ledger_key, run_once
-from mlrelay.ports import SnapshotPlan, Warehouse
+from mlrelay.ports.container import Ports
+from mlrelay.ports.protocols import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
-from mlrelay.wiring import Ports
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.ledger import ledger_key, run_once
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
 from mlrelay_snapshotter.schema_check import check_expected_schema
 from mlrelay_snapshotter.warehouses import build_warehouse

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlrelay.ports import Warehouse
-from mlrelay.snapshot_settings import SnapshotSettings
-from mlrelay.wiring import Ports
+from mlrelay.config.snapshot import SnapshotSettings
+from mlrelay.ports.container import Ports
+from mlrelay.ports.protocols import Warehouse
 
 
 def build_warehouse(ports: Ports) -> Warehouse:

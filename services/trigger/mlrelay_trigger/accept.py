@@ -13,13 +13,13 @@ from datetime import datetime
 import structlog
 
 from mlrelay.contracts import LifecycleEvent, RunRequest, Scalar, SnapshotRequest, utc_now
-from mlrelay.envelope import PubsubMessage
-from mlrelay.ledger import ledger_key, run_once
 from mlrelay.logs import bind_run
+from mlrelay.ports.container import Ports
 from mlrelay.registry import resolve_parameters
-from mlrelay.run_identity import derive_run_id
 from mlrelay.schedules.members import Member, members_of, schedule_named
-from mlrelay.wiring import Ports
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.ledger import ledger_key, run_once
+from mlrelay.stage.run_identity import derive_run_id
 
 log = structlog.get_logger()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import RunRequest
-from mlrelay.handler import handle_pubsub_event
+from mlrelay.stage.doorway import handle_pubsub_event
 from mlrelay_trigger.accept import accept_run_request
 
 

@@ -1,1 +1,2 @@
-"""Google Cloud implementations of the shared ports (imported lazily: cold start matters)."""
+"""The ports' implementations: GCS and Pub/Sub (imported lazily: cold start matters) and a
+local folder."""

@@ -1,1 +1,2 @@
-"""Schedules: cron slots, fan-out members, Cloud Scheduler sync, backfill and the local cron."""
+"""Schedule arithmetic the trigger needs at run time: cron slots and the members a tick fans
+out to."""

@@ -15,11 +15,11 @@ from datetime import datetime
 import structlog
 
 from mlrelay.contracts import RunRequest, utc_now
-from mlrelay.ports import Publisher
+from mlrelay.ports.protocols import Publisher
 from mlrelay.registry import Registry
-from mlrelay.schedules.jobs import tick_request
 from mlrelay.schedules.members import OwnedSchedule, all_schedules
 from mlrelay.schedules.slots import CronSchedule
+from mlrelay_tools.schedules.jobs import tick_request
 
 log = structlog.get_logger()
 

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.topics import Topics
 from mlrelay.contracts import utc_now
-from mlrelay.envelope import PubsubMessage
 from mlrelay.errors import PermanentError
-from mlrelay.functions import FUNCTIONS
-from mlrelay.ports import ObjectStore, Publisher
-from mlrelay.topics import Topics
+from mlrelay.ports.protocols import ObjectStore, Publisher
+from mlrelay.stage.envelope import PubsubMessage
 
 PREFIX = "deadletters/"
 _PUBSUB_ATTRIBUTE = "CloudPubSubDeadLetter"

@@ -22,8 +22,8 @@ import structlog
 
 from mlrelay.contracts import utc_now
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.lease_keeper import LeaseKeeper
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage.lease_keeper import LeaseKeeper
 
 log = structlog.get_logger()
 

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 import structlog
 
-from mlrelay.schedules.jobs import MANAGED_PREFIX, JobSpec
+from mlrelay_tools.schedules.jobs import MANAGED_PREFIX, JobSpec
 
 log = structlog.get_logger()
 

@@ -7,11 +7,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mlrelay.deadletters import list_dead_letters, replay_dead_letter
+from mlrelay.config.settings import Settings
 from mlrelay.errors import PermanentError
 from mlrelay.logs import configure_logging
-from mlrelay.settings import Settings
-from mlrelay.wiring import Ports
+from mlrelay.ports.container import Ports
+from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
 
 
 def _settings() -> Settings:
@@ -62,8 +62,8 @@ def replay_command(ident: str, force: bool) -> None:
             ports = Ports(settings)
             letter = replay_dead_letter(ports.store, ports.publisher, ident, force=force)
         else:
-            from mlrelay.demo import seed_demo_warehouse
-            from mlrelay.local.runtime import build_local_runtime
+            from mlrelay_tools.demo import seed_demo_warehouse
+            from mlrelay_tools.local.runtime import build_local_runtime
 
             seed_demo_warehouse(settings.warehouse_path)
             runtime = build_local_runtime(settings)

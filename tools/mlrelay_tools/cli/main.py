@@ -12,11 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mlrelay.cli.params import parse_params
+from mlrelay.config.settings import Settings
 from mlrelay.errors import PermanentError
 from mlrelay.logs import configure_logging
 from mlrelay.registry import RegistryError, load_registry, resolve_parameters
-from mlrelay.settings import Settings
+from mlrelay_tools.cli.params import parse_params
 
 
 def _settings() -> Settings:
@@ -47,7 +47,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
     """Run PIPELINE end to end on this machine: trigger -> snapshot -> deploy -> notify."""
-    from mlrelay.cli.run_flow import run_locally, summary_table
+    from mlrelay_tools.cli.run_flow import run_locally, summary_table
 
     settings = _settings()
     configure_logging("console", "INFO" if ctx.obj["verbose"] else "WARNING")
@@ -83,7 +83,7 @@ def runs() -> None:
 
 
 def _store(settings: Settings):  # type: ignore[no-untyped-def]
-    from mlrelay.wiring import Ports
+    from mlrelay.ports.container import Ports
 
     return Ports(settings).store
 
@@ -91,7 +91,7 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
 @runs.command("list")
 def runs_list() -> None:
     """Every run in the ledger, with the state of each stage."""
-    from mlrelay.ledger import list_runs, read_run
+    from mlrelay.stage.ledger import list_runs, read_run
 
     store = _store(_settings())
     table = Table("run id", "pipeline", "trigger", "snapshot", "deploy", "accepted at")
@@ -120,7 +120,7 @@ def _stage_state(record: object) -> str:
 @click.argument("run_id")
 def runs_show(run_id: str) -> None:
     """The ledger of one run, stage by stage, as JSON."""
-    from mlrelay.ledger import read_run
+    from mlrelay.stage.ledger import read_run
 
     records = read_run(_store(_settings()), run_id)
     if not records:
@@ -182,18 +182,18 @@ def trigger(
 
 
 def _register_commands() -> None:
-    from mlrelay.cli.package_commands import package
+    from mlrelay_tools.cli.package_commands import package
 
     cli.add_command(package)
-    from mlrelay.cli.schedule_commands import backfill, schedule, schedules
+    from mlrelay_tools.cli.schedule_commands import backfill, schedule, schedules
 
     cli.add_command(schedules)
     cli.add_command(backfill)
     cli.add_command(schedule)
-    from mlrelay.cli.notify_commands import notify
+    from mlrelay_tools.cli.notify_commands import notify
 
     cli.add_command(notify)
-    from mlrelay.cli.deadletter_commands import deadletters
+    from mlrelay_tools.cli.deadletter_commands import deadletters
 
     cli.add_command(deadletters)
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
 
 if TYPE_CHECKING:
-    from mlrelay.ledger import StageRecord
+    from mlrelay.stage.ledger import StageRecord
 
 log = structlog.get_logger()
 
@@ -80,7 +80,7 @@ class LeaseKeeper:
 
     def renew(self) -> bool:
         """Push the lease out by one lease from now; False when the claim is no longer ours."""
-        from mlrelay.ledger import StageRecord
+        from mlrelay.stage.ledger import StageRecord
 
         found = self.store.read_versioned(self.key)
         if found is None:

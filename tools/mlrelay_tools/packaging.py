@@ -1,9 +1,9 @@
 """`mlrelay package`: the exact source a Cloud Function deploy uploads, one per service.
 
 Cloud Functions uploads one directory, so each package holds the service's `main.py` and code
-package, the shared library vendored beside them (without the CLI and the local runtime, which
-functions never import), the pipeline registry with the templates it references, and a
-`requirements.txt` pinned to the versions this environment was tested with.
+package, the runtime package `mlrelay` vendored whole beside them (the operator tooling lives
+in `mlrelay_tools`, which no function imports), the pipeline registry with the templates it
+references, and a `requirements.txt` pinned to the versions this environment was tested with.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from mlrelay.config.functions import FUNCTIONS
 from mlrelay.errors import PermanentError
-from mlrelay.functions import FUNCTIONS
 from mlrelay.registry import load_registry
 
 SERVICES = tuple(dict.fromkeys(spec.service_dir for spec in FUNCTIONS))
-_LIBRARY_EXCLUDES = ("cli", "local", "demo.py", "packaging.py", "__pycache__")
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -104,7 +103,7 @@ def package_service(service: str, repo: Path, registry_file: Path, out_dir: Path
     folder.mkdir(parents=True)
     shutil.copy2(source / "main.py", folder / "main.py")
     _copy_tree(source / f"mlrelay_{service}", folder / f"mlrelay_{service}")
-    _copy_tree(repo / "shared" / "mlrelay", folder / "mlrelay", _LIBRARY_EXCLUDES)
+    _copy_tree(repo / "shared" / "mlrelay", folder / "mlrelay")
     _copy_registry(registry_file, folder / "registry")
     requirements = pinned_requirements(source / "requirements.txt")
     (folder / "requirements.txt").write_text(

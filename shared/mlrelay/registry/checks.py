@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlrelay.errors import PermanentError
-from mlrelay.registry_specs import (
+from mlrelay.registry.specs import (
     GroupSpec,
     PipelineSpec,
     ScheduleSpec,

@@ -30,8 +30,8 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import utc_now
-from mlrelay.envelope import PubsubMessage, to_cloudevent
-from mlrelay.ports import ObjectStore
+from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
 
 log = structlog.get_logger()
 

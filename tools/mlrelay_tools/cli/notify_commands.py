@@ -31,10 +31,10 @@ def notify() -> None:
 def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
     """Print the Block Kit JSON of the message for a LifecycleEvent (JSON file), ready to paste
     into Slack's Block Kit Builder (https://app.slack.com/block-kit-builder)."""
+    from mlrelay.config.settings import Settings
     from mlrelay.contracts import LifecycleEvent, parse_message
-    from mlrelay.ledger import read_run
-    from mlrelay.settings import Settings
-    from mlrelay.wiring import Ports
+    from mlrelay.ports.container import Ports
+    from mlrelay.stage.ledger import read_run
     from mlrelay_notifier.render import render_card, render_update
     from mlrelay_notifier.run_view import build_run_view
 
@@ -53,8 +53,8 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
 @notify.command("undelivered")
 def undelivered() -> None:
     """Notifications Slack did not take (kept in the bucket until one gets through)."""
-    from mlrelay.settings import Settings
-    from mlrelay.wiring import Ports
+    from mlrelay.config.settings import Settings
+    from mlrelay.ports.container import Ports
     from mlrelay_notifier.undelivered import list_undelivered
 
     try:

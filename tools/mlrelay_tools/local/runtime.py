@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlrelay.functions import FUNCTIONS
-from mlrelay.local.bus import Handler, LocalBus
-from mlrelay.local_store import LocalFolderStore
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.settings import Settings
+from mlrelay.ports.container import Ports, use_ports
 from mlrelay.registry import Registry
-from mlrelay.settings import Settings
-from mlrelay.wiring import Ports, use_ports
+from mlrelay_tools.local.bus import Handler, LocalBus
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlrelay.errors import PermanentError
-from mlrelay.packaging import SERVICES, package_service
+from mlrelay_tools.packaging import SERVICES, package_service
 
 
 @click.command("package")

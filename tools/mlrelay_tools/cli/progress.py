@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.envelope import PubsubMessage
+from mlrelay.stage.envelope import PubsubMessage
 
 STAGES = ("trigger", "snapshot", "pipeline", "notify")
 STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "failed": "bold red"}

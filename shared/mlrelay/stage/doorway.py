@@ -17,11 +17,11 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message
-from mlrelay.envelope import PubsubMessage, from_cloudevent
 from mlrelay.errors import InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
-from mlrelay.run_identity import rejection_id
-from mlrelay.wiring import Ports, current_ports
+from mlrelay.ports.container import Ports, current_ports
+from mlrelay.stage.envelope import PubsubMessage, from_cloudevent
+from mlrelay.stage.run_identity import rejection_id
 
 log = structlog.get_logger()
 M = TypeVar("M", bound=Message)

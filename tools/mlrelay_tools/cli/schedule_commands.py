@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from mlrelay.config.settings import Settings
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.registry import Registry, RegistryError, load_registry
-from mlrelay.settings import Settings
 
 DATETIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
 
@@ -64,9 +64,9 @@ def _with_scheduler_options(command: Any) -> Any:
 
 
 def _plan(location: str, endpoint: str | None) -> tuple[Any, list[Any]]:
-    from mlrelay.schedules.cloud_scheduler import CloudSchedulerJobs
-    from mlrelay.schedules.jobs import desired_jobs
-    from mlrelay.schedules.sync import plan_changes
+    from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
+    from mlrelay_tools.schedules.jobs import desired_jobs
+    from mlrelay_tools.schedules.sync import plan_changes
 
     settings = _settings()
     if not settings.project or settings.project == "local":
@@ -100,7 +100,7 @@ def schedules_plan(location: str, endpoint: str | None) -> None:
 @_with_scheduler_options
 def schedules_apply(location: str, endpoint: str | None) -> None:
     """Make Cloud Scheduler match the registry; running it again changes nothing."""
-    from mlrelay.schedules.sync import apply_changes
+    from mlrelay_tools.schedules.sync import apply_changes
 
     jobs, changes = _plan(location, endpoint)
     if not changes:
@@ -128,7 +128,7 @@ def schedules_export(registry_file: Path | None, out_file: Path) -> None:
     import base64
     import json
 
-    from mlrelay.schedules.jobs import desired_jobs
+    from mlrelay_tools.schedules.jobs import desired_jobs
 
     registry = load_registry(registry_file) if registry_file else _registry(_settings())
     jobs = [
@@ -168,7 +168,7 @@ def backfill(
     """Publish the RunRequests of PIPELINE's (or a group's) slots between --from and --to.
 
     Run ids are those the scheduled ticks would have had, so a slot that ran is not run again."""
-    from mlrelay.schedules.backfill import backfill_items
+    from mlrelay_tools.schedules.backfill import backfill_items
 
     settings = _settings()
     try:
@@ -198,10 +198,10 @@ def backfill(
 def _backfill_embedded(settings: Settings, items: list[Any], concurrency: int) -> None:
     from dataclasses import replace
 
-    from mlrelay.demo import seed_demo_warehouse
-    from mlrelay.ledger import read_run
-    from mlrelay.local.runtime import build_local_runtime
-    from mlrelay.schedules.backfill import publish_all
+    from mlrelay.stage.ledger import read_run
+    from mlrelay_tools.demo import seed_demo_warehouse
+    from mlrelay_tools.local.runtime import build_local_runtime
+    from mlrelay_tools.schedules.backfill import publish_all
 
     seed_demo_warehouse(settings.warehouse_path)
     runtime = build_local_runtime(replace(settings, bus_workers=concurrency))
@@ -221,8 +221,8 @@ def _backfill_embedded(settings: Settings, items: list[Any], concurrency: int) -
 
 def _backfill_google(settings: Settings, items: list[Any], concurrency: int) -> None:
     from mlrelay.adapters.pubsub_publisher import PubSubPublisher
-    from mlrelay.schedules.backfill import publish_windowed, run_finished
-    from mlrelay.wiring import Ports
+    from mlrelay.ports.container import Ports
+    from mlrelay_tools.schedules.backfill import publish_windowed, run_finished
 
     store = Ports(settings).store
     try:
@@ -248,9 +248,9 @@ def _deliver(bus: Any) -> None:
 )
 def schedule(for_seconds: float | None) -> None:
     """Run the registry's schedules on this machine (embedded runtime): a local cron."""
-    from mlrelay.demo import seed_demo_warehouse
-    from mlrelay.local.runtime import build_local_runtime
-    from mlrelay.schedules.local_cron import next_slot, run_cron
+    from mlrelay_tools.demo import seed_demo_warehouse
+    from mlrelay_tools.local.runtime import build_local_runtime
+    from mlrelay_tools.schedules.local_cron import next_slot, run_cron
 
     settings = _settings()
     registry = _registry(settings)

@@ -1,9 +1,9 @@
-"""The pipeline registry: one YAML file listing every pipeline mlrelay may run.
+"""Loading the pipeline registry: YAML text to typed specs.
 
 Loading reports *every* problem at once, each with file, line and field, so `mlrelay validate`
 is useful in a pull request. Paths inside the file are relative to the file. The specs it loads
-into live in `mlrelay.registry_specs`, the checks beyond the schema in `mlrelay.registry_checks`;
-both are re-exported here.
+into live in `mlrelay.registry.specs`, the checks beyond the schema in `mlrelay.registry.checks`;
+`mlrelay.registry` re-exports what callers need.
 """
 
 from __future__ import annotations
@@ -17,32 +17,11 @@ from pydantic import ValidationError
 
 from mlrelay.contracts import PIPELINE_NAME_PATTERN, describe_validation_error
 from mlrelay.errors import PermanentError
-from mlrelay.registry_checks import Found, group_problems, pipeline_problems
-from mlrelay.registry_specs import (
-    GroupMember,
-    GroupSpec,
-    NotifySpec,
+from mlrelay.registry.checks import Found, group_problems, pipeline_problems
+from mlrelay.registry.specs import (
     PipelineSpec,
     Registry,
-    ScheduleSpec,
-    SourceSpec,
-    resolve_parameters,
 )
-
-__all__ = [
-    "GroupMember",
-    "GroupSpec",
-    "NotifySpec",
-    "PipelineSpec",
-    "Registry",
-    "RegistryError",
-    "RegistryProblem",
-    "ScheduleSpec",
-    "SourceSpec",
-    "load_registry",
-    "parse_registry",
-    "resolve_parameters",
-]
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any, TypeVar
 
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, LifecycleEvent, Message, RunRequest, SnapshotRequest
 from mlrelay.errors import PermanentError
 from mlrelay.logs import configure_logging
-from mlrelay.ports import ObjectStore, Publisher
+from mlrelay.ports.protocols import ObjectStore, Publisher
 from mlrelay.registry import Registry, load_registry
-from mlrelay.settings import Settings
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ class Ports:
         if self._store is not None:
             return self._store
         if self.settings.mode == "embedded":
-            from mlrelay.local_store import LocalFolderStore
+            from mlrelay.adapters.local_folder import LocalFolderStore
 
             return LocalFolderStore(self.settings.bucket_dir)
         from mlrelay.adapters.gcs_store import GcsStore

@@ -20,12 +20,12 @@ import structlog
 
 from mlrelay.contracts import RunRequest, ScheduleRef
 from mlrelay.errors import PermanentError
-from mlrelay.ledger import read_run
-from mlrelay.ports import ObjectStore, Publisher
+from mlrelay.ports.protocols import ObjectStore, Publisher
 from mlrelay.registry import Registry, resolve_parameters
-from mlrelay.run_identity import derive_run_id
 from mlrelay.schedules.members import members_of, schedules_of
 from mlrelay.schedules.slots import CronSchedule
+from mlrelay.stage.ledger import read_run
+from mlrelay.stage.run_identity import derive_run_id
 
 log = structlog.get_logger()
 

@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.schedules.jobs import JobSpec
-from mlrelay.schedules.sync import JobExists, JobMissing
+from mlrelay_tools.schedules.jobs import JobSpec
+from mlrelay_tools.schedules.sync import JobExists, JobMissing
 
 
 class CloudSchedulerJobs:

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from mlrelay.backend_options import KfpOptions, VertexOptions
 from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
+from mlrelay.registry.backends import KfpOptions, VertexOptions
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 

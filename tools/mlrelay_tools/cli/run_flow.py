@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mlrelay.cli.progress import RunProgress
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest, Scalar
-from mlrelay.demo import seed_demo_warehouse
-from mlrelay.ledger import StageRecord, read_run
-from mlrelay.local.runtime import build_local_runtime
-from mlrelay.settings import Settings
+from mlrelay.stage.ledger import StageRecord, read_run
+from mlrelay_tools.cli.progress import RunProgress
+from mlrelay_tools.demo import seed_demo_warehouse
+from mlrelay_tools.local.runtime import build_local_runtime
 
 
 class CountingChannel:

@@ -10,9 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from mlrelay.config.snapshot import SnapshotSettings
+from mlrelay.config.topics import Topics
 from mlrelay.errors import PermanentError
-from mlrelay.snapshot_settings import SnapshotSettings
-from mlrelay.topics import Topics
 
 Mode = Literal["embedded", "google"]
 

@@ -1,0 +1,1 @@
+"""Configuration: settings read once from the environment, topic names, the function table."""

@@ -1,0 +1,32 @@
+"""The pipeline registry: one YAML file listing every pipeline mlrelay may run.
+
+`specs` holds the typed specs, `backends` the options of each pipeline backend, `checks` the
+cross-field checks, `loading` the YAML loading with every problem's file, line and field.
+"""
+
+from mlrelay.registry.loading import RegistryError, RegistryProblem, load_registry, parse_registry
+from mlrelay.registry.specs import (
+    GroupMember,
+    GroupSpec,
+    NotifySpec,
+    PipelineSpec,
+    Registry,
+    ScheduleSpec,
+    SourceSpec,
+    resolve_parameters,
+)
+
+__all__ = [
+    "GroupMember",
+    "GroupSpec",
+    "NotifySpec",
+    "PipelineSpec",
+    "Registry",
+    "RegistryError",
+    "RegistryProblem",
+    "ScheduleSpec",
+    "SourceSpec",
+    "load_registry",
+    "parse_registry",
+    "resolve_parameters",
+]
