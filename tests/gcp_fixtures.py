@@ -110,7 +110,7 @@ def google_ports(
         project=PROJECT,
         bucket=store.bucket.name,
         registry_path=REGISTRY,
-        snapshot=snapshot_settings(peer, **snapshot_changes),
+        sections=(snapshot_settings(peer, **snapshot_changes),),
     )
     publisher = RecordingPublisher()
     registry = parse_registry(registry_text, "registry.yaml", Path(REGISTRY).parent)

@@ -15,7 +15,9 @@ import hcl2
 import pytest
 import yaml
 
+from mlrelay.config.env import env_vars
 from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.settings import SECTIONS
 from mlrelay.config.topics import DEFAULT_TOPICS
 from mlrelay_tools.packaging import SERVICES
 
@@ -118,13 +120,8 @@ def test_functions_agree_between_code_and_terraform() -> None:
 
 def test_terraform_sets_only_env_vars_the_settings_read() -> None:
     read = {
-        name
-        for source in ("config/settings.py", "config/snapshot.py")
-        for name in re.findall(
-            r'"((?:MLRELAY|GOOGLE|SLACK)_[A-Z_]+)"', (REPO / "shared/mlrelay" / source).read_text()
-        )
+        var.name for section in SECTIONS for _, var in env_vars(section) if var.name is not None
     }
-    read |= {f"MLRELAY_TOPIC_{role.upper()}" for role in DEFAULT_TOPICS}
     env = set(module_locals()["common_env"])
     for service_env in module_locals()["service_env"].values():
         env |= set(service_env)

@@ -49,6 +49,6 @@ def test_every_log_line_of_a_run_is_cloud_logging_json_with_the_run_id(
 
 def test_the_slack_webhook_never_prints() -> None:
     settings = Settings.from_env({"SLACK_WEBHOOK_URL": "https://example.invalid/T000/B000/XXXX"})
-    assert settings.slack_webhook_url.value.endswith("XXXX")
-    assert "XXXX" not in repr(settings) and "XXXX" not in str(settings.slack_webhook_url)
+    assert settings.chat.webhook_url.value.endswith("XXXX")
+    assert "XXXX" not in repr(settings) and "XXXX" not in str(settings.chat.webhook_url)
     assert repr(Secret("")) == "Secret(unset)"

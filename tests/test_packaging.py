@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay_tools.cli.main import cli
 from mlrelay_tools.packaging import SERVICES, package_service
 
@@ -69,7 +69,7 @@ def test_packages_are_reproducible(packages: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_service_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(PermanentError, match="'scheduler' is not a service"):
+    with pytest.raises(ConfigurationError, match="'scheduler' is not a service"):
         package_service("scheduler", REPO, REGISTRY, tmp_path)
     result = CliRunner().invoke(cli, ["package"])
     assert result.exit_code == 2 and "name one SERVICE or pass --all" in result.output

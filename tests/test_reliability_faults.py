@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mlrelay.config.settings import Settings
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, TransientError
 from mlrelay.registry.backends import KfpOptions, VertexOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
@@ -83,7 +83,7 @@ def test_the_http_timeout_is_read_from_the_environment_and_checked() -> None:
     assert Settings.from_env({}).http_timeout_seconds == 30.0
     assert Settings.from_env({"MLRELAY_HTTP_TIMEOUT_SECONDS": "2.5"}).http_timeout_seconds == 2.5
     for wrong in ("0", "-1", "soon", "inf", "nan"):
-        with pytest.raises(PermanentError) as caught:
+        with pytest.raises(ConfigurationError) as caught:
             Settings.from_env({"MLRELAY_HTTP_TIMEOUT_SECONDS": wrong})
         assert caught.value.field == "MLRELAY_HTTP_TIMEOUT_SECONDS"
 

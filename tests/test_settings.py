@@ -8,14 +8,14 @@ import pytest
 
 from mlrelay.config.settings import Settings
 from mlrelay.config.topics import Topics
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.stage.dead_letters import source_topic
 
 
 def test_defaults_keep_a_short_renewed_claim_lease_and_googles_vertex_endpoint() -> None:
     settings = Settings.from_env({})
     assert settings.claim_lease == timedelta(seconds=90)
-    assert settings.vertex_endpoint == ""
+    assert settings.deployer.vertex_endpoint == ""
     assert settings.subscription_topics == {}
 
 
@@ -28,7 +28,7 @@ def test_the_lease_endpoint_and_subscription_topics_come_from_the_environment() 
         }
     )
     assert settings.claim_lease == timedelta(seconds=12)
-    assert settings.vertex_endpoint == "europe-west4-aiplatform.googleapis.com"
+    assert settings.deployer.vertex_endpoint == "europe-west4-aiplatform.googleapis.com"
     topics = Topics()
     named = settings.subscription_topics
     assert source_topic("projects/p/subscriptions/trigger-copy", topics, named) == "mlrelay-runs"
@@ -49,7 +49,7 @@ def test_the_lease_endpoint_and_subscription_topics_come_from_the_environment() 
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_fix(name: str, value: str) -> None:
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({name: value})
     assert caught.value.field == name
     assert "e.g." in caught.value.fix

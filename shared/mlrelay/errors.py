@@ -1,14 +1,25 @@
-"""The two kinds of failure every stage knows: permanent (reject) and transient (redeliver)."""
+"""Every error mlrelay raises on purpose, under one root.
+
+```
+MlrelayError
+├── ExplainedError(field, problem, fix)   what a person reads names the field and the fix
+│   ├── PermanentError                    this message can never succeed: reject and keep it
+│   │   └── InvalidMessageError           it does not match its contract
+│   └── ConfigurationError                our own set-up is wrong (environment, registry file,
+│                                         packaging input): fixing it makes the message succeed
+└── TransientError                        the outside world is briefly unavailable: redeliver
+```
+"""
 
 from __future__ import annotations
 
 
-class PermanentError(Exception):
-    """Retrying cannot help: acknowledge, emit a `rejected`/`failed` event, keep the message.
+class MlrelayError(Exception):
+    """The root: `except MlrelayError` catches every error mlrelay raises on purpose."""
 
-    `field` names what was wrong and `fix` says what to do, so the message a user reads is
-    actionable.
-    """
+
+class ExplainedError(MlrelayError):
+    """An error a person reads: `field` names what is wrong, `problem` how, `fix` what to do."""
 
     def __init__(self, field: str, problem: str, fix: str = "") -> None:
         self.field = field
@@ -20,9 +31,18 @@ class PermanentError(Exception):
         super().__init__(text)
 
 
+class PermanentError(ExplainedError):
+    """Retrying this message cannot help: acknowledge, emit a `rejected`/`failed` event, keep it."""
+
+
 class InvalidMessageError(PermanentError):
     """A message (or registry entry) does not match its contract."""
 
 
-class TransientError(Exception):
+class ConfigurationError(ExplainedError):
+    """mlrelay's own set-up is wrong (an environment variable, the registry file, a packaging
+    input): the message is fine and succeeds once the set-up is fixed."""
+
+
+class TransientError(MlrelayError):
     """The outside world is briefly unavailable (5xx, timeout, work in progress): raise to retry."""

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mlrelay.config.functions import FUNCTIONS
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.registry import load_registry
 
 SERVICES = tuple(dict.fromkeys(spec.service_dir for spec in FUNCTIONS))
@@ -41,12 +41,12 @@ def pinned_requirements(requirements_file: Path) -> list[str]:
             continue
         match = _REQUIREMENT.match(line)
         if match is None:
-            raise PermanentError(str(requirements_file), f"cannot read requirement {line!r}")
+            raise ConfigurationError(str(requirements_file), f"cannot read requirement {line!r}")
         name, extras = match.group(1), match.group(2) or ""
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise PermanentError(
+            raise ConfigurationError(
                 str(requirements_file),
                 f"{name} is not installed here, so it cannot be pinned",
                 "pip install -e '.[dev]' first",
@@ -72,7 +72,7 @@ def _copy_registry(registry_file: Path, target: Path) -> None:
         try:
             relative = source.relative_to(base)
         except ValueError:
-            raise PermanentError(
+            raise ConfigurationError(
                 f"pipelines.{name}.template",
                 f"{source} is outside the registry's folder",
                 "keep templates beside the registry",
@@ -93,7 +93,7 @@ def _zip(folder: Path, archive: Path) -> None:
 
 def package_service(service: str, repo: Path, registry_file: Path, out_dir: Path) -> Package:
     if service not in SERVICES:
-        raise PermanentError(
+        raise ConfigurationError(
             "SERVICE", f"{service!r} is not a service", f"use one of: {', '.join(SERVICES)}"
         )
     source = repo / "services" / service

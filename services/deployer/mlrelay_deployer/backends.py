@@ -83,7 +83,7 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
         return VertexPipelineBackend(
             spec.vertex,
             lifecycle_topic,
-            endpoint=settings.vertex_endpoint,
+            endpoint=settings.deployer.vertex_endpoint,
             request_timeout_seconds=settings.http_timeout_seconds,
         )
     if spec.backend == "kfp" and spec.kfp is not None:

@@ -99,8 +99,8 @@ def build_channel(ports: Ports) -> Poster:
             delivery=delivery,
         )
     webhooks: dict[str | None, str] = {name: s.value for name, s in chat.webhooks.items()}
-    if ports.settings.slack_webhook_url:
-        webhooks[None] = ports.settings.slack_webhook_url.value
+    if chat.webhook_url:
+        webhooks[None] = chat.webhook_url.value
     if webhooks:
         return SlackWebhookChannel(webhooks, delivery)
     return PlainPoster(ConsoleChannel())

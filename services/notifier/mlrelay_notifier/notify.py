@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.errors import InvalidMessageError, PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, InvalidMessageError, PermanentError, TransientError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry import NotifySpec
@@ -84,7 +84,7 @@ def notify_spec(ports: Ports, pipeline: str | None) -> NotifySpec:
         return NotifySpec()
     try:
         registry = ports.registry
-    except PermanentError as exc:  # a broken registry must not silence failures
+    except ConfigurationError as exc:  # a broken registry must not silence failures
         log.warning("notify_registry_unreadable", error=str(exc))
         return NotifySpec()
     spec = registry.pipelines.get(pipeline)

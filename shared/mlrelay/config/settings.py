@@ -1,105 +1,129 @@
-"""Configuration, read once from the environment into a typed object (documented in the README)."""
+"""Configuration, read once from the environment into typed settings (docs/configuration.md).
+
+`Settings` holds what every function reads; a service's own section (`SnapshotSettings`,
+`ChatSettings`, `DeployerSettings`) is read from the same environment the first time that
+service asks for it, so a function reads only the settings it needs.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
+from mlrelay.config.chat import ChatSettings
+from mlrelay.config.deployer import DeployerSettings
+from mlrelay.config.env import (
+    Secret,
+    choice,
+    name_map,
+    path,
+    positive_int,
+    read_section,
+    seconds,
+    setting,
+    upper,
+)
 from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.config.topics import Topics
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
+
+__all__ = ["Mode", "Secret", "Settings"]
 
 Mode = Literal["embedded", "google"]
-
-
-@dataclass(frozen=True, repr=False)
-class Secret:
-    """A value that never prints: repr/str show only whether it is set."""
-
-    value: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
-
-    def __repr__(self) -> str:
-        return "Secret(set)" if self.value else "Secret(unset)"
-
-    __str__ = __repr__
-
-
-SLACK_WEBHOOK_PREFIX = "SLACK_WEBHOOK_URL_"
-
-
-@dataclass(frozen=True)
-class ChatSettings:
-    """Slack (notifier). Secrets come from Secret Manager as secret env vars in the cloud."""
-
-    bot_token: Secret = field(default_factory=Secret)
-    # named webhooks for the registry's `notify.slack_webhook: NAME` (env SLACK_WEBHOOK_URL_NAME)
-    webhooks: Mapping[str, Secret] = field(default_factory=dict)
-    default_channel: str = ""  # bot mode: where events without a pipeline channel go
-    api_url: str = "https://slack.com/api/"
-    min_interval_seconds: float = 1.0  # between posts to one channel, per process
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ChatSettings:
-        prefix = SLACK_WEBHOOK_PREFIX
-        webhooks = {
-            name.removeprefix(prefix).lower(): Secret(value)
-            for name, value in env.items()
-            if name.startswith(prefix) and len(name) > len(prefix) and value
-        }
-        raw = env.get("MLRELAY_SLACK_MIN_INTERVAL", "1.0")
-        try:
-            interval = float(raw)
-        except ValueError:
-            interval = -1.0
-        if not interval >= 0:
-            raise PermanentError(
-                "MLRELAY_SLACK_MIN_INTERVAL",
-                f"{raw!r} is not a number of seconds >= 0",
-                "e.g. 1.0: Slack allows about one message per second per channel",
-            )
-        return cls(
-            bot_token=Secret(env.get("SLACK_BOT_TOKEN", "")),
-            webhooks=webhooks,
-            default_channel=env.get("MLRELAY_SLACK_CHANNEL", ""),
-            api_url=env.get("MLRELAY_SLACK_API_URL", "https://slack.com/api/"),
-            min_interval_seconds=interval,
-        )
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
 class Settings:
-    mode: Mode = "embedded"
-    home: Path = Path(".mlrelay")
-    registry_path: Path = Path("pipelines/registry.yaml")
-    project: str = "local"
-    bucket: str = ""
-    topics: Topics = field(default_factory=Topics)
-    slack_webhook_url: Secret = field(default_factory=Secret)
-    chat: ChatSettings = field(default_factory=ChatSettings)
-    snapshot: SnapshotSettings = field(default_factory=SnapshotSettings)
-    log_format: Literal["json", "console"] = "console"
-    log_level: str = "INFO"
-    max_delivery_attempts: int = 5
-    min_backoff_seconds: float = 0.1
-    max_backoff_seconds: float = 5.0
-    bus_workers: int = 4  # local bus: deliveries at the same time (fan-out runs overlap)
-    # one HTTP request to GCS, BigQuery, Vertex AI, a KFP host or Slack: past this without an
-    # answer it counts as failed (the client retries within its budget, then Pub/Sub redelivers)
-    http_timeout_seconds: float = 30.0
-    # a stage's claim lease, renewed every third of it while the stage works: how long after a
-    # worker dies mid-stage a redelivery may take its claim over
-    claim_lease_seconds: int = 90
-    vertex_endpoint: str = ""  # Vertex AI API endpoint; empty: <region>-aiplatform.googleapis.com
-    # subscription -> topic, for subscriptions not named after their function (dead-letter replay)
-    subscription_topics: Mapping[str, str] = field(default_factory=dict)
+    """The common settings: the mode, where things live, logs, timeouts and claim leases."""
+
+    mode: Mode = setting(
+        "MLRELAY_MODE",
+        "`embedded`: one machine, in-process bus, DuckDB, a local folder, kfp.local; "
+        "`google`: Pub/Sub, BigQuery, GCS, Vertex AI or a KFP host.",
+        default="embedded",
+        parse=choice("embedded", "google"),
+    )
+    home: Path = setting(
+        "MLRELAY_HOME",
+        "Embedded mode: the folder holding the bucket (`bucket/`), the DuckDB warehouse and "
+        "local pipeline runs.",
+        default=Path(".mlrelay"),
+        parse=path,
+    )
+    registry_path: Path = setting(
+        "MLRELAY_REGISTRY",
+        "The pipeline registry file (a deployed function has its copy in `registry/`).",
+        default=Path("pipelines/registry.yaml"),
+        parse=path,
+    )
+    project: str = setting(
+        "GOOGLE_CLOUD_PROJECT",
+        "The Google Cloud project (required in google mode; `local` in embedded mode).",
+        default="local",
+    )
+    bucket: str = setting(
+        "MLRELAY_BUCKET",
+        "Google mode: the GCS bucket holding snapshots, the run ledger, rejected messages and "
+        "dead letters (required in google mode).",
+        default="",
+    )
+    topics: Topics = field(default_factory=Topics, metadata={"section": Topics})
+    log_format: Literal["json", "console"] = setting(
+        "MLRELAY_LOG_FORMAT",
+        "`json` (Cloud Logging's shape; the default inside a Cloud Function) or `console`.",
+        default="console",
+        parse=choice("json", "console"),
+    )
+    log_level: str = setting(
+        "MLRELAY_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR.", default="INFO", parse=upper
+    )
+    max_delivery_attempts: int = setting(
+        "MLRELAY_MAX_DELIVERY_ATTEMPTS",
+        "Embedded bus: deliveries of one message before it is dead-lettered (on Google Cloud the "
+        "subscription's dead-letter policy decides, set in infra/).",
+        default=5,
+        parse=positive_int(5),
+    )
+    min_backoff_seconds: float = setting(None, "Embedded bus: first redelivery delay.", default=0.1)
+    max_backoff_seconds: float = setting(
+        None, "Embedded bus: longest redelivery delay.", default=5.0
+    )
+    bus_workers: int = setting(
+        "MLRELAY_BUS_WORKERS",
+        "Embedded bus: deliveries at the same time (the runs of one fan-out tick overlap).",
+        default=4,
+        parse=positive_int(4),
+    )
+    http_timeout_seconds: float = setting(
+        "MLRELAY_HTTP_TIMEOUT_SECONDS",
+        "One HTTP request to GCS, BigQuery, Vertex AI, a KFP host or Slack: past this without an "
+        "answer it counts as failed (the client retries within its budget, then Pub/Sub "
+        "redelivers).",
+        default=30.0,
+        parse=seconds(30.0),
+    )
+    claim_lease_seconds: int = setting(
+        "MLRELAY_CLAIM_LEASE_SECONDS",
+        "A stage's claim lease, renewed every third of it while the stage works: how long after "
+        "a worker dies mid-stage a redelivery may take its claim over.",
+        default=90,
+        parse=positive_int(90),
+    )
+    subscription_topics: Mapping[str, str] = setting(
+        "MLRELAY_SUBSCRIPTION_TOPICS",
+        "JSON object subscription -> topic, for subscriptions not named after their function, "
+        "so a dead letter from them can be replayed to its topic.",
+        default_factory=dict,
+        parse=name_map,
+    )
+    # sections given in code (tests); any other is read from `env` the first time it is asked for
+    sections: tuple[Any, ...] = field(default=(), repr=False)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def claim_lease(self) -> timedelta:
@@ -113,83 +137,59 @@ class Settings:
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 
+    def section(self, kind: type[S]) -> S:
+        """A service's own settings: as given, else read from the environment once."""
+        for given in self.sections:
+            if isinstance(given, kind):
+                return given
+        read: dict[type[Any], Any] = self.__dict__.setdefault("_read_sections", {})
+        if kind not in read:
+            read[kind] = read_section(kind, self.env)
+        found: S = read[kind]
+        return found
+
+    @property
+    def snapshot(self) -> SnapshotSettings:
+        return self.section(SnapshotSettings)
+
+    @property
+    def chat(self) -> ChatSettings:
+        return self.section(ChatSettings)
+
+    @property
+    def deployer(self) -> DeployerSettings:
+        return self.section(DeployerSettings)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        env = dict(os.environ if env is None else env)
         mode = env.get("MLRELAY_MODE", "embedded")
-        if mode not in ("embedded", "google"):
-            raise PermanentError(
-                "MLRELAY_MODE", f"{mode!r} is not a mode", "use embedded or google"
-            )
         in_cloud = "K_SERVICE" in env or "FUNCTION_TARGET" in env
-        log_format = env.get("MLRELAY_LOG_FORMAT", "json" if in_cloud else "console")
-        if log_format not in ("json", "console"):
-            raise PermanentError("MLRELAY_LOG_FORMAT", f"{log_format!r}", "use json or console")
-        settings = cls(
-            mode=mode,  # type: ignore[arg-type]
-            home=Path(env.get("MLRELAY_HOME", ".mlrelay")),
-            registry_path=Path(env.get("MLRELAY_REGISTRY", "pipelines/registry.yaml")),
-            project=env.get("GOOGLE_CLOUD_PROJECT", "local" if mode == "embedded" else ""),
-            bucket=env.get("MLRELAY_BUCKET", ""),
-            topics=Topics.from_env(env),
-            slack_webhook_url=Secret(env.get("SLACK_WEBHOOK_URL", "")),
-            chat=ChatSettings.from_env(env),
-            snapshot=SnapshotSettings.from_env(env),
-            log_format=log_format,  # type: ignore[arg-type]
-            log_level=env.get("MLRELAY_LOG_LEVEL", "INFO").upper(),
-            max_delivery_attempts=_positive_int(env, "MLRELAY_MAX_DELIVERY_ATTEMPTS", 5),
-            bus_workers=_positive_int(env, "MLRELAY_BUS_WORKERS", 4),
-            http_timeout_seconds=_positive_seconds(env, "MLRELAY_HTTP_TIMEOUT_SECONDS", 30.0),
-            claim_lease_seconds=_positive_int(env, "MLRELAY_CLAIM_LEASE_SECONDS", 90),
-            vertex_endpoint=env.get("MLRELAY_VERTEX_ENDPOINT", ""),
-            subscription_topics=_name_map(env, "MLRELAY_SUBSCRIPTION_TOPICS"),
-        )
-        if mode == "google":
+        given: dict[str, Any] = {
+            "topics": Topics.from_env(env),
+            "env": env,
+            "project": env.get("GOOGLE_CLOUD_PROJECT", "local" if mode == "embedded" else ""),
+        }
+        if "MLRELAY_LOG_FORMAT" not in env:
+            given["log_format"] = "json" if in_cloud else "console"
+        settings = read_section(cls, env, **given)
+        if settings.mode == "google":
             for name, value in (
                 ("GOOGLE_CLOUD_PROJECT", settings.project),
                 ("MLRELAY_BUCKET", settings.bucket),
             ):
                 if not value:
-                    raise PermanentError(name, "is not set", f"set {name} for MLRELAY_MODE=google")
+                    raise ConfigurationError(
+                        name, "is not set", f"set {name} for MLRELAY_MODE=google"
+                    )
         return settings
 
 
-def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise PermanentError(name, f"{raw!r} is not a number of seconds > 0", f"e.g. {default}")
-    return seconds
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise PermanentError(name, f"{raw!r} is not a positive integer", f"e.g. {name}={default}")
-    return int(raw)
-
-
-def _name_map(env: Mapping[str, str], name: str) -> dict[str, str]:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return {}
-    try:
-        found = json.loads(raw)
-    except ValueError:
-        found = None
-    if not isinstance(found, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
-    ):
-        raise PermanentError(
-            name,
-            f"{raw[:80]!r} is not a JSON object of names to names",
-            f'e.g. {name}=\'{{"my-subscription": "my-topic"}}\'',
-        )
-    return dict(found)
+SECTIONS: tuple[type[Any], ...] = (
+    Settings,
+    Topics,
+    SnapshotSettings,
+    ChatSettings,
+    DeployerSettings,
+)
+"""Every settings section, in the order docs/configuration.md lists them."""

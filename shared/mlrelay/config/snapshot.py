@@ -1,12 +1,11 @@
-"""The snapshotter's configuration (part of `Settings`, read once from the environment)."""
+"""The snapshotter's settings (read from the environment by the snapshotter only)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mlrelay.errors import PermanentError
+from mlrelay.config.env import choice, positive_int, seconds, setting
 
 SnapshotMode = Literal["export", "stream"]
 COMPRESSIONS = ("zstd", "snappy", "gzip", "none")
@@ -21,50 +20,63 @@ class SnapshotSettings:
     files whose size, row groups and compression mlrelay controls.
     """
 
-    mode: SnapshotMode = "export"
-    bigquery_location: str = ""  # "" = let BigQuery decide (the source's location)
-    staging_dataset: str = "mlrelay_staging"
-    job_wait_seconds: float = 480.0  # then: transient, the redelivery re-attaches to the job
-    api_retry_seconds: float = 60.0  # retries of one BigQuery API call (5xx, 429, timeouts)
-    file_megabytes: int = 256  # stream mode: roll to a new file past this size
-    row_group_rows: int = 131_072  # stream mode
-    compression: str = "zstd"  # stream mode, and export mode's extract job
-    # emulators only (anonymous credentials when set): http://host:port and host:port
-    bigquery_endpoint: str = ""
-    bigquery_storage_endpoint: str = ""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SnapshotSettings:
-        mode = env.get("MLRELAY_SNAPSHOT_MODE", "export")
-        if mode not in ("export", "stream"):
-            raise PermanentError(
-                "MLRELAY_SNAPSHOT_MODE", f"{mode!r} is not a snapshot mode", "use export or stream"
-            )
-        compression = env.get("MLRELAY_SNAPSHOT_COMPRESSION", "zstd").lower()
-        if compression not in COMPRESSIONS:
-            raise PermanentError(
-                "MLRELAY_SNAPSHOT_COMPRESSION",
-                f"{compression!r} is not supported",
-                "use one of " + ", ".join(COMPRESSIONS),
-            )
-        return cls(
-            mode=mode,  # type: ignore[arg-type]
-            bigquery_location=env.get("MLRELAY_BIGQUERY_LOCATION", ""),
-            staging_dataset=env.get("MLRELAY_BIGQUERY_STAGING_DATASET", "mlrelay_staging"),
-            job_wait_seconds=float(_positive(env, "MLRELAY_BIGQUERY_JOB_WAIT_SECONDS", 480)),
-            api_retry_seconds=float(_positive(env, "MLRELAY_BIGQUERY_RETRY_SECONDS", 60)),
-            file_megabytes=_positive(env, "MLRELAY_SNAPSHOT_FILE_MB", 256),
-            row_group_rows=_positive(env, "MLRELAY_SNAPSHOT_ROW_GROUP_ROWS", 131_072),
-            compression=compression,
-            bigquery_endpoint=env.get("MLRELAY_BIGQUERY_ENDPOINT", ""),
-            bigquery_storage_endpoint=env.get("MLRELAY_BIGQUERY_STORAGE_ENDPOINT", ""),
-        )
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise PermanentError(name, f"{raw!r} is not a positive integer", f"e.g. {name}={default}")
-    return int(raw)
+    mode: SnapshotMode = setting(
+        "MLRELAY_SNAPSHOT_MODE",
+        "`export`: BigQuery writes the Parquet files itself (no rows pass through the function); "
+        "`stream`: the Storage Read API streams Arrow batches through the function into Parquet "
+        "files whose size, row groups and compression mlrelay controls.",
+        default="export",
+        parse=choice("export", "stream"),
+    )
+    bigquery_location: str = setting(
+        "MLRELAY_BIGQUERY_LOCATION",
+        "Location of BigQuery jobs; empty: BigQuery decides (the source's location).",
+        default="",
+    )
+    staging_dataset: str = setting(
+        "MLRELAY_BIGQUERY_STAGING_DATASET",
+        "Dataset holding the point-in-time staging table of each snapshot (export mode).",
+        default="mlrelay_staging",
+    )
+    job_wait_seconds: float = setting(
+        "MLRELAY_BIGQUERY_JOB_WAIT_SECONDS",
+        "How long one delivery waits for a BigQuery job; then the message is redelivered and "
+        "the redelivery re-attaches to the same job (deterministic job ids).",
+        default=480.0,
+        parse=seconds(480),
+    )
+    api_retry_seconds: float = setting(
+        "MLRELAY_BIGQUERY_RETRY_SECONDS",
+        "Retry budget of one BigQuery API call (5xx, 429, timeouts, write conflicts).",
+        default=60.0,
+        parse=seconds(60),
+    )
+    file_megabytes: int = setting(
+        "MLRELAY_SNAPSHOT_FILE_MB",
+        "Stream mode: start a new Parquet file past this size.",
+        default=256,
+        parse=positive_int(256),
+    )
+    row_group_rows: int = setting(
+        "MLRELAY_SNAPSHOT_ROW_GROUP_ROWS",
+        "Stream mode: rows per Parquet row group.",
+        default=131_072,
+        parse=positive_int(131_072),
+    )
+    compression: str = setting(
+        "MLRELAY_SNAPSHOT_COMPRESSION",
+        "Parquet compression of stream mode, of export mode's extract job and of the embedded "
+        "DuckDB COPY: " + ", ".join(COMPRESSIONS) + ".",
+        default="zstd",
+        parse=choice(*COMPRESSIONS, lower=True),
+    )
+    bigquery_endpoint: str = setting(
+        "MLRELAY_BIGQUERY_ENDPOINT",
+        "Emulators only: http://host:port of a BigQuery REST API (anonymous credentials).",
+        default="",
+    )
+    bigquery_storage_endpoint: str = setting(
+        "MLRELAY_BIGQUERY_STORAGE_ENDPOINT",
+        "Emulators only: host:port of a BigQuery Storage Read gRPC API (no TLS).",
+        default="",
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from mlrelay.config.env import read_section, setting
+
 DEFAULT_TOPICS: dict[str, str] = {
     "runs": "mlrelay-runs",
     "snapshots": "mlrelay-snapshots",
@@ -16,17 +18,37 @@ DEFAULT_TOPICS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Topics:
-    runs: str = DEFAULT_TOPICS["runs"]
-    snapshots: str = DEFAULT_TOPICS["snapshots"]
-    deploys: str = DEFAULT_TOPICS["deploys"]
-    lifecycle: str = DEFAULT_TOPICS["lifecycle"]
-    dead_letter: str = DEFAULT_TOPICS["dead_letter"]
+    """The Pub/Sub topics the functions read and publish to."""
+
+    runs: str = setting(
+        "MLRELAY_TOPIC_RUNS",
+        "Run requests (Cloud Scheduler, `mlrelay trigger`, any publisher); the trigger reads it.",
+        default=DEFAULT_TOPICS["runs"],
+    )
+    snapshots: str = setting(
+        "MLRELAY_TOPIC_SNAPSHOTS",
+        "Snapshot requests from the trigger; the snapshotter reads it.",
+        default=DEFAULT_TOPICS["snapshots"],
+    )
+    deploys: str = setting(
+        "MLRELAY_TOPIC_DEPLOYS",
+        "Deploy requests from the snapshotter; the deployer reads it.",
+        default=DEFAULT_TOPICS["deploys"],
+    )
+    lifecycle: str = setting(
+        "MLRELAY_TOPIC_LIFECYCLE",
+        "Lifecycle events from every stage and the pipeline's reporter; the notifier reads it.",
+        default=DEFAULT_TOPICS["lifecycle"],
+    )
+    dead_letter: str = setting(
+        "MLRELAY_TOPIC_DEAD_LETTER",
+        "Where failed deliveries go after the attempt limit; the dead-letter function reads it.",
+        default=DEFAULT_TOPICS["dead_letter"],
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Topics:
-        """`MLRELAY_TOPIC_RUNS`, `MLRELAY_TOPIC_SNAPSHOTS`, ... override the defaults."""
-        values = {f.name: env.get(f"MLRELAY_TOPIC_{f.name.upper()}", "") for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if v})
+        return read_section(cls, {k: v for k, v in env.items() if v})
 
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, LifecycleEvent, Message, RunRequest, SnapshotRequest
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.logs import configure_logging
 from mlrelay.ports.protocols import ObjectStore, Publisher
 from mlrelay.registry import Registry, load_registry
@@ -43,7 +43,7 @@ class Ports:
         if self._publisher is not None:
             return self._publisher
         if self.settings.mode == "embedded":
-            raise PermanentError(
+            raise ConfigurationError(
                 "MLRELAY_MODE",
                 "embedded mode publishes through the in-process bus, which is not "
                 "running in this process",

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlrelay.contracts import PIPELINE_NAME_PATTERN, describe_validation_error
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.registry.checks import Found, group_problems, pipeline_problems
 from mlrelay.registry.specs import (
     PipelineSpec,
@@ -35,7 +35,9 @@ class RegistryProblem:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class RegistryError(PermanentError):
+class RegistryError(ConfigurationError):
+    """The registry file cannot be read, parsed or validated; every problem is listed."""
+
     def __init__(self, problems: list[RegistryProblem]) -> None:
         self.problems = problems
         first = problems[0]

@@ -17,9 +17,10 @@ import structlog
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message
-from mlrelay.errors import InvalidMessageError, PermanentError
+from mlrelay.errors import ExplainedError, InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
+from mlrelay.registry import RegistryError
 from mlrelay.stage.envelope import PubsubMessage, from_cloudevent
 from mlrelay.stage.run_identity import rejection_id
 
@@ -58,6 +59,10 @@ def handle_pubsub_event(
             work(request, message, ports)
         except PermanentError as exc:
             reject_message(ports, stage, message, exc, pipeline=pipeline)
+        except RegistryError as exc:
+            # Kept as it was before configuration errors had a class of their own: an unreadable
+            # registry rejects the message. The next change answers it for redelivery instead.
+            reject_message(ports, stage, message, exc, pipeline=pipeline)
 
 
 def describe_original(message: PubsubMessage) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def reject_message(
     ports: Ports,
     stage: Stage,
     message: PubsubMessage,
-    exc: PermanentError,
+    exc: ExplainedError,
     *,
     pipeline: str | None = None,
 ) -> None:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrelay.config.settings import Settings
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ExplainedError
 from mlrelay.logs import configure_logging
 from mlrelay.ports.container import Ports
 from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
@@ -17,7 +17,7 @@ from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
 def _settings() -> Settings:
     try:
         return Settings.from_env()
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -70,6 +70,6 @@ def replay_command(ident: str, force: bool) -> None:
             letter = replay_dead_letter(runtime.store, runtime.bus, ident, force=force)
             stats = runtime.bus.run_until_idle()
             click.echo(f"delivered {stats.deliveries}, dead-lettered {stats.dead_lettered}")
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"replayed {letter.message_id} to {letter.topic} as {letter.replayed_as}")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlrelay.config.settings import Settings
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ExplainedError
 from mlrelay.logs import configure_logging
 from mlrelay.registry import RegistryError, load_registry, resolve_parameters
 from mlrelay_tools.cli.params import parse_params
@@ -22,7 +22,7 @@ from mlrelay_tools.cli.params import parse_params
 def _settings() -> Settings:
     try:
         return Settings.from_env()
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -161,7 +161,7 @@ def trigger(
             registry = load_registry(settings.registry_path)
             if pipeline not in registry.groups:  # a group: the trigger checks each member
                 resolve_parameters(registry.pipeline(pipeline), overrides)
-        except PermanentError as exc:
+        except ExplainedError as exc:
             raise click.ClickException(str(exc)) from None
     request = RunRequest(
         pipeline=pipeline,
@@ -174,7 +174,7 @@ def trigger(
         message_id = PubSubPublisher(settings.project).publish(
             settings.topics.runs, request.to_json(), request.attributes()
         )
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"published run request for {pipeline} to {settings.topics.runs} (message {message_id})"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ExplainedError
 
 
 @click.group()
@@ -41,7 +41,7 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
     try:
         event = parse_message(LifecycleEvent, event_file.read_bytes())
         settings = Settings.from_env()
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     records = read_run(Ports(settings).store, event.run_id) if ledger else {}
     project = settings.project if settings.mode == "google" else None
@@ -59,7 +59,7 @@ def undelivered() -> None:
 
     try:
         store = Ports(Settings.from_env()).store
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     records = list_undelivered(store)
     for record in records:

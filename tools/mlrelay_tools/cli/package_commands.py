@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ExplainedError
 from mlrelay_tools.packaging import SERVICES, package_service
 
 
@@ -48,6 +48,6 @@ def package(
             built = package_service(
                 name, repo.resolve(), registry_file.resolve(), out_dir.resolve()
             )
-        except PermanentError as exc:
+        except ExplainedError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{name}: {built.archive} ({len(built.requirements)} pinned requirements)")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from mlrelay.config.settings import Settings
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ExplainedError, TransientError
 from mlrelay.registry import Registry, RegistryError, load_registry
 
 DATETIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
@@ -25,7 +25,7 @@ def _settings() -> Settings:
     configure_logging("console", "INFO" if root.get("verbose") else "WARNING")
     try:
         return Settings.from_env()
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -76,7 +76,7 @@ def _plan(location: str, endpoint: str | None) -> tuple[Any, list[Any]]:
     jobs = CloudSchedulerJobs(settings.project, location, endpoint=endpoint)
     try:
         return jobs, plan_changes(desired_jobs(registry, topic), jobs.list_jobs())
-    except (PermanentError, TransientError) as exc:
+    except (ExplainedError, TransientError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -109,7 +109,7 @@ def schedules_apply(location: str, endpoint: str | None) -> None:
     try:
         for change in apply_changes(jobs, changes):
             click.echo(f"done: {change.describe()}")
-    except (PermanentError, TransientError) as exc:
+    except (ExplainedError, TransientError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -180,7 +180,7 @@ def backfill(
             schedule_name=schedule_name,
             requested_by=getpass.getuser(),
         )
-    except PermanentError as exc:
+    except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     runs = sum(len(item.run_ids) for item in items)
     click.echo(f"{len(items)} slot(s), {runs} run(s) for {owner}")
@@ -233,7 +233,7 @@ def _backfill_google(settings: Settings, items: list[Any], concurrency: int) -> 
             concurrency=concurrency,
             finished=lambda run_id: run_finished(store, run_id),
         )
-    except (PermanentError, TransientError) as exc:
+    except (ExplainedError, TransientError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"published {len(ids)} slot(s) to {settings.topics.runs}")
 
