@@ -31,7 +31,7 @@ REGISTRY = REPO / "pipelines" / "registry.yaml"
 
 
 @dataclass
-class RecordingChannel:
+class RecordingChat:
     name: str = "recording"
     plain_text: bool = True
     posts: list[str] = field(default_factory=list)
@@ -67,18 +67,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def channel() -> RecordingChannel:
-    return RecordingChannel()
+def channel() -> RecordingChat:
+    return RecordingChat()
 
 
-def make_runtime(settings: Settings, channel: RecordingChannel, **kwargs: Any) -> LocalRuntime:
+def make_runtime(settings: Settings, channel: RecordingChat, **kwargs: Any) -> LocalRuntime:
     seed_demo_warehouse(settings.warehouse_path)
-    components = {"chat": channel, **kwargs.pop("components", {})}
-    return build_local_runtime(settings, components=components, **kwargs)
+    return build_local_runtime(settings, chat=channel, **kwargs)
 
 
 @pytest.fixture
-def runtime(settings: Settings, channel: RecordingChannel) -> Iterator[LocalRuntime]:
+def runtime(settings: Settings, channel: RecordingChat) -> Iterator[LocalRuntime]:
     yield make_runtime(settings, channel)
     use_ports(None)
 

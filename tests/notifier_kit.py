@@ -8,15 +8,17 @@ from typing import Any
 
 from mlrelay.contracts import LifecycleEvent, utc_now
 from mlrelay.registry import NotifySpec, Registry, load_registry
-from mlrelay.stage.ledger import StageRecord, ledger_key
-from mlrelay_notifier.channels import Delivery, SlackBotChannel, SlackWebhookChannel
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import StageRecord
+from mlrelay_notifier.chat import ChatRetries
+from mlrelay_notifier.slack_clients import SlackBotChat, SlackWebhookChat
 from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import REGISTRY
 from .fake_slack import FakeSlack
 
 # fast enough for a test suite; the pacing is checked against this interval
-FAST = Delivery(min_interval=0.05, backoff_factor=0.01, max_retry_after=5.0, timeout=5)
+FAST = ChatRetries(min_interval=0.05, backoff_factor=0.01, max_retry_after=5.0, timeout=5)
 
 
 def registry_with(**notify: Any) -> Registry:
@@ -26,16 +28,16 @@ def registry_with(**notify: Any) -> Registry:
     return registry.model_copy(update={"pipelines": {"penguins": spec}})
 
 
-def bot_channel(slack: FakeSlack, delivery: Delivery = FAST) -> SlackBotChannel:
+def bot_channel(slack: FakeSlack, delivery: ChatRetries = FAST) -> SlackBotChat:
     slack.add_channel("#ml-training")
     slack.add_channel("#mlops")
-    return SlackBotChannel(
-        slack.token, default_channel="#mlops", api_url=slack.api_url, delivery=delivery
+    return SlackBotChat(
+        slack.token, default_channel="#mlops", api_url=slack.api_url, retries=delivery
     )
 
 
-def webhook_channel(slack: FakeSlack, delivery: Delivery = FAST) -> SlackWebhookChannel:
-    return SlackWebhookChannel({None: slack.add_webhook("default")}, delivery)
+def webhook_channel(slack: FakeSlack, delivery: ChatRetries = FAST) -> SlackWebhookChat:
+    return SlackWebhookChat({None: slack.add_webhook("default")}, delivery)
 
 
 def run_stages(
@@ -87,14 +89,14 @@ def run_stages(
             ),
         ),
         (
-            "deploy",
+            "pipeline",
             None,
             LifecycleEvent(
                 **base, stage="pipeline", status="submitted", summary="pipeline submitted"
             ),
         ),
         (
-            "deploy",
+            "pipeline",
             deploy,
             LifecycleEvent(
                 **base,
@@ -113,7 +115,7 @@ def run_stages(
     for stage, result, event in steps:
         state = "done" if result is not None else "running"
         record = StageRecord(stage, state, began.isoformat(), result=result)  # type: ignore[arg-type]
-        runtime.store.write(ledger_key(run_id, stage), record.to_json())
+        runtime.store.write(keys.ledger(run_id, stage), record.to_json())
         runtime.ports.publish(event)
         runtime.bus.run_until_idle()
         events.append(event)

@@ -66,8 +66,8 @@ def test_run_trains_the_demo_and_a_rerun_with_the_same_key_reuses_everything(
     listed = mlrelay(tmp_path, "runs", "list")
     assert run_id in listed.stdout and "done/succeeded" in listed.stdout
     shown = json.loads(mlrelay(tmp_path, "runs", "show", run_id).stdout)
-    assert set(shown) == {"trigger", "snapshot", "deploy"}
-    assert shown["deploy"]["result"]["metrics"]["accuracy"] > 0.9
+    assert set(shown) == {"trigger", "snapshot", "pipeline"}
+    assert shown["pipeline"]["result"]["metrics"]["accuracy"] > 0.9
 
 
 def test_run_with_a_forbidden_override_is_rejected_and_exits_non_zero(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REGISTRY, Capture, RecordingChannel, make_runtime
+from .conftest import REGISTRY, Capture, RecordingChat, make_runtime
 from .failing_variant_pipeline import compile_failing_variant
 from .peers import pubsub_emulator
 from .test_penguins_pipeline import make_snapshot
@@ -175,7 +175,7 @@ def test_failing_run_reports_one_failed_event_naming_the_failing_task(
 
 @pytest.mark.pipeline
 def test_failing_variant_pipeline_reports_the_task_that_raised(
-    settings: Settings, channel: RecordingChannel, tmp_path: Path
+    settings: Settings, channel: RecordingChat, tmp_path: Path
 ) -> None:
     template = compile_failing_variant(tmp_path / "failing.yaml")
     registry = load_registry(REGISTRY)

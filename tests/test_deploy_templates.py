@@ -16,7 +16,7 @@ from mlrelay.stage.ledger import read_run
 from mlrelay_deployer.template_source import ArtifactRegistryAccess, use_artifact_registry
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 
-from .conftest import RecordingChannel, make_runtime
+from .conftest import RecordingChat, make_runtime
 from .fake_artifact_registry import FakeArtifactRegistry, start_fake_artifact_registry
 from .fake_vertex import FakeVertex
 from .peers import gcs_emulator
@@ -71,7 +71,7 @@ def artifact_registry() -> Iterator[FakeArtifactRegistry]:
 
 def test_artifact_registry_tag_is_pinned_to_its_digest_and_recorded(
     settings: Settings,
-    channel: RecordingChannel,
+    channel: RecordingChat,
     backend: VertexPipelineBackend,
     vertex: FakeVertex,
     artifact_registry: FakeArtifactRegistry,
@@ -84,14 +84,14 @@ def test_artifact_registry_tag_is_pinned_to_its_digest_and_recorded(
         settings,
         channel,
         registry=registry.model_copy(update={"pipelines": {"penguins": spec}}),
-        components={"pipeline-backend:penguins": backend},
+        pipeline_backends={"penguins": backend},
     )
     try:
         deploy(runtime)
         second_digest = artifact_registry.push(text.replace("Train and", "Train, and"), "v1")
         deploy(runtime, run_id="penguins-demo-2-0123456789ab")  # the tag moved meanwhile
         first, second = (
-            read_run(runtime.store, r)["deploy"] for r in (RUN_ID, "penguins-demo-2-0123456789ab")
+            read_run(runtime.store, r)["pipeline"] for r in (RUN_ID, "penguins-demo-2-0123456789ab")
         )
     finally:
         use_ports(None)

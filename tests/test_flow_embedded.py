@@ -17,7 +17,7 @@ from mlrelay.ports.container import use_ports
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import Capture, RecordingChannel, make_runtime
+from .conftest import Capture, RecordingChat, make_runtime
 
 
 def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:
@@ -31,7 +31,7 @@ def files_under(root: Path) -> dict[str, int]:
 
 @pytest.mark.pipeline
 def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_again(
-    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChat
 ) -> None:
     request = {"pipeline": "penguins", "dedup_key": "demo-1", "parameters": {"n_estimators": 20}}
     publish_run(runtime, request)
@@ -53,7 +53,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert {s: r.state for s, r in ledger.items()} == {
         "trigger": "done",
         "snapshot": "done",
-        "deploy": "done",
+        "pipeline": "done",
     }
     snapshot = ledger["snapshot"].result or {}
     assert snapshot["row_count"] == 344
@@ -62,7 +62,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert manifest["fingerprint"] == snapshot["fingerprint"]
     latest = json.loads((manifest_path.parent.parent / "latest.json").read_text())
     assert latest["run_id"] == run_id
-    deploy = ledger["deploy"].result or {}
+    deploy = ledger["pipeline"].result or {}
     assert deploy["arguments"]["snapshot_fingerprint"] == snapshot["fingerprint"]
     assert Path(deploy["outputs"]["model"]).is_file()
     assert len(channel.posts) == 4  # accepted, snapshot done, submitted, succeeded
@@ -84,7 +84,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
 
 
 def test_malformed_json_is_rejected_and_kept(
-    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChat
 ) -> None:
     publish_run(runtime, b"{this is not json")
     stats = runtime.bus.run_until_idle()
@@ -159,7 +159,7 @@ def flaky(times: int, calls: list[int]) -> Callable[[Callable[[CloudEvent], None
 
 
 def test_a_transient_failure_is_retried_with_backoff(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     calls: list[int] = []
     runtime = make_runtime(settings, channel, wrap={"mlrelay-notifier": flaky(2, calls)})
@@ -183,7 +183,7 @@ def test_a_transient_failure_is_retried_with_backoff(
 
 
 def test_an_always_failing_handler_is_dead_lettered_and_reported(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     calls: list[int] = []
     runtime = make_runtime(settings, channel, wrap={"mlrelay-trigger": flaky(99, calls)})

@@ -15,9 +15,9 @@ from structlog.testing import capture_logs
 from mlrelay.config.settings import Settings
 from mlrelay.errors import TransientError
 from mlrelay.ports.container import use_ports
-from mlrelay_notifier.channels import Delivery, Posted, SlackBotChannel, SlackWebhookChannel
+from mlrelay_notifier.chat import ChatRetries, Posted
 from mlrelay_notifier.render import ChatMessage
-from mlrelay_notifier.slack_clients import POST_TAG
+from mlrelay_notifier.slack_clients import POST_TAG, SlackBotChat, SlackWebhookChat
 from mlrelay_tools.local.runtime import LocalRuntime
 
 from .conftest import make_runtime
@@ -55,14 +55,14 @@ def start(settings: Settings, chat: object) -> LocalRuntime:
     return make_runtime(settings, chat, registry=registry)  # type: ignore[arg-type]
 
 
-def bot_via(proxy: FaultProxy, slack: FakeSlack) -> SlackBotChannel:
-    return SlackBotChannel(
-        slack.token, default_channel="#mlops", api_url=proxy.url + "/api/", delivery=FAST
+def bot_via(proxy: FaultProxy, slack: FakeSlack) -> SlackBotChat:
+    return SlackBotChat(
+        slack.token, default_channel="#mlops", api_url=proxy.url + "/api/", retries=FAST
     )
 
 
 class FreshChannelEachSend:
-    """A new SlackBotChannel for every send: each delivery on another Cloud Function instance
+    """A new SlackBotChat for every send: each delivery on another Cloud Function instance
     (nothing remembered in memory between them)."""
 
     name = "slack-bot"
@@ -180,10 +180,10 @@ def test_a_post_that_timed_out_is_not_posted_again_at_once(
     slack: FakeSlack, proxy: FaultProxy
 ) -> None:
     """A timed-out post may still land: the delivery fails (redelivered later, looked up)."""
-    channel = SlackBotChannel(
+    channel = SlackBotChat(
         slack.token,
         api_url=proxy.url + "/api/",
-        delivery=Delivery(min_interval=0, timeout=1),
+        retries=ChatRetries(min_interval=0, timeout=1),
     )
     proxy.hang_seconds = 3
     proxy.fail_next(HANG, path="/api/chat.postMessage")
@@ -201,7 +201,7 @@ def test_a_webhook_post_whose_answer_was_lost_is_posted_once_more(
     """Webhooks cannot look anything up: the dropped connection is retried, one duplicate (as
     the README says)."""
     url = slack.add_webhook("team").replace(slack.base, proxy.url)
-    channel = SlackWebhookChannel({None: url}, FAST)
+    channel = SlackWebhookChat({None: url}, FAST)
     proxy.fail_next(LOSE, path="/services/")
     channel.send(ChatMessage("run r-7 succeeded", []), route=None, key="r-7/m")
     assert len(slack.channel_messages("webhook:" + url.removeprefix(proxy.url))) == 2

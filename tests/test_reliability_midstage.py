@@ -49,7 +49,7 @@ def running_claim(harness: Harness, stage: str) -> dict[str, object] | None:
 
 @pytest.mark.parametrize(
     ("service", "host", "stage"),
-    [("mlrelay-snapshotter", "bigquery", "snapshot"), ("mlrelay-deployer", "vertex", "deploy")],
+    [("mlrelay-snapshotter", "bigquery", "snapshot"), ("mlrelay-deployer", "vertex", "pipeline")],
 )
 def test_a_process_killed_mid_stage_is_taken_over_after_one_lease(
     harness: Harness, service: str, host: str, stage: str

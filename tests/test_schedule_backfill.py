@@ -11,7 +11,8 @@ import pytest
 from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError
 from mlrelay.registry import parse_registry
-from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import StageRecord
 from mlrelay_tools.schedules.backfill import backfill_items, publish_windowed, run_finished
 
 from .conftest import REPO
@@ -133,5 +134,5 @@ def test_a_windowed_backfill_never_has_more_runs_in_flight_than_its_concurrency(
 
 
 def finish(store: LocalFolderStore, run_id: str) -> None:
-    record = StageRecord("deploy", "done", "2026-01-01T00:00:00+00:00", result={})
-    store.write(ledger_key(run_id, "deploy"), record.to_json())
+    record = StageRecord("pipeline", "done", "2026-01-01T00:00:00+00:00", result={})
+    store.write(keys.ledger(run_id, "pipeline"), record.to_json())

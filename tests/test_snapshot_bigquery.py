@@ -255,7 +255,7 @@ def test_a_duplicate_snapshot_request_does_no_second_export(
     assert published.events()[-1].details["reused"] is True
 
     # even past the ledger (its claim lost), the deterministic job ids re-attach: no new job
-    warehouse = ports.component("warehouse", build_warehouse)
+    warehouse = ports.warehouse(build_warehouse)
     plan = SnapshotPlan("table", "shop.orders", None, {}, prefix, "mlrelay-orders-dup-001", seeded)
     again = warehouse.export_snapshot(plan, store)
     assert again.job_ids == ["mlrelay-orders-dup-001-query-1", "mlrelay-orders-dup-001-extract-1"]
@@ -282,8 +282,8 @@ def test_a_crash_between_data_and_manifest_leaves_latest_alone_and_the_retry_com
     store = new_bucket()
     ports, published = google_ports(bq, store, REGISTRY)
     snapshot(ports, request("orders-old-001", "orders", seeded))
-    warehouse = ports.component("warehouse", build_warehouse)
-    ports._components["warehouse"] = CrashAfterExport(warehouse)
+    warehouse = ports.warehouse(build_warehouse)
+    ports.use_warehouse(CrashAfterExport(warehouse))
     newer = request("orders-new-001", "orders", seeded + timedelta(seconds=1))
     with pytest.raises(TransientError):
         snapshot(ports, newer)
@@ -294,7 +294,7 @@ def test_a_crash_between_data_and_manifest_leaves_latest_alone_and_the_retry_com
     assert latest_of(store, "orders")["run_id"] == "orders-old-001"
     assert store.read("runs/orders-new-001/snapshot.json") is None  # the claim was released
 
-    ports._components["warehouse"] = warehouse
+    ports.use_warehouse(warehouse)
     snapshot(ports, newer)
     manifest = manifest_of(store, "orders", "orders-new-001")
     assert manifest["job_ids"][-1] == "mlrelay-orders-new-001-extract-1"  # re-attached

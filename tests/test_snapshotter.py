@@ -103,7 +103,7 @@ def test_a_crash_between_data_and_manifest_leaves_latest_alone_and_the_retry_com
     ports = runtime.ports
     snapshot_for_run(request_for("penguins-old-001"), PubsubMessage(b""), ports)
     warehouse = DuckDbWarehouse(runtime.settings.warehouse_path)
-    ports._components["warehouse"] = CrashAfterExport(warehouse)
+    ports.use_warehouse(CrashAfterExport(warehouse))
     newer = request_for("penguins-new-001", T0 + timedelta(days=7))
     with pytest.raises(TransientError):
         snapshot_for_run(newer, PubsubMessage(b""), ports)
@@ -113,7 +113,7 @@ def test_a_crash_between_data_and_manifest_leaves_latest_alone_and_the_retry_com
     assert latest(runtime)["run_id"] == "penguins-old-001"
     assert runtime.store.read("runs/penguins-new-001/snapshot.json") is None  # claim released
 
-    ports._components["warehouse"] = warehouse
+    ports.use_warehouse(warehouse)
     snapshot_for_run(newer, PubsubMessage(b""), ports)
     assert latest(runtime)["run_id"] == "penguins-new-001"
     assert runtime.store.read(prefix + "manifest.json") is not None

@@ -11,6 +11,7 @@ from mlrelay.errors import PermanentError
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
+from mlrelay.stage import keys
 from mlrelay_deployer.template_source import load_template
 
 OUTBOX = "outbox"
@@ -93,7 +94,7 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
             spec.kfp, lifecycle_topic, request_timeout_seconds=settings.http_timeout_seconds
         )
     if spec.backend == "local":
-        return LocalKfpBackend((settings.home / "pipeline-runs").resolve())
+        return LocalKfpBackend((settings.home / keys.PIPELINE_RUNS).resolve())
     raise PermanentError(
         spec.backend,
         f"`backend: {spec.backend}` has no `{spec.backend}:` options",

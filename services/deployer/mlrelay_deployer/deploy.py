@@ -17,8 +17,9 @@ import structlog
 
 from mlrelay.contracts import DeployRequest, LifecycleEvent
 from mlrelay.ports.container import Ports
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
-from mlrelay.stage.ledger import ledger_key, run_once
+from mlrelay.stage.ledger import run_once
 from mlrelay_deployer.backends import build_backend
 from mlrelay_deployer.template_inputs import pipeline_arguments
 from mlrelay_deployer.template_source import load_template
@@ -61,9 +62,7 @@ def run_labels(request: DeployRequest) -> dict[str, str]:
 def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports) -> None:
     spec = ports.registry.pipeline(request.pipeline)
     template = ports.registry.template_location(request.pipeline)
-    backend = ports.component(
-        f"pipeline-backend:{request.pipeline}", lambda p: build_backend(p, spec)
-    )
+    backend = ports.pipeline_backend(request.pipeline, lambda p: build_backend(p, spec))
 
     def event(status: Any, summary: str, **extra: Any) -> LifecycleEvent:
         return LifecycleEvent(
@@ -103,8 +102,8 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
 
     outcome = run_once(
         ports.store,
-        ledger_key(request.run_id, "deploy"),
-        "deploy",
+        keys.ledger(request.run_id, "pipeline"),
+        "pipeline",
         work,
         lease=ports.settings.claim_lease,
     )

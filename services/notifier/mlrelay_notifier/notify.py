@@ -23,18 +23,15 @@ from mlrelay.errors import ConfigurationError, InvalidMessageError, PermanentErr
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry import NotifySpec
+from mlrelay.stage import keys
 from mlrelay.stage.dead_letters import keep_dead_letter, source_topic
 from mlrelay.stage.doorway import describe_original
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import claim_attempt, read_run, run_once
 from mlrelay.stage.run_identity import rejection_id
-from mlrelay_notifier.channels import (
-    DeliveryRefused,
-    Posted,
-    Poster,
-    as_poster,
-    build_channel,
-)
+from mlrelay_notifier.chat import Chat, Posted
+from mlrelay_notifier.chat_choice import as_chat, build_chat
+from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
 from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
 from mlrelay_notifier.run_message import (
@@ -59,19 +56,15 @@ QUIET = {"snapshot.started"}  # the snapshot's result follows within seconds
 PROGRESS = {"accepted", "started", "completed", "submitted"}
 
 
-class NotificationUndeliverable(TransientError):
-    """Slack refused the message for good: let Pub/Sub dead-letter it (kept, not lost)."""
-
-
 def notification_key(event: LifecycleEvent) -> str:
     suffix = event.details.get("message_id") if event.status == "dead_lettered" else None
     name = event.event_type + (f"-{suffix}" if suffix else "")
-    return f"notifications/{event.run_id}/{name}.json"
+    return keys.notification(event.run_id, name)
 
 
 def post_key(event: LifecycleEvent) -> str:
     """What tags this event's own post in Slack: the same on every delivery."""
-    return notification_key(event).removeprefix("notifications/").removesuffix(".json")
+    return notification_key(event).removeprefix(keys.NOTIFICATIONS).removesuffix(".json")
 
 
 def run_message_key(run_id: str) -> str:
@@ -91,18 +84,18 @@ def notify_spec(ports: Ports, pipeline: str | None) -> NotifySpec:
     return spec.notify if spec is not None else NotifySpec()
 
 
-def route_for(poster: Poster, spec: NotifySpec) -> str | None:
+def route_for(chat: Chat, spec: NotifySpec) -> str | None:
     """The pipeline's channel (bot token) or named webhook; None = the default."""
-    if poster.name == "slack-bot":
+    if chat.name == "slack-bot":
         return spec.slack_channel
-    if poster.name == "slack-webhook":
+    if chat.name == "slack-webhook":
         return spec.slack_webhook
     return None
 
 
 def deliver(
     ports: Ports,
-    poster: Poster,
+    chat: Chat,
     event: LifecycleEvent,
     message: ChatMessage,
     *,
@@ -122,12 +115,12 @@ def deliver(
     def send(msg: ChatMessage, to: str | None) -> Posted:
         opts: dict[str, Any] = {"thread_ts": thread_ts, "broadcast": broadcast, "key": key}
         try:
-            return poster.send(msg, route=to, look_first=look_first, **opts)
-        except DeliveryRefused as exc:
+            return chat.send(msg, route=to, look_first=look_first, **opts)
+        except ChatRefused as exc:
             if exc.code != "invalid_blocks":
                 raise
             log.warning("notification_blocks_refused", event_type=event.event_type)
-            return poster.send(msg.plain(), route=to, look_first=look_first, **opts)
+            return chat.send(msg.plain(), route=to, look_first=look_first, **opts)
 
     try:
         try:
@@ -147,21 +140,21 @@ def deliver(
     return posted
 
 
-def _update(poster: Poster, card: ChatMessage, message: RunMessage) -> None:
+def _update(chat: Chat, card: ChatMessage, message: RunMessage) -> None:
     try:
         try:
-            poster.update(card, channel=message.channel, ts=message.ts)
-        except DeliveryRefused as exc:
+            chat.update(card, channel=message.channel, ts=message.ts)
+        except ChatRefused as exc:
             if exc.code != "invalid_blocks":
                 raise
-            poster.update(card.plain(), channel=message.channel, ts=message.ts)
-    except DeliveryRefused as exc:  # e.g. someone deleted it: the thread reply still goes out
+            chat.update(card.plain(), channel=message.channel, ts=message.ts)
+    except ChatRefused as exc:  # e.g. someone deleted it: the thread reply still goes out
         log.warning("run_message_update_refused", error=str(exc))
 
 
 def post_in_run_message(
     ports: Ports,
-    poster: Poster,
+    chat: Chat,
     event: LifecycleEvent,
     *,
     route: str | None,
@@ -184,7 +177,7 @@ def post_in_run_message(
     if existing is None:
         try:
             posted = deliver(
-                ports, poster, event, card, route=route, key=run_message_key(event.run_id)
+                ports, chat, event, card, route=route, key=run_message_key(event.run_id)
             )
         except BaseException:
             release_claim(store, event.run_id)
@@ -196,13 +189,13 @@ def post_in_run_message(
         return {"posted": True, "channel": posted.channel, "ts": posted.ts, "first": True}
     moved = advance(store, event.run_id, RANK[view.status], view.status)
     if moved is not None:
-        _update(poster, card, moved)
+        _update(chat, card, moved)
     if not wanted:
         return {"posted": False, "updated": moved is not None, "why": why}
     reply = render_update(build_run_view(event, {}, project=project, advance=False))
     deliver(
         ports,
-        poster,
+        chat,
         event,
         reply,
         route=existing.channel,
@@ -216,16 +209,16 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
     """Post the event unless policy or an earlier delivery says not to; True when posted now."""
     if event.event_type in QUIET:
         return False
-    poster = as_poster(ports.component("chat", build_channel))
+    chat = as_chat(ports.chat(build_chat))
     spec = notify_spec(ports, event.pipeline)
-    route = route_for(poster, spec)
+    route = route_for(chat, spec)
     project = ports.settings.project if ports.settings.mode == "google" else None
 
     def work() -> dict[str, Any]:
         wanted, why = wants_post(event, spec, previous_outcome(ports.store, event))
-        if poster.threads and event.status in RANK:
+        if chat.threads and event.status in RANK:
             result = post_in_run_message(
-                ports, poster, event, route=route, wanted=wanted, why=why, project=project
+                ports, chat, event, route=route, wanted=wanted, why=why, project=project
             )
         elif not wanted:
             result = {"posted": False, "why": why}
@@ -233,9 +226,9 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
             records = read_run(ports.store, event.run_id) if event.status in RANK else {}
             view = build_run_view(event, records, project=project, advance=False)
             message = render_update(view) if event.status in PROGRESS else render_card(view)
-            posted = deliver(ports, poster, event, message, route=route)
+            posted = deliver(ports, chat, event, message, route=route)
             result = {"posted": True, "channel": posted.channel}
-        return {"chat": poster.name, "event_type": event.event_type, **result}
+        return {"chat": chat.name, "event_type": event.event_type, **result}
 
     outcome = run_once(
         ports.store, notification_key(event), "notify", work, lease=ports.settings.claim_lease

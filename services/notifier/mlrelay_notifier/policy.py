@@ -14,6 +14,7 @@ from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import TransientError
 from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
+from mlrelay.stage import keys
 
 ALWAYS = {"failed", "rejected", "dead_lettered"}
 OUTCOMES = {"succeeded", "failed"}
@@ -37,7 +38,7 @@ def wants_post(event: LifecycleEvent, spec: NotifySpec, previous: str | None) ->
 
 
 def outcome_key(pipeline: str) -> str:
-    return f"notifications/pipelines/{pipeline}/last-outcome.json"
+    return keys.last_outcome(pipeline)
 
 
 def previous_outcome(store: ObjectStore, event: LifecycleEvent) -> str | None:
@@ -48,7 +49,7 @@ def previous_outcome(store: ObjectStore, event: LifecycleEvent) -> str | None:
     """
     if event.pipeline is None or event.status not in OUTCOMES:
         return None
-    run_key = f"notifications/{event.run_id}/previous-outcome.json"
+    run_key = keys.previous_outcome(event.run_id)
     kept = store.read(run_key)
     if kept is not None:
         return json.loads(kept).get("previous")  # type: ignore[no-any-return]

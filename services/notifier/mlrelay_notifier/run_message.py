@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from mlrelay.contracts import utc_now
 from mlrelay.errors import TransientError
 from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage import keys
 
 POSTING_LEASE = timedelta(minutes=2)
 
@@ -32,7 +33,7 @@ class RunMessage:
 
 
 def message_key(run_id: str) -> str:
-    return f"notifications/{run_id}/message.json"
+    return keys.run_message(run_id)
 
 
 def read_message(store: ObjectStore, run_id: str) -> tuple[RunMessage, str] | None:

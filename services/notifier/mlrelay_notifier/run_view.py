@@ -70,7 +70,7 @@ def _when(text: str | None) -> datetime | None:
 
 def _ledger_status(records: dict[str, StageRecord]) -> tuple[str, str, StageRecord] | None:
     """(status, stage, record) of the furthest stage the ledger shows."""
-    deploy, snapshot, trigger = (records.get(s) for s in ("deploy", "snapshot", "trigger"))
+    deploy, snapshot, trigger = (records.get(s) for s in ("pipeline", "snapshot", "trigger"))
     if deploy is not None:
         if deploy.state == "failed":
             return "failed", "pipeline", deploy
@@ -122,7 +122,7 @@ def build_run_view(
     metrics: dict[str, Any] = {k: v for k, v in event.figures.items()}
     links = dict(event.links)
     failed_task = event.details.get("failed_task")
-    deploy_result = (records.get("deploy") or StageRecord("deploy", "running", "")).result or {}
+    deploy_result = (records.get("pipeline") or StageRecord("pipeline", "running", "")).result or {}
     ledger = _ledger_status(records) if status in RANK and advance else None
     if ledger is not None and RANK[ledger[0]] > RANK[status]:
         status, stage, record = ledger

@@ -4,7 +4,7 @@ incoming webhooks (one message per post).
 Every call has retry handlers for connection errors, 429 (`Retry-After`) and 500/503
 (exponential backoff), paced per channel. The token and webhook URLs are secrets: redacted from
 slack_sdk's log lines and never put into an error message. A send that still fails raises
-`DeliveryFailed` (transient: Pub/Sub redelivers, then dead-letters) or `DeliveryRefused` (Slack
+`ChatUnavailable` (transient: Pub/Sub redelivers, then dead-letters) or `ChatRefused` (Slack
 said no for good).
 
 Bot mode posts each message once: `chat.postMessage` has no idempotency key, so every post
@@ -32,8 +32,9 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from mlrelay_notifier.chat import ChatRetries, Posted
+from mlrelay_notifier.errors import ChatRefused, ChatUnavailable
 from mlrelay_notifier.pacing import ChannelPacer, PacedServerErrorRetryHandler, RetryAfterHandler
-from mlrelay_notifier.poster import Delivery, DeliveryFailed, DeliveryRefused, Posted
 from mlrelay_notifier.redaction import redact, sdk_logger
 from mlrelay_notifier.render import ChatMessage
 
@@ -64,7 +65,7 @@ def _never_sent(error: Exception | None) -> bool:
 
 class SentOnceRetryHandler(ConnectionErrorRetryHandler):
     """slack_sdk's connection-error retry, except for a `chat.postMessage` that may have been
-    sent (Slack may have posted it): `SlackBotChannel.send` looks that one up first."""
+    sent (Slack may have posted it): `SlackBotChat.send` looks that one up first."""
 
     def _can_retry(
         self,
@@ -79,7 +80,7 @@ class SentOnceRetryHandler(ConnectionErrorRetryHandler):
         return super()._can_retry(state=state, request=request, response=response, error=error)
 
 
-class DeliveryUncertain(DeliveryFailed):
+class DeliveryUncertain(ChatUnavailable):
     """A `chat.postMessage` got no answer: Slack may or may not have posted it."""
 
     def __init__(self, problem: str, *, timed_out: bool) -> None:
@@ -87,25 +88,25 @@ class DeliveryUncertain(DeliveryFailed):
         self.timed_out = timed_out
 
 
-def _retry_handlers(pacer: ChannelPacer, channel_of: Any, delivery: Delivery) -> list[Any]:
+def _retry_handlers(pacer: ChannelPacer, channel_of: Any, retries: ChatRetries) -> list[Any]:
     return [
-        SentOnceRetryHandler(max_retry_count=delivery.connection_retries),
+        SentOnceRetryHandler(max_retry_count=retries.connection_retries),
         RetryAfterHandler(
             pacer,
             channel_of,
-            max_retry_count=delivery.rate_limit_retries,
-            max_wait=delivery.max_retry_after,
+            max_retry_count=retries.rate_limit_retries,
+            max_wait=retries.max_retry_after,
         ),
         PacedServerErrorRetryHandler(
             pacer,
             channel_of,
-            max_retry_count=delivery.server_error_retries,
-            backoff_factor=delivery.backoff_factor,
+            max_retry_count=retries.server_error_retries,
+            backoff_factor=retries.backoff_factor,
         ),
     ]
 
 
-class SlackWebhookChannel:
+class SlackWebhookChat:
     """Incoming webhooks: route None = the default webhook, NAME = SLACK_WEBHOOK_URL_<NAME>."""
 
     threads = False
@@ -114,11 +115,11 @@ class SlackWebhookChannel:
     def __init__(
         self,
         webhooks: dict[str | None, str],
-        delivery: Delivery | None = None,
+        retries: ChatRetries | None = None,
         pacer: ChannelPacer | None = None,
     ) -> None:
-        self.delivery = delivery or Delivery()
-        self.pacer = pacer or ChannelPacer(self.delivery.min_interval)
+        self.retries = retries or ChatRetries()
+        self.pacer = pacer or ChannelPacer(self.retries.min_interval)
         self._urls = {route: url for route, url in webhooks.items() if url}
         self._secrets = list(self._urls.values())
         self._clients: dict[str | None, Any] = {}
@@ -126,7 +127,7 @@ class SlackWebhookChannel:
     def _client(self, route: str | None) -> Any:
         if route not in self._urls:
             named = f"SLACK_WEBHOOK_URL_{route.upper()}" if route else "SLACK_WEBHOOK_URL"
-            raise DeliveryRefused(
+            raise ChatRefused(
                 "notify.slack_webhook",
                 f"no webhook {route or '(default)'} is configured",
                 f"set {named} (from Secret Manager in the cloud)",
@@ -138,9 +139,9 @@ class SlackWebhookChannel:
             key = self._key(route)
             self._clients[route] = WebhookClient(
                 self._urls[route],
-                timeout=self.delivery.timeout,
+                timeout=self.retries.timeout,
                 logger=sdk_logger("webhook", self._secrets),
-                retry_handlers=_retry_handlers(self.pacer, lambda _r: key, self.delivery),
+                retry_handlers=_retry_handlers(self.pacer, lambda _r: key, self.retries),
             )
         return self._clients[route]
 
@@ -169,14 +170,14 @@ class SlackWebhookChannel:
                     unfurl_media=False,
                 )
         except OSError as exc:  # connection refused / reset / timeout, after retries
-            raise DeliveryFailed(f"Slack webhook unreachable: {type(exc).__name__}") from None
+            raise ChatUnavailable(f"Slack webhook unreachable: {type(exc).__name__}") from None
         status = int(response.status_code)
         if status == 200:
             return Posted(route or "default", None)
         body = redact(str(response.body or "")[:200], self._secrets)
         if status == 429 or status >= 500:
-            raise DeliveryFailed(f"Slack webhook answered {status} {body}")
-        raise DeliveryRefused(
+            raise ChatUnavailable(f"Slack webhook answered {status} {body}")
+        raise ChatRefused(
             "slack_webhook",
             f"Slack refused the message: {status} {body}",
             "check the webhook is still installed and the blocks are valid",
@@ -184,13 +185,13 @@ class SlackWebhookChannel:
         )
 
     def update(self, message: ChatMessage, *, channel: str, ts: str) -> None:
-        raise DeliveryRefused("slack_webhook", "webhooks cannot update messages")
+        raise ChatRefused("slack_webhook", "webhooks cannot update messages")
 
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.send(ChatMessage(text, blocks or []), route=None)
 
 
-class SlackBotChannel:
+class SlackBotChat:
     """A bot token: `chat.postMessage` (route = channel name or id), `chat.update`, threads."""
 
     threads = True
@@ -202,13 +203,13 @@ class SlackBotChannel:
         *,
         default_channel: str = "",
         api_url: str = "https://slack.com/api/",
-        delivery: Delivery | None = None,
+        retries: ChatRetries | None = None,
         pacer: ChannelPacer | None = None,
     ) -> None:
         from slack_sdk import WebClient
 
-        self.delivery = delivery or Delivery()
-        self.pacer = pacer or ChannelPacer(self.delivery.min_interval)
+        self.retries = retries or ChatRetries()
+        self.pacer = pacer or ChannelPacer(self.retries.min_interval)
         self.default_channel = default_channel
         self._token = token
         self._ids: dict[str, str] = {}  # channel name -> id, learnt from Slack's answers
@@ -217,9 +218,9 @@ class SlackBotChannel:
         self._client = WebClient(
             token=token,
             base_url=api_url,
-            timeout=self.delivery.timeout,
+            timeout=self.retries.timeout,
             logger=sdk_logger("web", [token]),
-            retry_handlers=_retry_handlers(self.pacer, self._channel_of, self.delivery),
+            retry_handlers=_retry_handlers(self.pacer, self._channel_of, self.retries),
         )
 
     def _key(self, channel: str) -> str:
@@ -246,8 +247,8 @@ class SlackBotChannel:
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             error = str(data.get("error") or f"http_{status}")
             if status == 429 or status >= 500 or error in RETRYABLE_API_ERRORS:
-                raise DeliveryFailed(f"Slack {method} answered {status} {error}") from None
-            raise DeliveryRefused(
+                raise ChatUnavailable(f"Slack {method} answered {status} {error}") from None
+            raise ChatRefused(
                 f"slack.{method}",
                 f"Slack refused the message: {error}",
                 "check the bot token, that the bot is in the channel, and the blocks",
@@ -261,7 +262,7 @@ class SlackBotChannel:
                     f"Slack {method} got no answer: {problem}",
                     timed_out=isinstance(reason, TimeoutError),
                 ) from None
-            raise DeliveryFailed(f"Slack {method} failed: {problem}") from None
+            raise ChatUnavailable(f"Slack {method} failed: {problem}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def send(
@@ -279,7 +280,7 @@ class SlackBotChannel:
         its key before it is posted again."""
         target = route or self.default_channel
         if not target:
-            raise DeliveryRefused(
+            raise ChatRefused(
                 "notify.slack_channel",
                 "no Slack channel to post to",
                 "set notify.slack_channel in the registry or MLRELAY_SLACK_CHANNEL",
@@ -291,7 +292,7 @@ class SlackBotChannel:
         if key:
             extra["metadata"] = {"event_type": POST_TAG, "event_payload": {"key": key}}
         look = bool(key) and (look_first or key in self._uncertain)
-        attempts = 1 + self.delivery.connection_retries
+        attempts = 1 + self.retries.connection_retries
         for attempt in range(attempts):
             if look and key:
                 found = self._find_posted(target, key, thread_ts)
@@ -340,7 +341,7 @@ class SlackBotChannel:
                 data = self._call("conversations_replies", ts=thread_ts, **window)
             else:
                 data = self._call("conversations_history", **window)
-        except DeliveryRefused as exc:
+        except ChatRefused as exc:
             self._lookup_refused(
                 "conversations.replies" if thread_ts else "conversations.history", exc.code
             )
@@ -369,7 +370,7 @@ class SlackBotChannel:
                     limit=LOOKUP_LIMIT,
                     cursor=cursor or None,
                 )
-            except DeliveryRefused as exc:
+            except ChatRefused as exc:
                 self._lookup_refused("conversations.list", exc.code)
                 return None
             for channel in data.get("channels") or []:

@@ -13,12 +13,11 @@ from typing import Any
 
 from mlrelay.contracts import LifecycleEvent, utc_now
 from mlrelay.ports.protocols import ObjectStore
-
-PREFIX = "notifications/undelivered/"
+from mlrelay.stage import keys
 
 
 def undelivered_key(event: LifecycleEvent) -> str:
-    return f"{PREFIX}{event.run_id}/{event.event_type}.json"
+    return keys.undelivered(event.run_id, event.event_type)
 
 
 def keep_undelivered(
@@ -48,18 +47,18 @@ def forget_undelivered(store: ObjectStore, event: LifecycleEvent) -> None:
 
 
 def read_undelivered(store: ObjectStore, run_id: str, event_type: str) -> dict[str, Any] | None:
-    data = store.read(f"{PREFIX}{run_id}/{event_type}.json")
+    data = store.read(keys.undelivered(run_id, event_type))
     return None if data is None else json.loads(data)
 
 
 def has_undelivered(store: ObjectStore, run_id: str) -> bool:
     """Whether a notification of the run failed before (it may have been posted unanswered)."""
-    return bool(store.list(f"{PREFIX}{run_id}/"))
+    return bool(store.list(keys.undelivered_prefix(run_id)))
 
 
 def list_undelivered(store: ObjectStore) -> list[dict[str, Any]]:
     records = []
-    for key in sorted(store.list(PREFIX)):
+    for key in sorted(store.list(keys.UNDELIVERED)):
         data = store.read(key)
         if data is not None:
             records.append({"key": key, **json.loads(data)})

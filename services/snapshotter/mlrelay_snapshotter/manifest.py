@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlrelay.contracts import utc_now
 from mlrelay.ports.protocols import ExportResult, ObjectStore
+from mlrelay.stage import keys
 
 
 class ManifestFile(BaseModel):
@@ -110,7 +111,7 @@ def move_latest_pointer(
 ) -> bool:
     """Point `latest.json` at this manifest unless a newer snapshot already holds it (a backfill
     never moves `latest` back in time). Compare-and-swap, so racing runs cannot interleave."""
-    key = f"snapshots/{dataset}/latest.json"
+    key = keys.latest_pointer(dataset)
     pointer = json.dumps(
         {
             "run_id": manifest.run_id,

@@ -11,8 +11,9 @@ from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef, Snapsh
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
-from mlrelay.stage.ledger import ledger_key, run_once
+from mlrelay.stage.ledger import run_once
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
 from mlrelay_snapshotter.schema_check import check_expected_schema
 from mlrelay_snapshotter.warehouses import build_warehouse
@@ -27,7 +28,7 @@ def plan_snapshot(request: SnapshotRequest, spec: PipelineSpec, dataset: str) ->
         table=source.table,
         sql=source.sql,
         query_parameters={name: request.parameters[name] for name in source.query_parameters},
-        prefix=f"snapshots/{dataset}/{request.run_id}/",
+        prefix=keys.snapshot_prefix(dataset, request.run_id),
         job_id=f"mlrelay-{request.run_id}",
         snapshot_time=request.logical_time,
     )
@@ -79,7 +80,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
     spec = ports.registry.pipeline(request.pipeline)
     dataset = ports.registry.dataset(request.pipeline)
     plan = plan_snapshot(request, spec, dataset)
-    warehouse = ports.component("warehouse", build_warehouse)
+    warehouse = ports.warehouse(build_warehouse)
     began = time.perf_counter()
 
     def work() -> dict[str, Any]:
@@ -108,7 +109,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
 
     outcome = run_once(
         ports.store,
-        ledger_key(request.run_id, "snapshot"),
+        keys.ledger(request.run_id, "snapshot"),
         "snapshot",
         work,
         lease=ports.settings.claim_lease,

@@ -17,8 +17,9 @@ from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry import resolve_parameters
 from mlrelay.schedules.members import Member, members_of, schedule_named
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
-from mlrelay.stage.ledger import ledger_key, run_once
+from mlrelay.stage.ledger import run_once
 from mlrelay.stage.run_identity import derive_run_id
 
 log = structlog.get_logger()
@@ -91,7 +92,7 @@ def accept_member(
     with bind_run(run_id=run_id, pipeline=pipeline):
         outcome = run_once(
             ports.store,
-            ledger_key(run_id, "trigger"),
+            keys.ledger(run_id, "trigger"),
             "trigger",
             lambda: {
                 "run_id": run_id,

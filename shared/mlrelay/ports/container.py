@@ -1,24 +1,26 @@
-"""Choose the implementation of every port from the settings, in one place, once per process.
+"""`Ports`: the implementation of every port, chosen from the settings in one place, once per
+process.
 
-A Cloud Function builds its `Ports` lazily on the first event (clients are reused across events);
-the local runtime builds one with the in-process bus and installs it with `use_ports`.
+The shared ports (publisher, store, registry) are chosen here. A service's own port (the
+snapshotter's warehouse, the deployer's pipeline backend per pipeline, the notifier's chat) is
+built on first use by the builder the service passes, or is the one given to the constructor
+(the local runtime and tests). A Cloud Function builds its `Ports` lazily on the first event
+(clients are reused across events); the local runtime builds one with the in-process bus and
+installs it with `use_ports`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, TypeVar
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, LifecycleEvent, Message, RunRequest, SnapshotRequest
 from mlrelay.errors import ConfigurationError
 from mlrelay.logs import configure_logging
-from mlrelay.ports.protocols import ObjectStore, Publisher
+from mlrelay.ports.protocols import ObjectStore, PipelineBackend, Publisher, Warehouse
 from mlrelay.registry import Registry, load_registry
-
-T = TypeVar("T")
 
 
 class Ports:
@@ -29,14 +31,18 @@ class Ports:
         publisher: Publisher | None = None,
         store: ObjectStore | None = None,
         registry: Registry | None = None,
-        components: dict[str, Any] | None = None,
+        warehouse: Warehouse | None = None,
+        pipeline_backends: Mapping[str, PipelineBackend] | None = None,
+        chat: object | None = None,
     ) -> None:
         self.settings = settings
         self._publisher = publisher
         self._store = store
         self._registry = registry
-        self._components: dict[str, Any] = dict(components or {})
-        self._lock = threading.Lock()
+        self._warehouse = warehouse
+        self._pipeline_backends: dict[str, PipelineBackend] = dict(pipeline_backends or {})
+        self._chat = chat
+        self._lock = threading.RLock()
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -73,12 +79,34 @@ class Ports:
     def registry(self) -> Registry:
         return self._registry or load_registry(self.settings.registry_path)
 
-    def component(self, name: str, factory: Callable[[Ports], T]) -> T:
-        """A service-specific port (warehouse, pipeline backend, chat), built once."""
+    def warehouse(self, build: Callable[[Ports], Warehouse]) -> Warehouse:
+        """The snapshotter's warehouse: the one given, else `build(self)`, once."""
         with self._lock:
-            if name not in self._components:
-                self._components[name] = factory(self)
-            return self._components[name]  # type: ignore[no-any-return]
+            if self._warehouse is None:
+                self._warehouse = build(self)
+            return self._warehouse
+
+    def use_warehouse(self, warehouse: Warehouse) -> None:
+        """Replace the warehouse (a test wraps the real one to inject a crash)."""
+        with self._lock:
+            self._warehouse = warehouse
+
+    def pipeline_backend(
+        self, pipeline: str, build: Callable[[Ports], PipelineBackend]
+    ) -> PipelineBackend:
+        """The deployer's backend of one pipeline: the one given, else `build(self)`, once."""
+        with self._lock:
+            if pipeline not in self._pipeline_backends:
+                self._pipeline_backends[pipeline] = build(self)
+            return self._pipeline_backends[pipeline]
+
+    def chat(self, build: Callable[[Ports], object]) -> object:
+        """The notifier's chat: the one given (any object its notifier can adapt), else
+        `build(self)`, once. The notifier owns the `Chat` protocol: it depends on its messages."""
+        with self._lock:
+            if self._chat is None:
+                self._chat = build(self)
+            return self._chat
 
     def publish(self, message: Message) -> str:
         return self.publisher.publish(

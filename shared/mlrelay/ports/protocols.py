@@ -1,7 +1,8 @@
 """The narrow interfaces between stage logic and the outside world (one per outside system).
 
-Each has a Google implementation and an embedded one; `wiring.build_ports` picks them from the
-settings, in one place.
+Each has a Google implementation and an embedded one; `mlrelay.ports.container.Ports` picks them
+from the settings, in one place. The notifier's port, `Chat`, lives with the notifier
+(`mlrelay_notifier.chat`): it speaks in the notifier's own messages.
 """
 
 from __future__ import annotations
@@ -120,12 +121,4 @@ class PipelineBackend(Protocol):
         """Start (or find) the run named `run_id` (labelled `labels` where the service has
         labels); call `announce(links)` once the service has accepted it. Async backends return
         status `submitted`, the local one the final state."""
-        ...
-
-
-class ChatChannel(Protocol):
-    name: str
-
-    def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        """Deliver one message; raise TransientError to retry, PermanentError to give up."""
         ...

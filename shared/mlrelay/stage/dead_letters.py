@@ -4,11 +4,8 @@
 the topic it came from, how many deliveries failed and, once replayed, when and as which new
 message. The local bus writes these records itself; on Google Cloud the dead-letter function
 keeps what Pub/Sub forwards (`keep_dead_letter`), reading the `CloudPubSubDeadLetterSource*`
-attributes Pub/Sub adds. `mlrelay deadletters list | replay ID` reads them.
-
-Replaying publishes the original data and attributes to the original topic: every stage is
-idempotent per run id, so a replay after a fix completes the run without doubling anything done
-before the failure.
+attributes Pub/Sub adds. `mlrelay deadletters list | replay ID` (`mlrelay_tools.dead_letters`)
+reads them.
 """
 
 from __future__ import annotations
@@ -23,10 +20,10 @@ from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.topics import Topics
 from mlrelay.contracts import utc_now
 from mlrelay.errors import PermanentError
-from mlrelay.ports.protocols import ObjectStore, Publisher
+from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 
-PREFIX = "deadletters/"
 _PUBSUB_ATTRIBUTE = "CloudPubSubDeadLetter"
 
 
@@ -50,7 +47,7 @@ class DeadLetter:
 
 
 def dead_letter_key(subscription: str, message_id: str) -> str:
-    return f"{PREFIX}{short_name(subscription)}/{message_id}.json"
+    return keys.dead_letter(short_name(subscription), message_id)
 
 
 def short_name(path: str) -> str:
@@ -126,46 +123,3 @@ def read_dead_letter_at(store: ObjectStore, key: str) -> DeadLetter:
     if data is None:
         raise PermanentError("id", f"no dead letter at {key}", "see `mlrelay deadletters list`")
     return _from_record(key, json.loads(data))
-
-
-def list_dead_letters(store: ObjectStore, *, include_replayed: bool = True) -> list[DeadLetter]:
-    letters = [read_dead_letter_at(store, key) for key in sorted(store.list(PREFIX))]
-    return [d for d in letters if include_replayed or d.replayed_at is None]
-
-
-def find_dead_letter(store: ObjectStore, ident: str) -> DeadLetter:
-    """By message id (as `list` shows it) or by its full key."""
-    letters = list_dead_letters(store)
-    found = [d for d in letters if ident in (d.message_id, d.key)]
-    if not found:
-        raise PermanentError(
-            "id", f"{ident!r} is not a dead letter in the bucket", "see `mlrelay deadletters list`"
-        )
-    if len(found) > 1:
-        keys = ", ".join(d.key for d in found)
-        raise PermanentError("id", f"{ident!r} names several dead letters ({keys})", "pass a key")
-    return found[0]
-
-
-def replay_dead_letter(
-    store: ObjectStore, publisher: Publisher, ident: str, *, force: bool = False
-) -> DeadLetter:
-    """Publish the original message to its topic again and note the replay in its record."""
-    letter = find_dead_letter(store, ident)
-    if letter.replayed_at and not force:
-        raise PermanentError(
-            "id",
-            f"{letter.message_id} was replayed at {letter.replayed_at} as {letter.replayed_as}",
-            "pass --force to replay it again (the stages will not redo finished work)",
-        )
-    if not letter.topic:
-        raise PermanentError(
-            "topic",
-            f"the record {letter.key} does not say which topic {letter.subscription} reads",
-            "publish the message yourself with `gcloud pubsub topics publish`",
-        )
-    new_id = publisher.publish(letter.topic, letter.data, letter.attributes)
-    record = json.loads(store.read(letter.key) or b"{}")
-    record.update(replayed_at=utc_now().isoformat(), replayed_as=new_id)
-    store.write(letter.key, json.dumps(record, indent=2).encode())
-    return read_dead_letter_at(store, letter.key)

@@ -21,6 +21,7 @@ from mlrelay.errors import ExplainedError, InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
 from mlrelay.registry import RegistryError
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage, from_cloudevent
 from mlrelay.stage.run_identity import rejection_id
 
@@ -89,7 +90,7 @@ def reject_message(
 ) -> None:
     """Ack a message that can never succeed: keep it, and tell people why."""
     rid = rejection_id(message.data, message.message_id)
-    key = f"rejected/{rid}.json"
+    key = keys.rejected(rid)
     record = {
         "reason": str(exc),
         "field": exc.field,

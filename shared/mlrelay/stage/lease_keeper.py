@@ -14,14 +14,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import structlog
 
 from mlrelay.ports.protocols import ObjectStore
-
-if TYPE_CHECKING:
-    from mlrelay.stage.ledger import StageRecord
+from mlrelay.stage.records import StageRecord
 
 log = structlog.get_logger()
 
@@ -80,8 +77,6 @@ class LeaseKeeper:
 
     def renew(self) -> bool:
         """Push the lease out by one lease from now; False when the claim is no longer ours."""
-        from mlrelay.stage.ledger import StageRecord
-
         found = self.store.read_versioned(self.key)
         if found is None:
             return False

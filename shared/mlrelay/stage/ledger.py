@@ -10,24 +10,34 @@ compare-and-swap, one lease after the worker died.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
 from mlrelay.contracts import utc_now
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage import keys
 from mlrelay.stage.lease_keeper import LeaseKeeper
+from mlrelay.stage.records import StageRecord, State
+
+__all__ = [
+    "StageOutcome",
+    "StageRecord",
+    "State",
+    "claim_attempt",
+    "list_runs",
+    "read_run",
+    "run_once",
+]
 
 log = structlog.get_logger()
 
-State = Literal["running", "done", "failed"]
 _ATTEMPT: ContextVar[int] = ContextVar("claim_attempt", default=1)
 
 
@@ -35,31 +45,6 @@ def claim_attempt() -> int:
     """Inside `run_once`'s work: 1 on a fresh claim, more once a dead worker's claim was taken
     over (that worker may have done part of the work, e.g. posted without hearing back)."""
     return _ATTEMPT.get()
-
-
-def ledger_key(run_id: str, stage: str) -> str:
-    return f"runs/{run_id}/{stage}.json"
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    stage: str
-    state: State
-    started_at: str
-    lease_until: str | None = None
-    finished_at: str | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    error_field: str | None = None
-    attempts: int = 1
-    claim_id: str | None = None  # which delivery holds a `running` claim
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> StageRecord:
-        return cls(**json.loads(data))
 
 
 @dataclass(frozen=True)
@@ -170,7 +155,7 @@ def _release(store: ObjectStore, key: str, claim_id: str) -> None:
 def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:
     """Every stage record of one run, by stage name."""
     records = {}
-    for key in store.list(f"runs/{run_id}/"):
+    for key in store.list(keys.run_prefix(run_id)):
         if key.endswith(".json"):
             data = store.read(key)
             if data is not None:
@@ -179,4 +164,4 @@ def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:
 
 
 def list_runs(store: ObjectStore) -> list[str]:
-    return sorted({key.split("/")[1] for key in store.list("runs/") if key.count("/") >= 2})
+    return sorted({key.split("/")[1] for key in store.list(keys.RUNS) if key.count("/") >= 2})

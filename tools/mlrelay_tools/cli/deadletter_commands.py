@@ -11,7 +11,7 @@ from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
 from mlrelay.logs import configure_logging
 from mlrelay.ports.container import Ports
-from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
+from mlrelay_tools.dead_letters import list_dead_letters, replay_dead_letter
 
 
 def _settings() -> Settings:

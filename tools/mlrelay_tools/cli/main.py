@@ -94,7 +94,7 @@ def runs_list() -> None:
     from mlrelay.stage.ledger import list_runs, read_run
 
     store = _store(_settings())
-    table = Table("run id", "pipeline", "trigger", "snapshot", "deploy", "accepted at")
+    table = Table("run id", "pipeline", "trigger", "snapshot", "pipeline", "accepted at")
     for run_id in list_runs(store):
         records = read_run(store, run_id)
         trig = records.get("trigger")
@@ -102,7 +102,7 @@ def runs_list() -> None:
         table.add_row(
             run_id,
             str(result.get("pipeline", "?")),
-            *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "deploy")),
+            *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "pipeline")),
             str(result.get("accepted_at", "")),
         )
     Console().print(table)
@@ -185,11 +185,12 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.package_commands import package
 
     cli.add_command(package)
-    from mlrelay_tools.cli.schedule_commands import backfill, schedule, schedules
+    from mlrelay_tools.cli.schedule_commands import backfill, cron, schedule, schedules
 
     cli.add_command(schedules)
     cli.add_command(backfill)
-    cli.add_command(schedule)
+    cli.add_command(cron)
+    cli.add_command(schedule)  # hidden: the old name of `cron`
     from mlrelay_tools.cli.notify_commands import notify
 
     cli.add_command(notify)

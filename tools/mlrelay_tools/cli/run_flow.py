@@ -16,20 +16,21 @@ from rich.table import Table
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest, Scalar
+from mlrelay.ports.container import Ports
 from mlrelay.stage.ledger import StageRecord, read_run
 from mlrelay_tools.cli.progress import RunProgress
 from mlrelay_tools.demo import seed_demo_warehouse
 from mlrelay_tools.local.runtime import build_local_runtime
 
 
-class CountingChannel:
-    """Passes messages through to the notifier's chat channel and tells the display about each
+class CountingChat:
+    """Passes messages through to the notifier's chat and tells the display about each
     one (posts and thread replies; in-place updates of a run's Slack message are not counted)."""
 
     def __init__(self, inner: Any, on_post: Callable[[], None]) -> None:
-        from mlrelay_notifier.channels import as_poster
+        from mlrelay_notifier.chat_choice import as_chat
 
-        self.inner = as_poster(inner)
+        self.inner = as_chat(inner)
         self.name = self.inner.name
         self.threads = self.inner.threads
         self.on_post = on_post
@@ -71,15 +72,13 @@ def run_locally(
     dedup_key: str | None,
     console: Console,
 ) -> RunSummary:
-    from mlrelay_notifier.channels import build_channel
+    from mlrelay_notifier.chat_choice import build_chat
 
     began = time.perf_counter()
     seed_demo_warehouse(settings.warehouse_path)
     progress = RunProgress(settings.topics.lifecycle)
-    runtime = build_local_runtime(settings)
-    runtime.ports._components["chat"] = CountingChannel(
-        build_channel(runtime.ports), progress.on_notification
-    )
+    chat = CountingChat(build_chat(Ports(settings)), progress.on_notification)
+    runtime = build_local_runtime(settings, chat=chat)
     request: dict[str, Any] = {
         "schema_version": 1,
         "pipeline": pipeline,
@@ -131,7 +130,7 @@ def summary_table(summary: RunSummary) -> Table:
             f"{r['row_count']} rows, {r['file_count']} file(s), {r['total_bytes']:,} bytes",
         )
         table.add_row("manifest", r["manifest_uri"])
-    deploy = summary.records.get("deploy")
+    deploy = summary.records.get("pipeline")
     if deploy and deploy.result:
         r = deploy.result
         metrics = ", ".join(

@@ -210,7 +210,7 @@ def _backfill_embedded(settings: Settings, items: list[Any], concurrency: int) -
     states: dict[str, int] = {}
     for item in items:
         for run_id in item.run_ids:
-            deploy = read_run(runtime.store, run_id).get("deploy")
+            deploy = read_run(runtime.store, run_id).get("pipeline")
             state = deploy.state if deploy else "not deployed"
             states[state] = states.get(state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
@@ -242,12 +242,26 @@ def _deliver(bus: Any) -> None:
     bus.run_until_idle()
 
 
-@click.command("schedule")
-@click.option(
+_FOR_SECONDS = click.option(
     "--for-seconds", type=click.FloatRange(0), help="Stop after this long (default: run on)."
 )
-def schedule(for_seconds: float | None) -> None:
+
+
+@click.command("cron")
+@_FOR_SECONDS
+def cron(for_seconds: float | None) -> None:
     """Run the registry's schedules on this machine (embedded runtime): a local cron."""
+    _run_local_cron(for_seconds)
+
+
+@click.command("schedule", hidden=True, deprecated=True)
+@_FOR_SECONDS
+def schedule(for_seconds: float | None) -> None:
+    """The old name of `mlrelay cron` (kept for one release; `schedules` is Cloud Scheduler)."""
+    _run_local_cron(for_seconds)
+
+
+def _run_local_cron(for_seconds: float | None) -> None:
     from mlrelay_tools.demo import seed_demo_warehouse
     from mlrelay_tools.local.runtime import build_local_runtime
     from mlrelay_tools.schedules.local_cron import next_slot, run_cron

@@ -31,6 +31,7 @@ from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import utc_now
 from mlrelay.ports.protocols import ObjectStore
+from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
 
 log = structlog.get_logger()
@@ -272,7 +273,7 @@ class LocalBus:
                 "publish_time": message.publish_time.isoformat(),
             },
         }
-        key = f"deadletters/{sub.name}/{kept_as}.json"
+        key = keys.dead_letter(sub.name, kept_as)
         self.store.create(key, json.dumps(record, indent=2).encode())
         log.error(
             "message_dead_lettered",

@@ -11,6 +11,7 @@ from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.settings import Settings
 from mlrelay.ports.container import Ports, use_ports
+from mlrelay.ports.protocols import PipelineBackend
 from mlrelay.registry import Registry
 from mlrelay_tools.local.bus import Handler, LocalBus
 
@@ -32,11 +33,13 @@ def build_local_runtime(
     settings: Settings,
     *,
     registry: Registry | None = None,
-    components: dict[str, Any] | None = None,
+    chat: object | None = None,
+    pipeline_backends: Mapping[str, PipelineBackend] | None = None,
     wrap: Mapping[str, Any] | None = None,
 ) -> LocalRuntime:
-    """One process, four services. `wrap` maps a function name to a decorator around its
-    handler (tests use it to inject failures into the real handlers)."""
+    """One process, four services. `chat` and `pipeline_backends` replace the ones the settings
+    choose (a recorder, a backend against a loopback server); `wrap` maps a function name to a
+    decorator around its handler (tests use it to inject failures into the real handlers)."""
     store = LocalFolderStore(settings.bucket_dir)
     bus = LocalBus(
         settings.project,
@@ -46,7 +49,14 @@ def build_local_runtime(
         max_backoff=settings.max_backoff_seconds,
         workers=settings.bus_workers,
     )
-    ports = Ports(settings, publisher=bus, store=store, registry=registry, components=components)
+    ports = Ports(
+        settings,
+        publisher=bus,
+        store=store,
+        registry=registry,
+        chat=chat,
+        pipeline_backends=pipeline_backends,
+    )
     use_ports(ports)
     for spec in FUNCTIONS:
         handler = entry_point(spec.package, spec.entry_point)

@@ -80,7 +80,7 @@ def backfill_items(
 def run_finished(store: ObjectStore, run_id: str) -> bool:
     """The run has left the pipeline's hands: deployed (or failed, or rejected on the way)."""
     records = read_run(store, run_id)
-    deploy = records.get("deploy")
+    deploy = records.get("pipeline")
     if deploy is not None and deploy.state in ("done", "failed"):
         return True
     return any(r.state == "failed" for r in records.values())

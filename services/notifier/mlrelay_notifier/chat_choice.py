@@ -8,33 +8,13 @@ import sys
 from typing import Any, TextIO
 
 from mlrelay.ports.container import Ports
-from mlrelay_notifier.poster import (
-    Delivery,
-    DeliveryFailed,
-    DeliveryRefused,
-    Posted,
-    Poster,
-    SimpleChannel,
-)
+from mlrelay_notifier.chat import Chat, ChatRetries, LineChat, Posted
+from mlrelay_notifier.errors import ChatRefused
 from mlrelay_notifier.render import ChatMessage
-from mlrelay_notifier.slack_clients import SlackBotChannel, SlackWebhookChannel
-
-__all__ = [
-    "ConsoleChannel",
-    "Delivery",
-    "DeliveryFailed",
-    "DeliveryRefused",
-    "PlainPoster",
-    "Posted",
-    "Poster",
-    "SlackBotChannel",
-    "SlackWebhookChannel",
-    "as_poster",
-    "build_channel",
-]
+from mlrelay_notifier.slack_clients import SlackBotChat, SlackWebhookChat
 
 
-class ConsoleChannel:
+class ConsoleChat:
     name = "console"
     plain_text = True  # a terminal shows no Slack emoji codes or blocks
 
@@ -47,14 +27,14 @@ class ConsoleChannel:
         self.sent.append(text)
 
 
-class PlainPoster:
-    """A `SimpleChannel` (console, or a test's recorder) seen as a `Poster` without threads."""
+class PlainChat:
+    """A `LineChat` (console, or a test's recorder) seen as a `Chat` without threads."""
 
     threads = False
 
-    def __init__(self, channel: SimpleChannel) -> None:
-        self.channel = channel
-        self.name = channel.name
+    def __init__(self, lines: LineChat) -> None:
+        self.lines = lines
+        self.name = lines.name
 
     def send(
         self,
@@ -66,41 +46,39 @@ class PlainPoster:
         key: str | None = None,
         look_first: bool = False,
     ) -> Posted:
-        if getattr(self.channel, "plain_text", False):
-            self.channel.post(message.console_text or message.text, None)
+        if getattr(self.lines, "plain_text", False):
+            self.lines.post(message.console_text or message.text, None)
         else:
-            self.channel.post(message.text, message.blocks + message.attachments or None)
+            self.lines.post(message.text, message.blocks + message.attachments or None)
         return Posted(route or self.name, None)
 
     def update(self, message: ChatMessage, *, channel: str, ts: str) -> None:
-        raise DeliveryRefused(
-            "chat", "this channel cannot update messages", "only bot-token Slack can"
-        )
+        raise ChatRefused("chat", "this chat cannot update messages", "only bot-token Slack can")
 
 
-def as_poster(component: Any) -> Poster:
+def as_chat(component: Any) -> Chat:
     if hasattr(component, "send") and hasattr(component, "threads"):
         return component  # type: ignore[no-any-return]
-    return PlainPoster(component)
+    return PlainChat(component)
 
 
-def build_channel(ports: Ports) -> Poster:
+def build_chat(ports: Ports) -> Chat:
     """Bot token if set (one message per run), else webhooks, else the console."""
     chat = ports.settings.chat
-    delivery = Delivery(
+    retries = ChatRetries(
         min_interval=chat.min_interval_seconds,
         timeout=max(1, math.ceil(ports.settings.http_timeout_seconds)),  # slack_sdk takes int
     )
     if chat.bot_token:
-        return SlackBotChannel(
+        return SlackBotChat(
             chat.bot_token.value,
             default_channel=chat.default_channel,
             api_url=chat.api_url,
-            delivery=delivery,
+            retries=retries,
         )
     webhooks: dict[str | None, str] = {name: s.value for name, s in chat.webhooks.items()}
     if chat.webhook_url:
         webhooks[None] = chat.webhook_url.value
     if webhooks:
-        return SlackWebhookChannel(webhooks, delivery)
-    return PlainPoster(ConsoleChannel())
+        return SlackWebhookChat(webhooks, retries)
+    return PlainChat(ConsoleChat())

@@ -1,24 +1,11 @@
-"""The notifier's port to a chat service (`Poster`) and what a delivery can end in."""
+"""The notifier's port to a chat service (`Chat`), what a post returns and how hard to try."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mlrelay.errors import PermanentError, TransientError
 from mlrelay_notifier.render import ChatMessage
-
-
-class DeliveryFailed(TransientError):
-    """Slack could not be reached or asked us to come back later, after the client's retries."""
-
-
-class DeliveryRefused(PermanentError):
-    """Slack refused the message (bad blocks, unknown channel, revoked token or webhook)."""
-
-    def __init__(self, field: str, problem: str, fix: str = "", *, code: str = "") -> None:
-        super().__init__(field, problem, fix)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -28,7 +15,7 @@ class Posted:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class ChatRetries:
     """How hard to try within one delivery attempt (Pub/Sub's redelivery comes on top)."""
 
     min_interval: float = 1.0
@@ -40,7 +27,7 @@ class Delivery:
     timeout: int = 30  # one request's wait for an answer (MLRELAY_HTTP_TIMEOUT_SECONDS)
 
 
-class Poster(Protocol):
+class Chat(Protocol):
     """The notifier's port to a chat service."""
 
     name: str
@@ -64,8 +51,9 @@ class Poster(Protocol):
     def update(self, message: ChatMessage, *, channel: str, ts: str) -> None: ...
 
 
-class SimpleChannel(Protocol):
-    """The shared `ChatChannel` port: one message, text and optional blocks."""
+class LineChat(Protocol):
+    """A chat that only prints lines (the console, a test's recorder); `PlainChat` makes it a
+    `Chat` without threads."""
 
     name: str
 

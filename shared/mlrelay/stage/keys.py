@@ -1,0 +1,88 @@
+"""Every key mlrelay writes in the bucket (GCS, or `$MLRELAY_HOME/bucket/` locally), in one place.
+
+```
+runs/<run_id>/<stage>.json                             the run's ledger: a record per stage
+rejected/<rejection_id>.json                           a message that can never succeed, kept
+deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
+snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
+snapshots/<dataset>/<run_id>/manifest.json             schema, rows, files and checksums (last)
+snapshots/<dataset>/latest.json                        the newest complete manifest
+notifications/<run_id>/<event_type>[-<message>].json   one claim per notification
+notifications/<run_id>/message.json                    the run's one Slack message (bot mode)
+notifications/<run_id>/previous-outcome.json           the run before it, as first seen
+notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest outcome
+notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
+```
+
+and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
+with the completion reporter's `outbox/`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+LedgerStage = Literal["trigger", "snapshot", "pipeline"]
+"""The stages with a ledger record; the same names as the lifecycle events' `stage`."""
+
+RUNS = "runs/"
+REJECTED = "rejected/"
+DEAD_LETTERS = "deadletters/"
+SNAPSHOTS = "snapshots/"
+NOTIFICATIONS = "notifications/"
+UNDELIVERED = NOTIFICATIONS + "undelivered/"
+PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
+
+
+def run_prefix(run_id: str) -> str:
+    return f"{RUNS}{run_id}/"
+
+
+def ledger(run_id: str, stage: LedgerStage) -> str:
+    return f"{run_prefix(run_id)}{stage}.json"
+
+
+def rejected(rejection_id: str) -> str:
+    return f"{REJECTED}{rejection_id}.json"
+
+
+def dead_letter(subscription: str, message_id: str) -> str:
+    """`subscription`: the short name (the last part of its path)."""
+    return f"{DEAD_LETTERS}{subscription}/{message_id}.json"
+
+
+def snapshot_prefix(dataset: str, run_id: str) -> str:
+    return f"{SNAPSHOTS}{dataset}/{run_id}/"
+
+
+def manifest(dataset: str, run_id: str) -> str:
+    return snapshot_prefix(dataset, run_id) + "manifest.json"
+
+
+def latest_pointer(dataset: str) -> str:
+    return f"{SNAPSHOTS}{dataset}/latest.json"
+
+
+def notification(run_id: str, name: str) -> str:
+    """`name`: the event type, with the dead-lettered message's id for a dead letter."""
+    return f"{NOTIFICATIONS}{run_id}/{name}.json"
+
+
+def run_message(run_id: str) -> str:
+    return notification(run_id, "message")
+
+
+def previous_outcome(run_id: str) -> str:
+    return notification(run_id, "previous-outcome")
+
+
+def last_outcome(pipeline: str) -> str:
+    return f"{NOTIFICATIONS}pipelines/{pipeline}/last-outcome.json"
+
+
+def undelivered_prefix(run_id: str) -> str:
+    return f"{UNDELIVERED}{run_id}/"
+
+
+def undelivered(run_id: str, event_type: str) -> str:
+    return f"{undelivered_prefix(run_id)}{event_type}.json"
