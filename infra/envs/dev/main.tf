@@ -1,5 +1,6 @@
-# mlrelay, dev environment. Apply through cloudbuild/release.yaml (plan, approval, apply) or by
-# hand: `mlrelay package --all --out ../../../dist/functions && terraform init && terraform apply`.
+# mlrelay, dev environment. Apply through Cloud Build (cloudbuild/release-plan.yaml, then
+# cloudbuild/release-apply.yaml after approval) or by hand:
+# `mlrelay package --all --out ../../../dist/functions && terraform init && terraform apply`.
 terraform {
   required_version = ">= 1.6"
   backend "gcs" {
