@@ -19,6 +19,7 @@ from mlrelay.config.deployer import DeployerSettings
 from mlrelay.config.env import (
     Secret,
     choice,
+    env_vars,
     name_map,
     path,
     positive_int,
@@ -162,9 +163,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+        environ = os.environ if env is None else env
+        in_cloud = "K_SERVICE" in environ or "FUNCTION_TARGET" in environ
+        env = {name: value for name, value in environ.items() if _declared(name)}  # kept: ours only
         mode = env.get("MLRELAY_MODE", "embedded")
-        in_cloud = "K_SERVICE" in env or "FUNCTION_TARGET" in env
         given: dict[str, Any] = {
             "topics": Topics.from_env(env),
             "env": env,
@@ -193,3 +195,14 @@ SECTIONS: tuple[type[Any], ...] = (
     DeployerSettings,
 )
 """Every settings section, in the order docs/configuration.md lists them."""
+
+
+def _declared(name: str) -> bool:
+    """A variable some section reads (its exact name, or a family prefix)."""
+    for section in SECTIONS:
+        for _, var in env_vars(section):
+            if var.name is not None and (
+                name == var.name or (var.prefix and name.startswith(var.name))
+            ):
+                return True
+    return False
