@@ -1,5 +1,5 @@
 locals {
-  # Must equal shared/mlrelay/functions.py FUNCTIONS (tests/test_infra_consistency.py checks).
+  # Must equal FUNCTIONS in shared/mlrelay/config/functions.py (the infra tests check).
   function_specs = {
     "mlrelay-trigger" = {
       service = "trigger", entry_point = "on_run_request", topic = "runs",
@@ -39,7 +39,8 @@ locals {
     notifier    = ["lifecycle"]
   }
 
-  # Environment of every function: settings are read once at start-up (shared/mlrelay/settings.py).
+  # Environment of every function: settings are read once at start-up (shared/mlrelay/config/,
+  # every variable in docs/configuration.md).
   common_env = {
     MLRELAY_MODE                  = "google"
     GOOGLE_CLOUD_PROJECT          = var.project_id

@@ -14,7 +14,7 @@ variable "name_prefix" {
   default     = "mlrelay"
 }
 
-# Must equal shared/mlrelay/topics.py DEFAULT_TOPICS (tests/test_infra_consistency.py checks).
+# Must equal DEFAULT_TOPICS in shared/mlrelay/config/topics.py (the infra tests check).
 variable "topic_names" {
   description = "Pub/Sub topic names, by role. The functions receive them as MLRELAY_TOPIC_* env vars."
   type = object({
