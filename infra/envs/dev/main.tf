@@ -1,6 +1,7 @@
 # mlrelay, dev environment. Apply through Cloud Build (cloudbuild/release-plan.yaml, then
 # cloudbuild/release-apply.yaml after approval) or by hand:
-# `mlrelay package --all --out ../../../dist/functions && terraform init && terraform apply`.
+# from the repo root `mlrelay package --all --out dist/functions`, then here
+# `terraform init && terraform apply`.
 terraform {
   required_version = ">= 1.6"
   backend "gcs" {
