@@ -5,10 +5,9 @@ google mode around them. Import the fixtures into a test module to use them."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,10 @@ import pytest
 from mlrelay.adapters.gcs_store import GcsStore
 from mlrelay.config.settings import Settings
 from mlrelay.config.snapshot import SnapshotSettings
-from mlrelay.contracts import LifecycleEvent
 from mlrelay.ports.container import Ports
 from mlrelay.registry import parse_registry
 
-from .conftest import REGISTRY
+from .helpers import REGISTRY, RecordingPublisher
 from .peers import BigQueryPeer, bigquery_emulator, gcs_emulator
 
 PROJECT = "mlrelay-test"
@@ -76,27 +74,6 @@ def snapshot_settings(peer: BigQueryPeer, **changes: Any) -> SnapshotSettings:
         api_retry_seconds=5,
     )
     return replace(base, **changes)
-
-
-@dataclass
-class RecordingPublisher:
-    """What the stage published, by topic (the bus itself is tested against its emulator)."""
-
-    messages: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
-
-    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        self.messages.append((topic, data, attributes))
-        return str(len(self.messages))
-
-    def events(self) -> list[LifecycleEvent]:
-        return [
-            LifecycleEvent.model_validate(json.loads(data))
-            for _, data, attrs in self.messages
-            if attrs["event_type"].startswith("lifecycle.")
-        ]
-
-    def types(self) -> list[str]:
-        return [e.event_type for e in self.events()]
 
 
 def google_ports(

@@ -12,8 +12,8 @@ from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.channels import Delivery, SlackBotChannel, SlackWebhookChannel
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REGISTRY
 from .fake_slack import FakeSlack
+from .helpers import REGISTRY
 
 # fast enough for a test suite; the pacing is checked against this interval
 FAST = Delivery(min_interval=0.05, backoff_factor=0.01, max_retry_after=5.0, timeout=5)

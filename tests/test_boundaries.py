@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO
+from .helpers import REPO
 
 RUNTIME = REPO / "shared" / "mlrelay"
 FORBIDDEN = (

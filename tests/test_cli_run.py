@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REGISTRY, REPO
+from .helpers import REGISTRY, REPO
 
 MLRELAY = str(Path(sys.executable).parent / "mlrelay")
 

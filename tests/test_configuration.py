@@ -14,7 +14,7 @@ from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.errors import ConfigurationError
 from mlrelay_tools.config_doc import render
 
-from .conftest import REPO
+from .helpers import REPO
 
 PLUMBING = {"sections", "env"}  # how sections are given or read, not settings themselves
 

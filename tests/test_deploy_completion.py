@@ -17,8 +17,8 @@ from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REGISTRY, Capture, RecordingChannel, make_runtime
 from .failing_variant_pipeline import compile_failing_variant
+from .helpers import REGISTRY, Capture, RecordingChannel, make_runtime
 from .peers import pubsub_emulator
 from .test_penguins_pipeline import make_snapshot
 

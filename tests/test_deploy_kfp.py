@@ -16,8 +16,8 @@ from mlrelay.ports.protocols import PipelineOutcome
 from mlrelay.registry.backends import KfpOptions, KfpRecurringOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 
-from .conftest import REPO
 from .fake_kfp import PREFIX, FakeKfp, check_body, start_fake_kfp
+from .helpers import REPO
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
 RUN_ID = "penguins-demo-1-0123456789ab"

@@ -16,9 +16,9 @@ from mlrelay.stage.ledger import read_run
 from mlrelay_deployer.template_source import ArtifactRegistryAccess, use_artifact_registry
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 
-from .conftest import RecordingChannel, make_runtime
 from .fake_artifact_registry import FakeArtifactRegistry, start_fake_artifact_registry
 from .fake_vertex import FakeVertex
+from .helpers import RecordingChannel, make_runtime
 from .peers import gcs_emulator
 from .test_deploy_vertex import RUN_ID, TEMPLATE, backend, deploy, vertex, vertex_registry
 

@@ -25,8 +25,8 @@ from mlrelay.stage.ledger import ledger_key, read_run
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REGISTRY, REPO, Capture, RecordingChannel, make_runtime
 from .fake_vertex import FakeVertex, start_fake_vertex
+from .helpers import REGISTRY, REPO, Capture, RecordingChannel, make_runtime
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
 RUN_ID = "penguins-demo-1-0123456789ab"

@@ -17,7 +17,7 @@ from mlrelay.ports.container import use_ports
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import Capture, RecordingChannel, make_runtime
+from .helpers import Capture, RecordingChannel, make_runtime
 
 
 def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:

@@ -16,7 +16,7 @@ from mlrelay.contracts import RunRequest, SnapshotRequest
 from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REPO, Capture
+from .helpers import REPO, Capture
 
 
 def push_body(data: bytes, attributes: dict[str, str] | None = None) -> dict[str, Any]:

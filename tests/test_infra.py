@@ -21,7 +21,7 @@ from mlrelay.config.settings import SECTIONS
 from mlrelay.config.topics import DEFAULT_TOPICS
 from mlrelay_tools.packaging import SERVICES
 
-from .conftest import REPO
+from .helpers import REPO
 from .peers import missing_peer
 
 INFRA = REPO / "infra"
@@ -160,7 +160,7 @@ def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_pa
     from mlrelay_tools.cli.main import cli
     from mlrelay_tools.schedules.jobs import desired_jobs
 
-    from .conftest import REGISTRY
+    from .helpers import REGISTRY
 
     out = tmp_path / "schedules.json"
     result = CliRunner().invoke(

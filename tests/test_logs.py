@@ -11,7 +11,7 @@ from mlrelay.config.settings import Secret, Settings
 from mlrelay.logs import configure_logging
 from mlrelay.ports.container import use_ports
 
-from .conftest import RecordingChannel, make_runtime
+from .helpers import RecordingChannel, make_runtime
 
 
 def ack_without_work(handler: Callable[[CloudEvent], None]) -> Callable[[CloudEvent], None]:

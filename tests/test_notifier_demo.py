@@ -12,8 +12,8 @@ from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest
 from mlrelay.ports.container import use_ports
 
-from .conftest import make_runtime
 from .fake_slack import FakeSlack
+from .helpers import make_runtime
 from .notifier_kit import bot_channel, registry_with, webhook_channel
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.integration]

@@ -20,9 +20,9 @@ from mlrelay_notifier.render import ChatMessage
 from mlrelay_notifier.slack_clients import POST_TAG
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import make_runtime
 from .fake_slack import FakeSlack
 from .harness.proxy import DROP, HANG, LOSE, FaultProxy
+from .helpers import make_runtime
 from .notifier_kit import FAST, registry_with, run_stages
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.render import render_card, render_text, render_update
 from mlrelay_notifier.run_view import build_run_view
 
-from .conftest import REGISTRY, REPO
 from .fake_slack import block_problem
+from .helpers import REGISTRY, REPO
 
 MLRELAY = str(Path(sys.executable).parent / "mlrelay")
 RUN = "penguins-sched-20261130t0500z-1a2b3c4d"

@@ -18,7 +18,7 @@ from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.run_message import RunMessage, advance, claim_first_post, record_posted
 from mlrelay_notifier.undelivered import keep_undelivered
 
-from .conftest import REGISTRY, REPO
+from .helpers import REGISTRY, REPO
 
 
 def event(status: str, run_id: str = "penguins-a-1", stage: str = "pipeline") -> LifecycleEvent:

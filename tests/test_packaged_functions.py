@@ -25,7 +25,7 @@ from mlrelay.config.topics import Topics
 from mlrelay.contracts import LifecycleEvent, RunRequest, SnapshotRequest
 from mlrelay_tools.packaging import SERVICES, package_service
 
-from .conftest import REGISTRY, REPO
+from .helpers import REGISTRY, REPO
 from .peers import free_port, gcs_emulator, pubsub_emulator, wait_for_port
 
 PROJECT = "mlrelay-pkg-test"

@@ -12,7 +12,7 @@ from mlrelay.errors import ConfigurationError
 from mlrelay_tools.cli.main import cli
 from mlrelay_tools.packaging import SERVICES, package_service
 
-from .conftest import REGISTRY, REPO
+from .helpers import REGISTRY, REPO
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from mlrelay.contracts import RunRequest, SnapshotRequest
 from mlrelay.ports.container import Ports, use_ports
 from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
 
-from .conftest import REGISTRY
+from .helpers import REGISTRY
 from .peers import pubsub_emulator
 
 PROJECT = "mlrelay-test"

@@ -9,7 +9,7 @@ from mlrelay.errors import PermanentError
 from mlrelay.registry import RegistryError, load_registry, parse_registry, resolve_parameters
 from mlrelay_tools.cli.main import cli
 
-from .conftest import REGISTRY
+from .helpers import REGISTRY
 
 BROKEN = """\
 version: 1

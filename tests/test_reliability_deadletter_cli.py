@@ -17,7 +17,7 @@ from mlrelay.stage.dead_letters import list_dead_letters, replay_dead_letter
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.cli.main import cli
 
-from .conftest import RecordingChannel, make_runtime
+from .helpers import RecordingChannel, make_runtime
 
 
 def env_for(settings: Settings) -> dict[str, str]:

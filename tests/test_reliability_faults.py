@@ -25,13 +25,13 @@ from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_notifier.channels import Delivery, SlackBotChannel
 from mlrelay_notifier.render import ChatMessage
 
-from .conftest import REPO
 from .fake_kfp import start_fake_kfp
 from .fake_slack import FakeSlack
 from .fake_vertex import start_fake_vertex
 from .harness.cloud import Harness, cloud_harness
 from .harness.proxy import DROP, HANG, LOSE, FaultProxy
 from .harness.runs import assert_exactly_once, finished, request_run, run_ids_of
+from .helpers import REPO
 
 pytestmark = pytest.mark.integration
 SETTLE_SECONDS = int(os.environ.get("HARNESS_SETTLE_SECONDS", "240"))

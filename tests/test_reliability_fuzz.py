@@ -32,8 +32,7 @@ from mlrelay.ports.container import Ports, use_ports
 from mlrelay.registry import RegistryError, load_registry, parse_registry
 from mlrelay.stage.envelope import PubsubMessage, from_cloudevent, to_cloudevent
 
-from .conftest import REGISTRY
-from .gcp_fixtures import RecordingPublisher
+from .helpers import REGISTRY, RecordingPublisher
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

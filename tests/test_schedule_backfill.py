@@ -14,7 +14,7 @@ from mlrelay.registry import parse_registry
 from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_tools.schedules.backfill import backfill_items, publish_windowed, run_finished
 
-from .conftest import REPO
+from .helpers import REPO
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
 REGISTRY = parse_registry(

@@ -7,7 +7,7 @@ import pytest
 from mlrelay.registry import RegistryError, parse_registry
 from mlrelay.schedules.members import members_of
 
-from .conftest import REPO
+from .helpers import REPO
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
 

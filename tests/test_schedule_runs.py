@@ -29,7 +29,7 @@ from mlrelay_tools.local.runtime import LocalRuntime
 from mlrelay_tools.schedules.jobs import tick_request
 from mlrelay_tools.schedules.local_cron import run_cron
 
-from .conftest import Capture, RecordingChannel, make_runtime
+from .helpers import Capture, RecordingChannel, make_runtime
 
 TINY_PIPELINE = """
 from kfp import compiler, dsl

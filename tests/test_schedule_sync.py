@@ -19,8 +19,8 @@ from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
 from mlrelay_tools.schedules.jobs import desired_jobs
 from mlrelay_tools.schedules.sync import apply_changes, plan_changes
 
-from .conftest import REPO
 from .fake_scheduler import SchedulerServer
+from .helpers import REPO
 
 PROJECT, LOCATION = "test-proj", "europe-west1"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"

@@ -14,7 +14,7 @@ from mlrelay.stage.envelope import PubsubMessage
 from mlrelay_snapshotter.snapshot import snapshot_for_run
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .conftest import REGISTRY, Capture
+from .helpers import REGISTRY, Capture
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 PIPELINES = """

@@ -36,10 +36,10 @@ from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.topics import Topics
 from mlrelay.contracts import LifecycleEvent
 
-from ..conftest import REPO
 from ..fake_kfp import FakeKfp, start_fake_kfp
 from ..fake_slack import FakeSlack
 from ..fake_vertex import FakeVertex, start_fake_vertex
+from ..helpers import REPO
 from ..peers import bigquery_emulator, free_port, gcs_emulator, pubsub_emulator, wait_for_port
 from .proxy import FaultProxy
 
