@@ -12,7 +12,7 @@ from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.channels import Delivery, SlackBotChannel, SlackWebhookChannel
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .fake_slack import FakeSlack
+from .fakes.slack import FakeSlack
 from .helpers import REGISTRY
 
 # fast enough for a test suite; the pacing is checked against this interval

@@ -1,5 +1,5 @@
 """The KFP host backend: the real `kfp.Client` against a loopback server that plays a KFP host's
-v2beta1 API (tests/fake_kfp.py); request bodies are checked against kfp-server-api's models."""
+v2beta1 API (tests/fakes/kfp.py); request bodies are checked against kfp-server-api's models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mlrelay.ports.protocols import PipelineOutcome
 from mlrelay.registry.backends import KfpOptions, KfpRecurringOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 
-from .fake_kfp import PREFIX, FakeKfp, check_body, start_fake_kfp
+from .fakes.kfp import PREFIX, FakeKfp, check_body
 from .helpers import REPO
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
@@ -38,9 +38,8 @@ MODELS = {
 
 @pytest.fixture
 def kfp_host() -> Iterator[FakeKfp]:
-    fake, server = start_fake_kfp()
-    yield fake
-    server.shutdown()
+    with FakeKfp() as fake:
+        yield fake
 
 
 def make_backend(fake: FakeKfp, **options: Any) -> KfpHostBackend:

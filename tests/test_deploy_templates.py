@@ -16,8 +16,8 @@ from mlrelay.stage.ledger import read_run
 from mlrelay_deployer.template_source import ArtifactRegistryAccess, use_artifact_registry
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 
-from .fake_artifact_registry import FakeArtifactRegistry, start_fake_artifact_registry
-from .fake_vertex import FakeVertex
+from .fakes.artifact_registry import FakeArtifactRegistry
+from .fakes.vertex import FakeVertex
 from .helpers import RecordingChannel, make_runtime
 from .peers import gcs_emulator
 from .test_deploy_vertex import RUN_ID, TEMPLATE, backend, deploy, vertex, vertex_registry
@@ -58,7 +58,7 @@ AR_TEMPLATE = "https://europe-west4-kfp.pkg.dev/test-proj/pipelines/penguins-tra
 
 @pytest.fixture
 def artifact_registry() -> Iterator[FakeArtifactRegistry]:
-    fake, server = start_fake_artifact_registry()
+    fake = FakeArtifactRegistry().start()
     use_artifact_registry(
         ArtifactRegistryAccess(
             api=f"{fake.url}/v1", package_host=fake.url, session=requests.Session()
@@ -66,7 +66,7 @@ def artifact_registry() -> Iterator[FakeArtifactRegistry]:
     )
     yield fake
     use_artifact_registry(None)
-    server.shutdown()
+    fake.stop()
 
 
 def test_artifact_registry_tag_is_pinned_to_its_digest_and_recorded(

@@ -1,5 +1,5 @@
 """The Vertex AI backend: the official `aiplatform_v1` client over REST against a loopback server
-that plays the PipelineService (tests/fake_vertex.py) and records what the client sent."""
+that plays the PipelineService (tests/fakes/vertex.py) and records what the client sent."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from mlrelay.stage.ledger import ledger_key, read_run
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .fake_vertex import FakeVertex, start_fake_vertex
+from .fakes.vertex import FakeVertex
 from .helpers import REGISTRY, REPO, Capture, RecordingChannel, make_runtime
 
 TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
@@ -45,9 +45,8 @@ JOBS = "/v1/projects/test-proj/locations/europe-west4/pipelineJobs"
 
 @pytest.fixture(scope="module")
 def vertex() -> Iterator[FakeVertex]:
-    fake, server = start_fake_vertex()
-    yield fake
-    server.shutdown()
+    with FakeVertex() as fake:
+        yield fake
 
 
 @pytest.fixture

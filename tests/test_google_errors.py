@@ -4,13 +4,9 @@ clients talking HTTP to a loopback server that answers like the service does whe
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -20,6 +16,8 @@ from mlrelay.errors import PermanentError, TransientError
 from mlrelay.ports.protocols import SnapshotPlan
 from mlrelay_snapshotter.bigquery_warehouse import BigQueryWarehouse
 from mlrelay_snapshotter.warehouses import bigquery_client
+from tests.fakes.server import Answer as Reply
+from tests.fakes.server import LoopbackServer, Request, json_answer
 
 
 class Answer:
@@ -31,44 +29,19 @@ class Answer:
 
 
 def serve(answer: Answer) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            answer.requests += 1
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            if answer.delay:
-                time.sleep(answer.delay)
-            body = json.dumps(
-                {
-                    "error": {
-                        "code": answer.status,
-                        "message": answer.message or f"answered {answer.status}",
-                        "errors": [{"reason": answer.reason, "message": "x"}],
-                    }
-                }
-            ).encode()
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+    def respond(request: Request) -> Reply:
+        answer.requests += 1
+        if answer.delay:
+            time.sleep(answer.delay)
+        error = {
+            "code": answer.status,
+            "message": answer.message or f"answered {answer.status}",
+            "errors": [{"reason": answer.reason, "message": "x"}],
+        }
+        return json_answer(answer.status, {"error": error})
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(respond) as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest
 from mlrelay.ports.container import use_ports
 
-from .fake_slack import FakeSlack
+from .fakes.slack import FakeSlack
 from .helpers import make_runtime
 from .notifier_kit import bot_channel, registry_with, webhook_channel
 

@@ -20,8 +20,8 @@ from mlrelay_notifier.render import ChatMessage
 from mlrelay_notifier.slack_clients import POST_TAG
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .fake_slack import FakeSlack
-from .harness.proxy import DROP, HANG, LOSE, FaultProxy
+from .fakes.fault_proxy import DROP, HANG, LOSE, FaultProxy
+from .fakes.slack import FakeSlack
 from .helpers import make_runtime
 from .notifier_kit import FAST, registry_with, run_stages
 

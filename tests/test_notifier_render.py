@@ -16,7 +16,7 @@ from mlrelay.stage.ledger import StageRecord, ledger_key
 from mlrelay_notifier.render import render_card, render_text, render_update
 from mlrelay_notifier.run_view import build_run_view
 
-from .fake_slack import block_problem
+from .fakes.slack import block_problem
 from .helpers import REGISTRY, REPO
 
 MLRELAY = str(Path(sys.executable).parent / "mlrelay")

@@ -21,7 +21,7 @@ from mlrelay_notifier.pacing import ChannelPacer
 from mlrelay_notifier.render import ChatMessage
 from mlrelay_tools.local.runtime import LocalRuntime
 
-from .fake_slack import FakeSlack, Recorded
+from .fakes.slack import FakeSlack, Recorded
 from .helpers import make_runtime
 from .notifier_kit import FAST, bot_channel, registry_with, run_stages, webhook_channel
 

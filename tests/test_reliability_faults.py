@@ -25,11 +25,11 @@ from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_notifier.channels import Delivery, SlackBotChannel
 from mlrelay_notifier.render import ChatMessage
 
-from .fake_kfp import start_fake_kfp
-from .fake_slack import FakeSlack
-from .fake_vertex import start_fake_vertex
+from .fakes.fault_proxy import DROP, HANG, LOSE, FaultProxy
+from .fakes.kfp import FakeKfp
+from .fakes.slack import FakeSlack
+from .fakes.vertex import FakeVertex
 from .harness.cloud import Harness, cloud_harness
-from .harness.proxy import DROP, HANG, LOSE, FaultProxy
 from .harness.runs import assert_exactly_once, finished, request_run, run_ids_of
 from .helpers import REPO
 
@@ -91,7 +91,7 @@ def test_the_http_timeout_is_read_from_the_environment_and_checked() -> None:
 def test_vertex_requests_time_out_and_are_retried_and_a_dead_host_asks_for_redelivery(
     proxied: list[FaultProxy],
 ) -> None:
-    fake, server = start_fake_vertex()
+    fake = FakeVertex().start()
     try:
         proxy = proxy_to(fake.endpoint, proxied)
         options = VertexOptions(project="test-proj", region="europe-west4")
@@ -109,7 +109,7 @@ def test_vertex_requests_time_out_and_are_retried_and_a_dead_host_asks_for_redel
             deploy(backend)
         assert time.monotonic() - began < 10
     finally:
-        server.shutdown()
+        fake.stop()
 
 
 def test_a_kfp_create_whose_answer_was_lost_is_looked_up_not_made_again(
@@ -117,7 +117,7 @@ def test_a_kfp_create_whose_answer_was_lost_is_looked_up_not_made_again(
 ) -> None:
     """The host made the pipeline, its version and the run, but each answer was lost: one of
     each, not a second run and not a 409 taken for a refusal."""
-    fake, server = start_fake_kfp()
+    fake = FakeKfp().start()
     try:
         proxy = proxy_to(fake.host, proxied)
         options = KfpOptions(host=proxy.url, pipeline_root="gs://b/root")
@@ -133,13 +133,13 @@ def test_a_kfp_create_whose_answer_was_lost_is_looked_up_not_made_again(
         assert outcome.job_name == next(iter(fake.runs))
         assert proxy.pending_faults() == 0 and hung_up(proxy, 1)
     finally:
-        server.shutdown()
+        fake.stop()
 
 
 def test_a_kfp_host_that_stops_answering_asks_for_redelivery_within_the_timeouts(
     proxied: list[FaultProxy],
 ) -> None:
-    fake, server = start_fake_kfp()
+    fake = FakeKfp().start()
     try:
         proxy = proxy_to(fake.host, proxied)
         options = KfpOptions(host=proxy.url)
@@ -153,7 +153,7 @@ def test_a_kfp_host_that_stops_answering_asks_for_redelivery_within_the_timeouts
             deploy(backend)
         assert time.monotonic() - began < 10 and proxy.hung_up >= 1
     finally:
-        server.shutdown()
+        fake.stop()
 
 
 def test_a_slack_post_that_times_out_is_a_transient_failure(proxied: list[FaultProxy]) -> None:

@@ -19,7 +19,7 @@ from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
 from mlrelay_tools.schedules.jobs import desired_jobs
 from mlrelay_tools.schedules.sync import apply_changes, plan_changes
 
-from .fake_scheduler import SchedulerServer
+from .fakes.scheduler import FakeScheduler
 from .helpers import REPO
 
 PROJECT, LOCATION = "test-proj", "europe-west1"
@@ -64,9 +64,9 @@ groups:
 
 
 @pytest.fixture
-def scheduler() -> Iterator[SchedulerServer]:
-    with SchedulerServer() as server:
-        yield server
+def scheduler() -> Iterator[FakeScheduler]:
+    with FakeScheduler() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def registry_file(tmp_path: Path) -> Path:
     return path
 
 
-def mlrelay(scheduler: SchedulerServer, registry: Path, *args: str) -> Result:
+def mlrelay(scheduler: FakeScheduler, registry: Path, *args: str) -> Result:
     env = {
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "MLRELAY_REGISTRY": str(registry),
@@ -91,11 +91,11 @@ def lines(result: Result) -> list[str]:
 
 
 def test_apply_creates_one_job_per_schedule_with_a_run_request_tick_for_the_runs_topic(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
     result = mlrelay(scheduler, registry_file, "schedules", "apply")
     assert result.exit_code == 0, result.output
-    creates = [r for r in scheduler.fake.writes() if r.method == "POST"]
+    creates = [r for r in scheduler.writes() if r.method == "POST"]
     assert [r.path for r in creates] == [f"/v1/{PARENT}/jobs"] * 4
     bodies = {r.body["name"].rsplit("/", 1)[1]: r.body for r in creates if r.body}
     assert sorted(bodies) == [
@@ -132,20 +132,20 @@ def test_apply_creates_one_job_per_schedule_with_a_run_request_tick_for_the_runs
     assert group.pipeline == "weekly-all"
 
 
-def test_a_second_apply_changes_nothing(scheduler: SchedulerServer, registry_file: Path) -> None:
+def test_a_second_apply_changes_nothing(scheduler: FakeScheduler, registry_file: Path) -> None:
     assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
-    before = len(scheduler.fake.writes())
+    before = len(scheduler.writes())
     again = mlrelay(scheduler, registry_file, "schedules", "apply")
     assert again.exit_code == 0
     assert lines(again) == ["in step: nothing to change"]
-    assert len(scheduler.fake.writes()) == before  # only reads the second time
+    assert len(scheduler.writes()) == before  # only reads the second time
     assert lines(mlrelay(scheduler, registry_file, "schedules", "plan")) == [
         "in step: nothing to change"
     ]
 
 
 def test_plan_after_a_registry_edit_lists_exactly_that_edit(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
     assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
     registry_file.write_text(REGISTRY.replace('"30 2 * * *"', '"45 3 * * *"'))
@@ -168,7 +168,7 @@ def test_plan_after_a_registry_edit_lists_exactly_that_edit(
 
 
 def test_a_cron_edit_is_applied_in_place_and_a_new_template_touches_no_job(
-    scheduler: SchedulerServer, registry_file: Path, tmp_path: Path
+    scheduler: FakeScheduler, registry_file: Path, tmp_path: Path
 ) -> None:
     assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
     moved = tmp_path / "v2.yaml"
@@ -178,21 +178,21 @@ def test_a_cron_edit_is_applied_in_place_and_a_new_template_touches_no_job(
         "in step: nothing to change"
     ]
     registry_file.write_text(REGISTRY.replace("Europe/Amsterdam", "Europe/London"))
-    before = len(scheduler.fake.writes())
+    before = len(scheduler.writes())
     assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
-    [patch] = scheduler.fake.writes()[before:]
+    [patch] = scheduler.writes()[before:]
     assert patch.method == "PATCH"
     assert patch.path == f"/v1/{PARENT}/jobs/mlrelay_pipeline_churn_nightly"
     assert patch.query["updateMask"] == ["timeZone,pubsubTarget"]
     assert patch.body is not None and patch.body["timeZone"] == "Europe/London"
-    stored = scheduler.fake.jobs[f"{PARENT}/jobs/mlrelay_pipeline_churn_nightly"]
+    stored = scheduler.jobs[f"{PARENT}/jobs/mlrelay_pipeline_churn_nightly"]
     assert stored["timeZone"] == "Europe/London" and stored["state"] == "ENABLED"
 
 
 def test_pause_and_resume_follow_the_registry_and_unmanaged_jobs_are_left_alone(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
-    scheduler.fake.jobs[f"{PARENT}/jobs/someone-elses-job"] = {
+    scheduler.jobs[f"{PARENT}/jobs/someone-elses-job"] = {
         "name": f"{PARENT}/jobs/someone-elses-job",
         "schedule": "* * * * *",
         "timeZone": "UTC",
@@ -203,7 +203,7 @@ def test_pause_and_resume_follow_the_registry_and_unmanaged_jobs_are_left_alone(
     )
     registry_file.write_text(paused)
     assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
-    assert scheduler.fake.jobs[f"{PARENT}/jobs/mlrelay_pipeline_fraud_default"]["state"] == "PAUSED"
+    assert scheduler.jobs[f"{PARENT}/jobs/mlrelay_pipeline_fraud_default"]["state"] == "PAUSED"
     assert lines(mlrelay(scheduler, registry_file, "schedules", "plan")) == [
         "in step: nothing to change"
     ]
@@ -211,53 +211,53 @@ def test_pause_and_resume_follow_the_registry_and_unmanaged_jobs_are_left_alone(
     assert lines(mlrelay(scheduler, registry_file, "schedules", "apply")) == [
         "done: resume mlrelay_pipeline_fraud_default"
     ]
-    assert f"{PARENT}/jobs/someone-elses-job" in scheduler.fake.jobs
+    assert f"{PARENT}/jobs/someone-elses-job" in scheduler.jobs
 
 
-def jobs_client(scheduler: SchedulerServer) -> CloudSchedulerJobs:
+def jobs_client(scheduler: FakeScheduler) -> CloudSchedulerJobs:
     return CloudSchedulerJobs(PROJECT, LOCATION, endpoint=scheduler.endpoint, initial_backoff=0.01)
 
 
 def test_429_and_5xx_answers_are_retried_until_the_change_is_made(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
     jobs = jobs_client(scheduler)
     desired = desired_jobs(load_registry(registry_file), TOPIC)
-    scheduler.fake.fail_next("POST", "/jobs", 429)
-    scheduler.fake.fail_next("POST", "/jobs", 503)
-    scheduler.fake.fail_next("POST", "/jobs", 500)
+    scheduler.fail_next("POST", "/jobs", 429)
+    scheduler.fail_next("POST", "/jobs", 503)
+    scheduler.fail_next("POST", "/jobs", 500)
     apply_changes(jobs, plan_changes(desired, jobs.list_jobs()))
-    statuses = [r.status for r in scheduler.fake.requests if r.method == "POST"]
+    statuses = [r.status for r in scheduler.requests if r.method == "POST"]
     assert statuses[:4] == [429, 503, 500, 200]
-    assert len(scheduler.fake.jobs) == 4
+    assert len(scheduler.jobs) == 4
     assert plan_changes(desired, jobs.list_jobs()) == []
 
 
 def test_a_job_created_or_deleted_since_the_plan_still_ends_in_step(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
     jobs = jobs_client(scheduler)
     desired = desired_jobs(load_registry(registry_file), TOPIC)
     plan = plan_changes(desired, [])  # made before anything existed
     stale = {"name": f"{PARENT}/jobs/{desired[0].job_id}", "schedule": "1 1 1 1 1"}
-    scheduler.fake.jobs[stale["name"]] = {**stale, "timeZone": "UTC", "state": "ENABLED"}
+    scheduler.jobs[stale["name"]] = {**stale, "timeZone": "UTC", "state": "ENABLED"}
     apply_changes(jobs, plan)  # 409 on that create: updated instead
-    answered = [(r.method, r.status) for r in scheduler.fake.requests]
+    answered = [(r.method, r.status) for r in scheduler.requests]
     assert ("POST", 409) in answered and ("PATCH", 200) in answered
     assert plan_changes(desired, jobs.list_jobs()) == []
 
     gone = plan_changes([], jobs.list_jobs())  # delete everything...
-    del scheduler.fake.jobs[f"{PARENT}/jobs/{desired[1].job_id}"]  # ...one is already gone: 404
+    del scheduler.jobs[f"{PARENT}/jobs/{desired[1].job_id}"]  # ...one is already gone: 404
     apply_changes(jobs, gone)
-    assert scheduler.fake.jobs == {}
+    assert scheduler.jobs == {}
 
 
 def test_a_refusal_names_the_job_and_what_to_check(
-    scheduler: SchedulerServer, registry_file: Path
+    scheduler: FakeScheduler, registry_file: Path
 ) -> None:
     jobs = jobs_client(scheduler)
     desired = desired_jobs(load_registry(registry_file), TOPIC)
-    scheduler.fake.fail_next("POST", "/jobs", 403)
+    scheduler.fail_next("POST", "/jobs", 403)
     with pytest.raises(PermanentError) as caught:
         apply_changes(jobs, plan_changes(desired, []))
     first = min(job.job_id for job in desired)
@@ -266,7 +266,7 @@ def test_a_refusal_names_the_job_and_what_to_check(
     assert "roles/cloudscheduler.admin" in str(caught.value)
 
 
-def test_plan_requires_a_project(scheduler: SchedulerServer, registry_file: Path) -> None:
+def test_plan_requires_a_project(scheduler: FakeScheduler, registry_file: Path) -> None:
     result = CliRunner().invoke(
         cli,
         ["schedules", "plan", "--location", LOCATION],
@@ -274,4 +274,4 @@ def test_plan_requires_a_project(scheduler: SchedulerServer, registry_file: Path
     )
     assert result.exit_code == 1
     assert "GOOGLE_CLOUD_PROJECT is not set" in result.output
-    assert json.dumps(scheduler.fake.requests) == "[]"
+    assert json.dumps(scheduler.requests) == "[]"

@@ -10,7 +10,7 @@ Topology (mirrors infra/: one push subscription per function, with a dead-letter
 delivered three times (with the same message id), concurrently, as at-least-once allows.
 Completion of a pipeline job is played by calling the shipped exit-handler component
 (`mlrelay.kfp_components.completion`) for each job the loopback Vertex AI (or, with
-`backend="kfp"`, the loopback KFP host, tests/fake_kfp.py) created.
+`backend="kfp"`, the loopback KFP host, tests/fakes/kfp.py) created.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.topics import Topics
 from mlrelay.contracts import LifecycleEvent
 
-from ..fake_kfp import FakeKfp, start_fake_kfp
-from ..fake_slack import FakeSlack
-from ..fake_vertex import FakeVertex, start_fake_vertex
+from ..fakes.fault_proxy import FaultProxy
+from ..fakes.kfp import FakeKfp
+from ..fakes.slack import FakeSlack
+from ..fakes.vertex import FakeVertex
 from ..helpers import REPO
 from ..peers import bigquery_emulator, free_port, gcs_emulator, pubsub_emulator, wait_for_port
-from .proxy import FaultProxy
 
 PROJECT = "mlrelay-harness"
 BUCKET = "mlrelay-harness-bucket"
@@ -334,8 +334,8 @@ def cloud_harness(
         bigquery = FaultProxy(bq_peer.endpoint.removeprefix("http://"), "bigquery", serial=True)
         bigquery.start()
         stack.callback(bigquery.stop)
-        vertex, vertex_server = start_fake_vertex()
-        stack.callback(vertex_server.shutdown)
+        vertex = FakeVertex().start()
+        stack.callback(vertex.stop)
         slack = FakeSlack(token=SLACK_TOKEN).start()
         stack.callback(slack.stop)
         slack.add_channel(CHANNEL)
@@ -345,8 +345,8 @@ def cloud_harness(
             stack.callback(hosts[name].stop)
         kfp: FakeKfp | None = None
         if backend == "kfp":
-            kfp, kfp_server = start_fake_kfp()
-            stack.callback(kfp_server.shutdown)
+            kfp = FakeKfp().start()
+            stack.callback(kfp.stop)
             hosts["kfp"] = FaultProxy(kfp.host.removeprefix("http://"), "kfp").start()
             stack.callback(hosts["kfp"].stop)
 

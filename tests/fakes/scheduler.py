@@ -14,9 +14,9 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from .server import Answer, LoopbackFake, Request, json_answer
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -42,12 +42,24 @@ class Recorded:
 
 
 @dataclass
-class FakeScheduler:
+class FakeScheduler(LoopbackFake):
     page_size: int = 2  # small, so the client's pager is exercised
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    requests: list[Recorded] = field(default_factory=list)
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    methods = ("GET", "POST", "PATCH", "DELETE")
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    @property
+    def requests(self) -> list[Recorded]:
+        return [
+            Recorded(r.method, r.path, r.query, r.json(), e.answer.status)
+            for e in self.server.recorded()
+            for r in (e.request,)
+        ]
 
     def fail_next(self, method: str, path_part: str, status: int) -> None:
         self.failures.append((method, path_part, status))
@@ -55,16 +67,14 @@ class FakeScheduler:
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method != "GET"]
 
-    def handle(
-        self, method: str, raw_path: str, body: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any]]:
-        parts = urlsplit(raw_path)
-        query = parse_qs(parts.query)
+    def answer(self, request: Request) -> Answer:
+        query = request.query
         numeric = "enum-encoding=int" in "".join(query.get("$alt", []))
         with self.lock:
-            status, answer = self._answer(method, parts.path, query, body, numeric)
-            self.requests.append(Recorded(method, parts.path, query, body, status))
-        return status, answer
+            status, answer = self._answer(
+                request.method, request.path, query, request.json(), numeric
+            )
+        return json_answer(status, answer, "application/json; charset=UTF-8")
 
     def _answer(
         self,
@@ -149,48 +159,3 @@ def error(status: int, message: str) -> tuple[int, dict[str, Any]]:
     return status, {
         "error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "")}
     }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeScheduler
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw.strip() else None
-        status, answer = self.fake.handle(self.command, self.path, body)
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class SchedulerServer:
-    """Serve a FakeScheduler on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self) -> None:
-        self.fake = FakeScheduler()
-        handler = type("Handler", (_Handler,), {"fake": self.fake})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> SchedulerServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()

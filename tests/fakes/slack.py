@@ -17,9 +17,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from .server import Answer, Exchange, LoopbackFake, Request
 
 # Block Kit types the notifier may use, and Slack's length limits that matter to it
 BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "rich_text", "image"}
@@ -96,10 +97,11 @@ def block_problem(blocks: Any) -> str | None:
     return None
 
 
-class FakeSlack:
+class FakeSlack(LoopbackFake):
+    methods = ("GET", "POST")
+
     def __init__(self, token: str = "test-bot-token") -> None:  # noqa: S107
         self.token = token
-        self.requests: list[Recorded] = []
         self.canned: deque[Canned] = deque()
         self.webhook_paths: set[str] = set()
         self.channel_ids: dict[str, str] = {}
@@ -107,22 +109,11 @@ class FakeSlack:
         self.missing_scopes: dict[str, str] = {}  # method -> the scope Slack says it needs
         self._lock = threading.Lock()
         self._ts = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # --- set-up -------------------------------------------------------------------------------
-    def start(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.url
 
     @property
     def api_url(self) -> str:
@@ -155,9 +146,12 @@ class FakeSlack:
             self.canned.append(Canned(status, text, headers, path_prefix))
 
     # --- reading what happened ---------------------------------------------------------------
+    @property
+    def requests(self) -> list[Recorded]:
+        return [_recorded(exchange) for exchange in self.server.recorded()]
+
     def calls(self, method: str | None = None) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if method is None or r.method == method]
+        return [r for r in self.requests if method is None or r.method == method]
 
     def delivered(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.calls(method) if r.ok]
@@ -280,54 +274,38 @@ class FakeSlack:
             "has_more": len(shown) > limit,
         }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    def answer(self, request: Request) -> Answer:
+        path, headers, body = _parsed(request)
+        with self._lock:
+            status, text, extra = self._answer(path, headers, body)
+        if request.method == "GET":  # the Web API's read methods: always JSON
+            return Answer(status, text.encode())
+        kind = "application/json" if text.startswith("{") else "text/plain"
+        return Answer(status, text.encode(), kind, tuple(extra.items()))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                arrived = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                form = "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
-                try:
-                    if form:  # the Web API takes form posts too (slack_sdk's read methods)
-                        body = {k: v[0] for k, v in parse_qs(raw).items()}
-                    else:
-                        body = json.loads(raw) if raw else {}
-                except json.JSONDecodeError:
-                    body = {"_raw": raw}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with fake._lock:
-                    status, text, extra = fake._answer(self.path, headers, body)
-                    ok = status == 200 and (text == "ok" or '"ok": true' in text)
-                    fake.requests.append(Recorded(arrived, self.path, headers, body, status, ok))
-                data = text.encode()
-                self.send_response(status)
-                is_json = text.startswith("{")
-                self.send_header("Content-Type", "application/json" if is_json else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
 
-            def do_GET(self) -> None:  # the Web API's read methods: parameters in the query
-                arrived = time.monotonic()
-                path, _, query = self.path.partition("?")
-                body = {k: v[0] for k, v in parse_qs(query).items()}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with fake._lock:
-                    status, text, _extra = fake._answer(path, headers, body)
-                    ok = status == 200 and '"ok": true' in text
-                    fake.requests.append(Recorded(arrived, path, headers, body, status, ok))
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+def _parsed(request: Request) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The path, headers (lower case) and parameters of a call, as the fake reads them."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if request.method == "GET":  # the Web API's read methods: parameters in the query
+        path, _, query = request.target.partition("?")
+        return path, headers, {k: v[0] for k, v in parse_qs(query).items()}
+    raw = request.body.decode()
+    try:
+        if "x-www-form-urlencoded" in (headers.get("content-type") or ""):
+            # the Web API takes form posts too (slack_sdk's read methods)
+            body = {k: v[0] for k, v in parse_qs(raw).items()}
+        else:
+            body = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        body = {"_raw": raw}
+    return request.target, headers, body
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep pytest output clean
 
-        return Handler
+def _recorded(exchange: Exchange) -> Recorded:
+    request, answer = exchange.request, exchange.answer
+    path, headers, body = _parsed(request)
+    text = answer.text
+    accepted = text == "ok" and request.method == "POST"
+    ok = answer.status == 200 and (accepted or '"ok": true' in text)
+    return Recorded(request.at, path, headers, body, answer.status, ok)
