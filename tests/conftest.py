@@ -1,5 +1,6 @@
-"""Shared fixtures: a throw-away mlrelay home, the real handlers on the local bus, and a chat
-channel that records what people would read (the doubles themselves: tests/helpers.py)."""
+"""Fixtures of every tier: a throw-away mlrelay home, the real handlers on the local bus, and a
+chat channel that records what people would read. Tests in tests/integration and
+tests/reliability are marked `integration`: `-m "not integration"` is the fast tier."""
 
 from __future__ import annotations
 
@@ -13,14 +14,22 @@ from hypothesis import settings as hypothesis_settings
 from mlrelay.config.settings import Settings
 from mlrelay.ports.container import use_ports
 from mlrelay_tools.local.runtime import LocalRuntime
-
-from .helpers import REGISTRY, Capture, RecordingChannel, make_runtime
+from tests.helpers import REGISTRY, Capture, RecordingChannel, make_runtime
 
 # CI has 2 cores shared with emulators and kfp subprocesses: judge properties, not timing
 hypothesis_settings.register_profile(
     "mlrelay", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
 )
 hypothesis_settings.load_profile("mlrelay")
+
+TESTS = Path(__file__).resolve().parent
+SLOW_TIERS = (TESTS / "integration", TESTS / "reliability")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(tier) for tier in SLOW_TIERS):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ what a stage published, and the embedded runtime built around them."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,16 @@ from mlrelay_tools.local.runtime import LocalRuntime, build_local_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY = REPO / "pipelines" / "registry.yaml"
+PENGUINS_TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
+RUNTIME = REPO / "shared" / "mlrelay"  # vendored into every function
+# the packages the runtime must never import: the operator tooling and the services
+NOT_IN_THE_RUNTIME = (
+    "mlrelay_tools",
+    "mlrelay_trigger",
+    "mlrelay_snapshotter",
+    "mlrelay_deployer",
+    "mlrelay_notifier",
+)
 
 
 @dataclass
@@ -65,7 +76,43 @@ class RecordingPublisher:
         return [e.event_type for e in self.events()]
 
 
+def runtime_modules() -> list[str]:
+    """Every module of the runtime package, by dotted name."""
+    return sorted(
+        ".".join(p.relative_to(RUNTIME.parent).with_suffix("").parts).removesuffix(".__init__")
+        for p in RUNTIME.rglob("*.py")
+    )
+
+
 def make_runtime(settings: Settings, channel: RecordingChannel, **kwargs: Any) -> LocalRuntime:
     seed_demo_warehouse(settings.warehouse_path)
     components = {"chat": channel, **kwargs.pop("components", {})}
     return build_local_runtime(settings, components=components, **kwargs)
+
+
+def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:
+    """Publish a run request (a JSON document, or raw bytes) on the local bus's runs topic."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return runtime.bus.publish(runtime.settings.topics.runs, data, {"event_type": "run_request"})
+
+
+def push_body(data: bytes, attributes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON a Pub/Sub push subscription POSTs (functions-framework turns it into the
+    CloudEvent a 2nd-gen function receives)."""
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": attributes or {},
+            "messageId": "9001",
+            "publishTime": "2026-11-25T06:00:00.000Z",
+        },
+        "subscription": "projects/local/subscriptions/mlrelay-trigger",
+    }
+
+
+def function_client(service: str, target: str) -> Any:
+    """A test client of `services/<service>/main.py` served as Cloud Functions serves it."""
+    from functions_framework import create_app
+
+    source = REPO / "services" / service / "main.py"
+    return create_app(target, str(source), "cloudevent").test_client()
