@@ -31,8 +31,8 @@ def main() -> int:
     args = parser.parse_args()
 
     # the harness lives with the tests (not type-checked as part of the package)
-    cloud_harness = importlib.import_module("tests.harness.cloud").cloud_harness
-    burst = importlib.import_module("tests.harness.load").burst
+    cloud_harness = importlib.import_module("tests.reliability.harness.cloud").cloud_harness
+    burst = importlib.import_module("tests.reliability.harness.load").burst
 
     with (
         tempfile.TemporaryDirectory() as workdir,

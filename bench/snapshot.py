@@ -289,7 +289,7 @@ def compare_embedded(workdir: Path, rows: int, runs: int) -> bool:
 @contextmanager
 def emulators(workdir: Path) -> Iterator[tuple[str, Any]]:
     sys.path.insert(0, str(REPO))
-    peers: Any = importlib.import_module("tests.peers")
+    peers: Any = importlib.import_module("tests.integration.peers")
     with peers.gcs_emulator(workdir) as gcs:
         os.environ["STORAGE_EMULATOR_HOST"] = gcs
         with peers.bigquery_emulator(workdir, gcs, "bench-proj") as bq:

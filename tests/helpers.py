@@ -1,0 +1,118 @@
+"""Shared constants and small test doubles: where the repository and its registry are, a chat
+channel and a lifecycle capture that record what people would read, a publisher that records
+what a stage published, and the embedded runtime built around them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlrelay.config.settings import Settings
+from mlrelay.contracts import LifecycleEvent
+from mlrelay.stage.envelope import PubsubMessage
+from mlrelay_tools.demo import seed_demo_warehouse
+from mlrelay_tools.local.runtime import LocalRuntime, build_local_runtime
+
+REPO = Path(__file__).resolve().parents[1]
+REGISTRY = REPO / "pipelines" / "registry.yaml"
+PENGUINS_TEMPLATE = REPO / "pipelines" / "penguins" / "penguins_pipeline.yaml"
+RUNTIME = REPO / "shared" / "mlrelay"  # vendored into every function
+# the packages the runtime must never import: the operator tooling and the services
+NOT_IN_THE_RUNTIME = (
+    "mlrelay_tools",
+    "mlrelay_trigger",
+    "mlrelay_snapshotter",
+    "mlrelay_deployer",
+    "mlrelay_notifier",
+)
+
+
+@dataclass
+class RecordingChannel:
+    name: str = "recording"
+    plain_text: bool = True
+    posts: list[str] = field(default_factory=list)
+
+    def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self.posts.append(text)
+
+
+@dataclass
+class Capture:
+    lifecycle_topic: str
+    events: list[LifecycleEvent] = field(default_factory=list)
+    messages: list[tuple[str, PubsubMessage]] = field(default_factory=list)
+
+    def __call__(self, topic: str, message: PubsubMessage) -> None:
+        self.messages.append((topic, message))
+        if topic == self.lifecycle_topic:
+            self.events.append(LifecycleEvent.model_validate(json.loads(message.data)))
+
+    def types(self) -> list[str]:
+        return [e.event_type for e in self.events]
+
+
+@dataclass
+class RecordingPublisher:
+    """What the stage published, by topic (the bus itself is tested against its emulator)."""
+
+    messages: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        self.messages.append((topic, data, attributes))
+        return str(len(self.messages))
+
+    def events(self) -> list[LifecycleEvent]:
+        return [
+            LifecycleEvent.model_validate(json.loads(data))
+            for _, data, attrs in self.messages
+            if attrs["event_type"].startswith("lifecycle.")
+        ]
+
+    def types(self) -> list[str]:
+        return [e.event_type for e in self.events()]
+
+
+def runtime_modules() -> list[str]:
+    """Every module of the runtime package, by dotted name."""
+    return sorted(
+        ".".join(p.relative_to(RUNTIME.parent).with_suffix("").parts).removesuffix(".__init__")
+        for p in RUNTIME.rglob("*.py")
+    )
+
+
+def make_runtime(settings: Settings, channel: RecordingChannel, **kwargs: Any) -> LocalRuntime:
+    seed_demo_warehouse(settings.warehouse_path)
+    components = {"chat": channel, **kwargs.pop("components", {})}
+    return build_local_runtime(settings, components=components, **kwargs)
+
+
+def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:
+    """Publish a run request (a JSON document, or raw bytes) on the local bus's runs topic."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return runtime.bus.publish(runtime.settings.topics.runs, data, {"event_type": "run_request"})
+
+
+def push_body(data: bytes, attributes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON a Pub/Sub push subscription POSTs (functions-framework turns it into the
+    CloudEvent a 2nd-gen function receives)."""
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": attributes or {},
+            "messageId": "9001",
+            "publishTime": "2026-11-25T06:00:00.000Z",
+        },
+        "subscription": "projects/local/subscriptions/mlrelay-trigger",
+    }
+
+
+def function_client(service: str, target: str) -> Any:
+    """A test client of `services/<service>/main.py` served as Cloud Functions serves it."""
+    from functions_framework import create_app
+
+    source = REPO / "services" / service / "main.py"
+    return create_app(target, str(source), "cloudevent").test_client()

@@ -1,0 +1,143 @@
+"""mlrelay's completion reporter (the exit-handler component) publishing over Pub/Sub, and the one
+final event per run of a kfp.local pipeline run by the deployer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kfp.dsl import PipelineTaskFinalStatus
+
+from mlrelay.config.settings import Settings
+from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef
+from mlrelay.kfp_components import report_pipeline_completion
+from mlrelay.ports.container import use_ports
+from mlrelay.registry import load_registry
+from mlrelay_tools.local.runtime import LocalRuntime
+from tests.helpers import REGISTRY, Capture, RecordingChannel, make_runtime
+from tests.integration.kfp_components.failing_variant_pipeline import compile_failing_variant
+from tests.integration.penguins_snapshot import make_snapshot
+
+VERTEX_FAILURE = (
+    "The DAG failed because some tasks failed. The failed tasks are: [train].; Job (project_id = "
+    "p, job_id = 123) is failed due to the above error."
+)
+
+
+def status(state: str, message: str | None = None) -> PipelineTaskFinalStatus:
+    return PipelineTaskFinalStatus(
+        state=state,
+        pipeline_job_resource_name="projects/p/locations/europe-west4/pipelineJobs/run-1",
+        pipeline_task_name="exit-handler-1",
+        error_code=None if message is None else 9,
+        error_message=message,
+    )
+
+
+def test_reporter_publishes_to_the_lifecycle_topic_over_pubsub_rest(pubsub: str) -> None:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path("test-proj", "mlrelay-lifecycle")
+    subscription = subscriber.subscription_path("test-proj", "lifecycle-completion")
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+
+    report_pipeline_completion(
+        status=status("FAILED", VERTEX_FAILURE), run_id="penguins-x-3", pipeline="penguins",
+        destination=topic,
+    )  # fmt: skip
+
+    response = subscriber.pull(subscription=subscription, max_messages=5, timeout=30)
+    [received] = response.received_messages
+    event = LifecycleEvent.model_validate_json(received.message.data)
+    assert event.event_type == "pipeline.failed"
+    assert event.details["failed_task"] == "train"
+    assert dict(received.message.attributes) == event.attributes()
+
+
+def deploy_request(manifest: Path, fingerprint: str, run_id: str) -> DeployRequest:
+    now = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    return DeployRequest(
+        run_id=run_id,
+        pipeline="penguins",
+        parameters={"min_year": 2007, "test_fraction": 0.25, "n_estimators": 20, "max_depth": 6,
+                    "seed": 42},
+        logical_time=now,
+        trigger="manual",
+        accepted_at=now,
+        snapshot=SnapshotRef(manifest_uri=manifest.as_uri(), fingerprint=fingerprint,
+                             row_count=344, total_bytes=1, file_count=1),
+    )  # fmt: skip
+
+
+def publish_deploy(runtime: LocalRuntime, request: DeployRequest) -> None:
+    runtime.bus.publish(runtime.settings.topics.deploys, request.to_json(), request.attributes())
+    runtime.bus.run_until_idle()
+
+
+@pytest.mark.pipeline
+def test_local_run_reports_one_succeeded_event_from_the_exit_handler(
+    runtime: LocalRuntime, capture: Capture, tmp_path: Path
+) -> None:
+    manifest, fingerprint = make_snapshot(tmp_path / "snapshot", "penguins-ok-1")
+
+    publish_deploy(runtime, deploy_request(manifest, fingerprint, "penguins-ok-1"))
+
+    assert capture.types() == ["pipeline.submitted", "pipeline.succeeded"]
+    succeeded = capture.events[-1]
+    assert succeeded.details["reported_by"] == "exit_handler"
+    assert succeeded.details["final_state"] == "SUCCEEDED"
+    assert float(succeeded.figures["accuracy"]) > 0.9
+    assert Path(succeeded.details["outputs"]["model"]).is_file()
+    assert succeeded.parameters["n_estimators"] == 20
+
+
+@pytest.mark.pipeline
+def test_failing_run_reports_one_failed_event_naming_the_failing_task(
+    runtime: LocalRuntime, capture: Capture, tmp_path: Path
+) -> None:
+    manifest, _ = make_snapshot(tmp_path / "snapshot", "penguins-bad-1")
+
+    publish_deploy(runtime, deploy_request(manifest, "0" * 64, "penguins-bad-1"))
+
+    assert capture.types() == ["pipeline.submitted", "pipeline.failed"]
+    failed = capture.events[-1]
+    assert failed.details["reported_by"] == "exit_handler"
+    assert failed.details["final_state"] == "FAILED"
+    assert failed.details["failed_task"] == "preprocess"
+    assert failed.summary == "pipeline failed at preprocess"
+    assert failed.error is not None and "fingerprint mismatch" in failed.error
+
+    capture.events.clear()
+    publish_deploy(runtime, deploy_request(manifest, "0" * 64, "penguins-bad-1"))
+    assert capture.types() == ["pipeline.failed"]  # a duplicate re-reports, runs nothing
+    assert capture.events[0].details["reused"] is True
+
+
+@pytest.mark.pipeline
+def test_failing_variant_pipeline_reports_the_task_that_raised(
+    settings: Settings, channel: RecordingChannel, tmp_path: Path
+) -> None:
+    template = compile_failing_variant(tmp_path / "failing.yaml")
+    registry = load_registry(REGISTRY)
+    spec = registry.pipelines["penguins"].model_copy(update={"template": str(template)})
+    runtime = make_runtime(
+        settings, channel, registry=registry.model_copy(update={"pipelines": {"penguins": spec}})
+    )
+    capture = Capture(settings.topics.lifecycle)
+    runtime.bus.listen(capture)
+    try:
+        publish_deploy(runtime, deploy_request(tmp_path / "unused.json", "0" * 64, "penguins-v-1"))
+    finally:
+        use_ports(None)
+
+    assert capture.types() == ["pipeline.submitted", "pipeline.failed"]
+    failed = capture.events[-1]
+    assert failed.details["reported_by"] == "exit_handler"
+    assert failed.details["failed_task"] == "explode"
+    assert failed.error is not None and "deliberate failure after 'prepared penguins-v-1'" in (
+        failed.error
+    )

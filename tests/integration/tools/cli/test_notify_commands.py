@@ -1,0 +1,145 @@
+"""`mlrelay notify preview` and `mlrelay notify undelivered`, run as a user runs them (a real
+subprocess), on a run kept in a local bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.contracts import LifecycleEvent
+from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay_notifier.undelivered import keep_undelivered
+from tests.helpers import REGISTRY, REPO
+
+MLRELAY = str(Path(sys.executable).parent / "mlrelay")
+# the run of tests/unit/notifier/test_render.py
+RUN = "penguins-sched-20261130t0500z-1a2b3c4d"
+ACCEPTED = datetime(2026, 11, 30, 5, 0, 3, tzinfo=UTC)
+
+
+def ledger(*, deploy: dict[str, Any] | None = None) -> dict[str, StageRecord]:
+    records = {
+        "trigger": StageRecord(
+            "trigger",
+            "done",
+            ACCEPTED.isoformat(),
+            result={
+                "pipeline": "penguins",
+                "parameters": {"min_year": 2007, "n_estimators": 100},
+                "logical_time": "2026-11-30T05:00:00+00:00",
+                "trigger": "schedule",
+                "requested_by": "cloud-scheduler",
+                "accepted_at": ACCEPTED.isoformat(),
+            },
+        ),
+        "snapshot": StageRecord(
+            "snapshot",
+            "done",
+            ACCEPTED.isoformat(),
+            result={
+                "manifest_uri": "gs://ml-bucket/snapshots/penguins/x/manifest.json",
+                "row_count": 344,
+                "total_bytes": 12_345,
+                "file_count": 1,
+            },
+        ),
+    }
+    if deploy is not None:
+        records["deploy"] = StageRecord("deploy", "done", ACCEPTED.isoformat(), result=deploy)
+    return records
+
+
+def failed_event(error: str = "ValueError: bad input\n  at train.py:12") -> LifecycleEvent:
+    return LifecycleEvent(
+        run_id=RUN,
+        pipeline="penguins",
+        stage="pipeline",
+        status="failed",
+        occurred_at=ACCEPTED + timedelta(minutes=3, seconds=20),
+        summary="pipeline failed at train-model",
+        error=error,
+        trigger="schedule",
+        parameters={"min_year": 2007, "n_estimators": 100},
+        links={"vertex": "https://console.cloud.google.com/vertex-ai/pipelines/runs/r1"},
+        details={"failed_task": "train-model"},
+    )
+
+
+def all_text(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def event(status: str, run_id: str = "penguins-a-1", stage: str = "pipeline") -> LifecycleEvent:
+    return LifecycleEvent(run_id=run_id, pipeline="penguins", stage=stage, status=status)  # type: ignore[arg-type]
+
+
+def test_preview_prints_block_kit_json_for_an_event_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = LocalFolderStore(home / "bucket")
+    for stage, record in ledger().items():
+        store.write(ledger_key(RUN, stage), record.to_json())
+    event_file = tmp_path / "event.json"
+    event_file.write_bytes(failed_event().to_json())
+    env = {**os.environ, "MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(REGISTRY)}
+    done = subprocess.run(
+        [MLRELAY, "notify", "preview", str(event_file)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert set(payload) == {"text", "blocks", "attachments"}
+    assert "344 rows" in all_text(payload["blocks"])  # from the run ledger
+    update = subprocess.run(
+        [MLRELAY, "notify", "preview", "--update", "--no-ledger", str(event_file)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert json.loads(update.stdout)["blocks"][0]["type"] == "section"
+    event_file.write_text('{"run_id": "x"}')
+    bad = subprocess.run(
+        [MLRELAY, "notify", "preview", str(event_file)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1 and "stage: Field required" in bad.stderr
+
+
+def test_undelivered_lists_what_slack_did_not_take(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = LocalFolderStore(home / "bucket")
+    keep_undelivered(
+        store, event("failed"), {"text": "x"}, route="#ml", reason="Slack answered 503"
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mlrelay"), "notify", "undelivered"],
+        cwd=REPO,
+        env={**os.environ, "MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(REGISTRY)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "penguins-a-1  pipeline.failed" in done.stdout and "Slack answered 503" in done.stdout
+    assert (
+        json.loads(store.read(store.list("notifications/undelivered/")[0]) or b"")["route"] == "#ml"
+    )

@@ -1,0 +1,121 @@
+"""Static checks of infra/ (terraform cannot reach its provider registry here): every .tf file
+parses, and names agree between code and Terraform. checkov and Cloud Build's scripts are
+checked in tests/integration/infra/."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from mlrelay.config.env import env_vars
+from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.settings import SECTIONS
+from mlrelay.config.topics import DEFAULT_TOPICS
+from mlrelay_tools.packaging import SERVICES
+from tests.helpers import REGISTRY, REPO
+
+INFRA = REPO / "infra"
+MODULE = INFRA / "modules" / "mlrelay"
+TF_FILES = sorted(INFRA.rglob("*.tf"))
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of string literals: drop them for comparison."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    return value
+
+
+def load_tf(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return unquote(hcl2.load(handle))  # type: ignore[no-any-return]
+
+
+def module_locals() -> dict[str, Any]:
+    return load_tf(MODULE / "locals.tf")["locals"][0]  # type: ignore[no-any-return]
+
+
+def module_variables() -> dict[str, Any]:
+    variables = {}
+    for block in load_tf(MODULE / "variables.tf")["variable"]:
+        variables.update(block)
+    return variables
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_terraform_file_parses(path: Path) -> None:
+    assert load_tf(path)
+
+
+def test_module_and_environments_exist() -> None:
+    assert {p.parent.name for p in TF_FILES} >= {"mlrelay", "dev", "prod"}
+
+
+def test_topic_names_agree_between_code_and_terraform() -> None:
+    assert module_variables()["topic_names"]["default"] == DEFAULT_TOPICS
+
+
+def test_functions_agree_between_code_and_terraform() -> None:
+    specs = module_locals()["function_specs"]
+    assert set(specs) == {f.name for f in FUNCTIONS}
+    for function in FUNCTIONS:
+        spec = specs[function.name]
+        assert spec["service"] == function.service_dir
+        assert spec["entry_point"] == function.entry_point
+        assert spec["topic"] == function.topic
+        assert spec["dead_letters"] == function.dead_letters_to_topic
+    assert set(module_locals()["publishes"]) == set(SERVICES)
+
+
+def test_terraform_sets_only_env_vars_the_settings_read() -> None:
+    read = {
+        var.name for section in SECTIONS for _, var in env_vars(section) if var.name is not None
+    }
+    env = set(module_locals()["common_env"])
+    for service_env in module_locals()["service_env"].values():
+        env |= set(service_env)
+    env |= {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"}
+    env.discard("MLRELAY_SERVICE")  # a label for logs and dashboards, read by nobody
+    assert env <= read, env - read
+    locals_tf = (MODULE / "locals.tf").read_text()
+    assert "{ SLACK_WEBHOOK_URL = var.slack_webhook_secret_id }" in locals_tf
+    assert "{ SLACK_BOT_TOKEN = var.slack_bot_token_secret_id }" in locals_tf
+
+
+def test_function_packages_in_terraform_are_the_ones_mlrelay_package_builds() -> None:
+    bucket_tf = (MODULE / "bucket.tf").read_text()
+    assert '"${var.package_dir}/${each.value}.zip"' in bucket_tf
+    assert set(module_locals()["publishes"]) == set(SERVICES)
+
+
+def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlrelay.registry import load_registry
+    from mlrelay_tools.cli.main import cli
+    from mlrelay_tools.schedules.jobs import desired_jobs
+
+    out = tmp_path / "schedules.json"
+    result = CliRunner().invoke(
+        cli, ["schedules", "export", "--registry", str(REGISTRY), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    exported = json.loads(out.read_text())
+    desired = desired_jobs(load_registry(REGISTRY), "t")
+    assert [job["job_id"] for job in exported] == [job.job_id for job in desired]
+    assert {job["data"] for job in exported} == {
+        base64.b64encode(job.data).decode() for job in desired
+    }
+    scheduler_tf = (MODULE / "scheduler.tf").read_text()
+    for key in ("description", "schedule", "time_zone", "paused", "data", "attributes"):
+        assert f"each.value.{key}" in scheduler_tf
+    assert "job.job_id => job" in (MODULE / "locals.tf").read_text()

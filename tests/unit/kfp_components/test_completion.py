@@ -1,0 +1,71 @@
+"""mlrelay's completion reporter (the exit-handler component) writing into a folder outbox: the
+final event of a run, with the failed task named from Vertex AI's final status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp.dsl import PipelineTaskFinalStatus
+
+from mlrelay.contracts import LifecycleEvent
+from mlrelay.kfp_components import report_pipeline_completion
+
+VERTEX_FAILURE = (
+    "The DAG failed because some tasks failed. The failed tasks are: [train].; Job (project_id = "
+    "p, job_id = 123) is failed due to the above error."
+)
+
+
+def status(state: str, message: str | None = None) -> PipelineTaskFinalStatus:
+    return PipelineTaskFinalStatus(
+        state=state,
+        pipeline_job_resource_name="projects/p/locations/europe-west4/pipelineJobs/run-1",
+        pipeline_task_name="exit-handler-1",
+        error_code=None if message is None else 9,
+        error_message=message,
+    )
+
+
+def read_outbox(folder: Path, run_id: str) -> tuple[LifecycleEvent, dict[str, str]]:
+    document = json.loads((folder / f"{run_id}.json").read_text())
+    return LifecycleEvent.model_validate(document["data"]), document["attributes"]
+
+
+def test_reporter_writes_a_valid_succeeded_event_with_mlrelay_attributes(tmp_path: Path) -> None:
+    report_pipeline_completion(
+        status=status("SUCCEEDED"), run_id="penguins-x-1", pipeline="penguins",
+        destination=str(tmp_path),
+    )  # fmt: skip
+
+    event, attributes = read_outbox(tmp_path, "penguins-x-1")
+    assert event.event_type == "pipeline.succeeded"
+    assert (event.run_id, event.pipeline, event.error) == ("penguins-x-1", "penguins", None)
+    assert event.details["reported_by"] == "exit_handler"
+    assert attributes == event.attributes()
+
+
+def test_reporter_names_the_failed_task_from_vertex_final_status(tmp_path: Path) -> None:
+    report_pipeline_completion(
+        status=status("FAILED", VERTEX_FAILURE), run_id="penguins-x-2", pipeline="penguins",
+        destination=tmp_path.as_uri(),
+    )  # fmt: skip
+
+    event, attributes = read_outbox(tmp_path, "penguins-x-2")
+    assert event.event_type == "pipeline.failed"
+    assert event.details["failed_task"] == "train"
+    assert event.summary == "pipeline failed at train"
+    assert event.error == VERTEX_FAILURE
+    assert attributes == event.attributes()
+
+
+def test_reporter_with_no_destination_reports_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    report_pipeline_completion(
+        status=status("CANCELLED", "cancelled by user"), run_id="r-1", pipeline="p",
+        destination="",
+    )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,62 @@
+"""The registry's checks beyond the schema (mlrelay.registry.checks): schedules, fan-out and
+groups, and a backend without its section, reported with their line and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlrelay.registry import RegistryError, parse_registry
+from tests.helpers import PENGUINS_TEMPLATE, REGISTRY
+
+BROKEN = f"""\
+version: 1
+pipelines:
+  churn:
+    source: {{table: events}}
+    template: {PENGUINS_TEMPLATE}
+    parameters: {{service: all, depth: 3, seed: 1}}
+    overridable: [service, depth]
+    schedules:
+      - cron: "0 6 * * *"
+        time_zone: UTC
+      - cron: "0 7 * * *"
+        time_zone: UTC
+        fan_out:
+          billing: {{service: 7}}
+          search: {{seed: 2}}
+  late:
+    source: {{table: events}}
+    template: {PENGUINS_TEMPLATE}
+    schedules: [{{cron: "61 * * * *", time_zone: UTC}}]
+groups:
+  churn:
+    members:
+      - {{pipeline: fraud}}
+      - {{pipeline: churn, parameters: {{depth: deep}}}}
+    schedules:
+      - name: nightly
+        cron: "0 1 * * *"
+        time_zone: UTC
+        fan_out: {{a: {{}}}}
+"""
+
+
+def test_every_schedule_problem_is_reported_with_its_line_and_field() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(BROKEN, "registry.yaml")
+    found = {(p.line, p.field): p.message for p in caught.value.problems}
+    assert "'default' is used twice" in found[(11, "pipelines.churn.schedules.1.name")]
+    assert "expected str" in found[(14, "pipelines.churn.schedules.1.fan_out.billing")]
+    assert "may not be overridden" in found[(15, "pipelines.churn.schedules.1.fan_out.search")]
+    assert "out of range" in found[(19, "pipelines.late.schedules.0")]
+    assert "also a pipeline" in found[(21, "groups.churn")]
+    assert "'fraud' is not a pipeline" in found[(23, "groups.churn.members.0.pipeline")]
+    assert "expected int" in found[(24, "groups.churn.members.1.parameters")]
+    assert "fans out over its `members`" in found[(29, "groups.churn.schedules.0.fan_out")]
+    assert len(found) == 8
+
+
+def test_registry_requires_the_vertex_section_for_the_vertex_backend() -> None:
+    text = REGISTRY.read_text().replace("backend: local", "backend: vertex")
+    with pytest.raises(Exception, match=r"registry.yaml:\d+: pipelines.penguins.backend: "):
+        parse_registry(text, "registry.yaml", REGISTRY.parent)

@@ -1,0 +1,28 @@
+"""services/trigger/main.py, served by functions-framework as Cloud Functions serves it,
+answering a Pub/Sub push: 2xx acks, 5xx asks Pub/Sub to redeliver."""
+
+from __future__ import annotations
+
+import json
+
+from mlrelay.contracts import RunRequest, SnapshotRequest
+from mlrelay_tools.local.runtime import LocalRuntime
+from tests.helpers import Capture, function_client, push_body
+
+
+def test_trigger_function_accepts_a_pubsub_push(runtime: LocalRuntime, capture: Capture) -> None:
+    client = function_client("trigger", "on_run_request")
+    body = RunRequest(pipeline="penguins", dedup_key="ff-1").to_json()
+    response = client.post("/", json=push_body(body))
+    assert response.status_code == 200
+    [snapshot_msg] = [m for t, m in capture.messages if t == runtime.settings.topics.snapshots]
+    request = SnapshotRequest.model_validate(json.loads(snapshot_msg.data))
+    assert request.pipeline == "penguins"
+    assert snapshot_msg.attributes["run_id"] == request.run_id
+    assert capture.types() == ["trigger.accepted"]
+
+
+def test_trigger_function_acks_and_rejects_garbage(runtime: LocalRuntime, capture: Capture) -> None:
+    response = function_client("trigger", "on_run_request").post("/", json=push_body(b"\x00\xff"))
+    assert response.status_code == 200  # acked: redelivering garbage cannot help
+    assert capture.types() == ["trigger.rejected"]
