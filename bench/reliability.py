@@ -5,7 +5,7 @@ the GCS and BigQuery emulators, loopback Vertex AI and Slack), every message del
 
 Prints: messages published, deliveries (with duplicates), runs completed, snapshots / pipeline
 jobs / Slack posts per run (each must be exactly 1), messages lost (must be 0). Exits 1 when a
-figure is off. Dead letters and replays are exercised by tests/test_reliability_harness.py (the
+figure is off. Dead letters and replays are exercised by tests/reliability/test_harness.py (the
 burst has none by design; their count is printed). Run from the repo root:
 `.venv/bin/python bench/reliability.py --runs 200 --pipelines 10`.
 """

@@ -14,7 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from mlrelay.config.settings import Settings
 from mlrelay.ports.container import use_ports
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import REGISTRY, Capture, RecordingChannel, make_runtime
+from tests.helpers import REGISTRY, Capture, RecordingChat, make_runtime
 
 # CI has 2 cores shared with emulators and kfp subprocesses: judge properties, not timing
 hypothesis_settings.register_profile(
@@ -44,12 +44,12 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def channel() -> RecordingChannel:
-    return RecordingChannel()
+def channel() -> RecordingChat:
+    return RecordingChat()
 
 
 @pytest.fixture
-def runtime(settings: Settings, channel: RecordingChannel) -> Iterator[LocalRuntime]:
+def runtime(settings: Settings, channel: RecordingChat) -> Iterator[LocalRuntime]:
     yield make_runtime(settings, channel)
     use_ports(None)
 

@@ -31,7 +31,7 @@ NOT_IN_THE_RUNTIME = (
 
 
 @dataclass
-class RecordingChannel:
+class RecordingChat:
     name: str = "recording"
     plain_text: bool = True
     posts: list[str] = field(default_factory=list)
@@ -84,10 +84,9 @@ def runtime_modules() -> list[str]:
     )
 
 
-def make_runtime(settings: Settings, channel: RecordingChannel, **kwargs: Any) -> LocalRuntime:
+def make_runtime(settings: Settings, channel: RecordingChat, **kwargs: Any) -> LocalRuntime:
     seed_demo_warehouse(settings.warehouse_path)
-    components = {"chat": channel, **kwargs.pop("components", {})}
-    return build_local_runtime(settings, components=components, **kwargs)
+    return build_local_runtime(settings, chat=channel, **kwargs)
 
 
 def publish_run(runtime: LocalRuntime, payload: dict[str, Any] | bytes) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import Capture, RecordingChannel, publish_run
+from tests.helpers import Capture, RecordingChat, publish_run
 
 
 def files_under(root: Path) -> dict[str, int]:
@@ -19,7 +19,7 @@ def files_under(root: Path) -> dict[str, int]:
 
 @pytest.mark.pipeline
 def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_again(
-    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChat
 ) -> None:
     request = {"pipeline": "penguins", "dedup_key": "demo-1", "parameters": {"n_estimators": 20}}
     publish_run(runtime, request)
@@ -41,7 +41,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert {s: r.state for s, r in ledger.items()} == {
         "trigger": "done",
         "snapshot": "done",
-        "deploy": "done",
+        "pipeline": "done",
     }
     snapshot = ledger["snapshot"].result or {}
     assert snapshot["row_count"] == 344
@@ -50,7 +50,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     assert manifest["fingerprint"] == snapshot["fingerprint"]
     latest = json.loads((manifest_path.parent.parent / "latest.json").read_text())
     assert latest["run_id"] == run_id
-    deploy = ledger["deploy"].result or {}
+    deploy = ledger["pipeline"].result or {}
     assert deploy["arguments"]["snapshot_fingerprint"] == snapshot["fingerprint"]
     assert Path(deploy["outputs"]["model"]).is_file()
     assert len(channel.posts) == 4  # accepted, snapshot done, submitted, succeeded

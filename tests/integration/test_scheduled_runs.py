@@ -28,7 +28,7 @@ from mlrelay_tools.cli.main import cli
 from mlrelay_tools.local.runtime import LocalRuntime
 from mlrelay_tools.schedules.jobs import tick_request
 from mlrelay_tools.schedules.local_cron import run_cron
-from tests.helpers import Capture, RecordingChannel, make_runtime
+from tests.helpers import Capture, RecordingChat, make_runtime
 
 TINY_PIPELINE = """
 from kfp import compiler, dsl
@@ -136,7 +136,7 @@ class Timings:
 
 @pytest.fixture
 def scheduled(
-    schedule_settings: Settings, channel: RecordingChannel
+    schedule_settings: Settings, channel: RecordingChat
 ) -> Iterator[tuple[LocalRuntime, Capture, Timings]]:
     timings = Timings()
     runtime = make_runtime(schedule_settings, channel, wrap={"mlrelay-deployer": timings.wrap})
@@ -164,7 +164,7 @@ def accepted(capture: Capture) -> list[Any]:
 
 
 def deploy_results(runtime: LocalRuntime, run_id: str) -> dict[str, Any]:
-    record = read_run(runtime.store, run_id)["deploy"]
+    record = read_run(runtime.store, run_id)["pipeline"]
     assert record.state == "done", record
     return record.result or {}
 
@@ -227,7 +227,7 @@ def ack_without_work(handler: Callable[[CloudEvent], None]) -> Callable[[CloudEv
 
 
 def test_a_fanned_out_schedule_gives_each_member_its_parameters_and_its_own_run(
-    schedule_settings: Settings, channel: RecordingChannel, registry_path: Path
+    schedule_settings: Settings, channel: RecordingChat, registry_path: Path
 ) -> None:
     runtime = make_runtime(
         schedule_settings, channel, wrap={"mlrelay-snapshotter": ack_without_work}
@@ -262,7 +262,7 @@ def test_a_fanned_out_schedule_gives_each_member_its_parameters_and_its_own_run(
 )
 def test_the_trigger_takes_the_slot_from_the_ticks_publish_time_across_dst(
     schedule_settings: Settings,
-    channel: RecordingChannel,
+    channel: RecordingChat,
     registry_path: Path,
     published: str,
     slot: str,
@@ -284,7 +284,7 @@ def test_the_trigger_takes_the_slot_from_the_ticks_publish_time_across_dst(
 
 
 def test_a_tick_for_a_schedule_the_registry_no_longer_has_is_rejected_with_the_fix(
-    schedule_settings: Settings, channel: RecordingChannel, registry_path: Path
+    schedule_settings: Settings, channel: RecordingChat, registry_path: Path
 ) -> None:
     runtime = make_runtime(schedule_settings, channel)
     capture = Capture(schedule_settings.topics.lifecycle)
@@ -322,7 +322,7 @@ def backfill(settings: Settings, *args: str) -> str:
 
 @pytest.mark.pipeline
 def test_a_backfill_over_ten_slots_run_twice_makes_ten_runs_within_its_concurrency(
-    schedule_settings: Settings, channel: RecordingChannel, registry_path: Path
+    schedule_settings: Settings, channel: RecordingChat, registry_path: Path
 ) -> None:
     window = ["tiny", "--schedule", "hourly", "--from", "2026-11-20T08:00:00+0000"]
     window += ["--to", "2026-11-20T17:00:00+0000", "--concurrency", "3"]
@@ -369,7 +369,7 @@ def LocalRuntimeStore(settings: Settings) -> Any:
 
 
 def test_the_local_cron_publishes_each_slot_once_and_each_becomes_its_run(
-    schedule_settings: Settings, channel: RecordingChannel
+    schedule_settings: Settings, channel: RecordingChat
 ) -> None:
     registry = load_registry(schedule_settings.registry_path)
     runtime = make_runtime(

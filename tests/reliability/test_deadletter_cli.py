@@ -15,7 +15,7 @@ from mlrelay.ports.container import use_ports
 from mlrelay.stage.dead_letters import list_dead_letters
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.cli.main import cli
-from tests.helpers import RecordingChannel, make_runtime
+from tests.helpers import RecordingChat, make_runtime
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -33,7 +33,7 @@ def broken(handler: object) -> object:
     return always_failing
 
 
-def dead_letter_a_run(settings: Settings, channel: RecordingChannel) -> str:
+def dead_letter_a_run(settings: Settings, channel: RecordingChat) -> str:
     runtime = make_runtime(settings, channel, wrap={"mlrelay-snapshotter": broken})
     try:
         data = json.dumps({"pipeline": "penguins", "dedup_key": "dl-cli"}).encode()
@@ -48,7 +48,7 @@ def dead_letter_a_run(settings: Settings, channel: RecordingChannel) -> str:
 
 @pytest.mark.pipeline
 def test_list_shows_the_dead_letter_and_replay_after_the_fix_completes_the_run(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     run_id = dead_letter_a_run(settings, channel)
     store = LocalFolderStore(settings.bucket_dir)
@@ -68,7 +68,7 @@ def test_list_shows_the_dead_letter_and_replay_after_the_fix_completes_the_run(
     use_ports(None)
     assert replayed.exit_code == 0, replayed.output
     stages = read_run(store, run_id)
-    assert {"trigger", "snapshot", "deploy"} <= set(stages)
+    assert {"trigger", "snapshot", "pipeline"} <= set(stages)
     assert all(record.state == "done" for record in stages.values())
     [after] = list_dead_letters(store)
     assert after.replayed_at and after.replayed_as

@@ -21,8 +21,9 @@ from mlrelay.errors import TransientError
 from mlrelay.registry.backends import KfpOptions, VertexOptions
 from mlrelay_deployer.kfp_backend import KfpHostBackend
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
-from mlrelay_notifier.channels import Delivery, SlackBotChannel
+from mlrelay_notifier.chat import ChatRetries
 from mlrelay_notifier.render import ChatMessage
+from mlrelay_notifier.slack_clients import SlackBotChat
 from tests.fakes.fault_proxy import DROP, HANG, LOSE, FaultProxy
 from tests.fakes.kfp import FakeKfp
 from tests.fakes.slack import FakeSlack
@@ -148,8 +149,8 @@ def test_a_slack_post_that_times_out_is_a_transient_failure(proxied: list[FaultP
     try:
         slack.add_channel("#ml")
         proxy = proxy_to(slack.base, proxied)
-        channel = SlackBotChannel(
-            "xoxb-test", api_url=proxy.url + "/api/", delivery=Delivery(min_interval=0, timeout=1)
+        channel = SlackBotChat(
+            "xoxb-test", api_url=proxy.url + "/api/", retries=ChatRetries(min_interval=0, timeout=1)
         )
         proxy.fail_next(HANG, path="/api/chat.postMessage")
         began = time.monotonic()

@@ -16,11 +16,11 @@ from mlrelay.contracts import LifecycleEvent, RunRequest
 from mlrelay.errors import TransientError
 from mlrelay.ports.container import use_ports
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import Capture, RecordingChannel, make_runtime, publish_run
+from tests.helpers import Capture, RecordingChat, make_runtime, publish_run
 
 
 def test_malformed_json_is_rejected_and_kept(
-    runtime: LocalRuntime, capture: Capture, channel: RecordingChannel
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChat
 ) -> None:
     publish_run(runtime, b"{this is not json")
     stats = runtime.bus.run_until_idle()
@@ -95,7 +95,7 @@ def flaky(times: int, calls: list[int]) -> Callable[[Callable[[CloudEvent], None
 
 
 def test_a_transient_failure_is_retried_with_backoff(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     calls: list[int] = []
     runtime = make_runtime(settings, channel, wrap={"mlrelay-notifier": flaky(2, calls)})
@@ -119,7 +119,7 @@ def test_a_transient_failure_is_retried_with_backoff(
 
 
 def test_an_always_failing_handler_is_dead_lettered_and_reported(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     calls: list[int] = []
     runtime = make_runtime(settings, channel, wrap={"mlrelay-trigger": flaky(99, calls)})

@@ -10,7 +10,7 @@ from cloudevents.http import CloudEvent
 from mlrelay.config.settings import Settings
 from mlrelay.logs import configure_logging
 from mlrelay.ports.container import use_ports
-from tests.helpers import RecordingChannel, make_runtime
+from tests.helpers import RecordingChat, make_runtime
 
 
 def ack_without_work(handler: Callable[[CloudEvent], None]) -> Callable[[CloudEvent], None]:
@@ -21,7 +21,7 @@ def ack_without_work(handler: Callable[[CloudEvent], None]) -> Callable[[CloudEv
 
 
 def test_every_log_line_of_a_run_is_cloud_logging_json_with_the_run_id(
-    settings: Settings, channel: RecordingChannel
+    settings: Settings, channel: RecordingChat
 ) -> None:
     out = io.StringIO()
     configure_logging("json", "DEBUG", stream=out)

@@ -16,8 +16,9 @@ local outbox folder for `kfp.local` (the local backend publishes what lands ther
 The component body is self-contained and uses the standard library only (it runs in the
 pipeline's base image, which need not have mlrelay or google-cloud-pubsub): Pub/Sub is reached
 over REST with the runtime's service account token from the metadata server, or the emulator
-when PUBSUB_EMULATOR_HOST is set. `tests/test_deploy_completion.py` checks that what it writes is
-a valid `LifecycleEvent` with the attributes mlrelay's own publisher would set.
+when PUBSUB_EMULATOR_HOST is set. The tests in `tests/*/kfp_components/test_completion.py` check
+that what it writes is a valid `LifecycleEvent` with the attributes mlrelay's own publisher
+would set.
 """
 
 from typing import Any

@@ -17,7 +17,7 @@ from mlrelay_deployer.template_source import ArtifactRegistryAccess, use_artifac
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from tests.fakes.artifact_registry import FakeArtifactRegistry
 from tests.fakes.vertex import FakeVertex
-from tests.helpers import PENGUINS_TEMPLATE, RecordingChannel, make_runtime
+from tests.helpers import PENGUINS_TEMPLATE, RecordingChat, make_runtime
 from tests.integration.deployer.vertex_deploys import RUN_ID, deploy, vertex_registry
 from tests.integration.peers import gcs_emulator
 
@@ -67,7 +67,7 @@ def artifact_registry() -> Iterator[FakeArtifactRegistry]:
 
 def test_artifact_registry_tag_is_pinned_to_its_digest_and_recorded(
     settings: Settings,
-    channel: RecordingChannel,
+    channel: RecordingChat,
     backend: VertexPipelineBackend,
     vertex: FakeVertex,
     artifact_registry: FakeArtifactRegistry,
@@ -80,14 +80,14 @@ def test_artifact_registry_tag_is_pinned_to_its_digest_and_recorded(
         settings,
         channel,
         registry=registry.model_copy(update={"pipelines": {"penguins": spec}}),
-        components={"pipeline-backend:penguins": backend},
+        pipeline_backends={"penguins": backend},
     )
     try:
         deploy(runtime)
         second_digest = artifact_registry.push(text.replace("Train and", "Train, and"), "v1")
         deploy(runtime, run_id="penguins-demo-2-0123456789ab")  # the tag moved meanwhile
         first, second = (
-            read_run(runtime.store, r)["deploy"] for r in (RUN_ID, "penguins-demo-2-0123456789ab")
+            read_run(runtime.store, r)["pipeline"] for r in (RUN_ID, "penguins-demo-2-0123456789ab")
         )
     finally:
         use_ports(None)

@@ -13,11 +13,12 @@ import yaml
 from mlrelay.config.settings import Settings
 from mlrelay.errors import TransientError
 from mlrelay.ports.container import use_ports
-from mlrelay.stage.ledger import ledger_key, read_run
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import read_run
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_tools.local.runtime import LocalRuntime
 from tests.fakes.vertex import FakeVertex
-from tests.helpers import PENGUINS_TEMPLATE, Capture, RecordingChannel, make_runtime
+from tests.helpers import PENGUINS_TEMPLATE, Capture, RecordingChat, make_runtime
 from tests.integration.deployer.vertex_deploys import (
     FINGERPRINT,
     OPTIONS,
@@ -31,13 +32,13 @@ JOBS = "/v1/projects/test-proj/locations/europe-west4/pipelineJobs"
 
 @pytest.fixture
 def runtime_on_vertex(
-    settings: Settings, channel: RecordingChannel, backend: VertexPipelineBackend
+    settings: Settings, channel: RecordingChat, backend: VertexPipelineBackend
 ) -> Iterator[LocalRuntime]:
     yield make_runtime(
         settings,
         channel,
         registry=vertex_registry(),
-        components={"pipeline-backend:penguins": backend},
+        pipeline_backends={"penguins": backend},
     )
     use_ports(None)
 
@@ -112,14 +113,14 @@ def test_duplicate_deploy_request_creates_no_second_job(
     deploy(runtime_on_vertex)  # redelivery: the ledger answers, Vertex is not called again
     assert len(vertex.creates()) == 1
 
-    runtime_on_vertex.store.delete(ledger_key(RUN_ID, "deploy"))  # the ledger record is lost
+    runtime_on_vertex.store.delete(keys.ledger(RUN_ID, "pipeline"))  # the ledger record is lost
     deploy(runtime_on_vertex)  # Vertex answers 409 ALREADY_EXISTS: that is success
 
     assert len(vertex.creates()) == 2
     assert len(vertex.jobs) == 1
     assert events.types() == ["pipeline.submitted"] * 3
     assert [e.details["reused"] for e in events.events] == [False, True, False]
-    record = read_run(runtime_on_vertex.store, RUN_ID)["deploy"]
+    record = read_run(runtime_on_vertex.store, RUN_ID)["pipeline"]
     assert (record.result or {})["details"]["already_existed"] is True
 
 

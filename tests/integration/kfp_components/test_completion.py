@@ -15,7 +15,7 @@ from mlrelay.kfp_components import report_pipeline_completion
 from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import REGISTRY, Capture, RecordingChannel, make_runtime
+from tests.helpers import REGISTRY, Capture, RecordingChat, make_runtime
 from tests.integration.kfp_components.failing_variant_pipeline import compile_failing_variant
 from tests.integration.penguins_snapshot import make_snapshot
 
@@ -119,7 +119,7 @@ def test_failing_run_reports_one_failed_event_naming_the_failing_task(
 
 @pytest.mark.pipeline
 def test_failing_variant_pipeline_reports_the_task_that_raised(
-    settings: Settings, channel: RecordingChannel, tmp_path: Path
+    settings: Settings, channel: RecordingChat, tmp_path: Path
 ) -> None:
     template = compile_failing_variant(tmp_path / "failing.yaml")
     registry = load_registry(REGISTRY)

@@ -16,8 +16,9 @@ import pytest
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.ports.container import use_ports
-from mlrelay_notifier.channels import DeliveryFailed, SlackWebhookChannel
+from mlrelay_notifier.errors import ChatUnavailable
 from mlrelay_notifier.render import ChatMessage
+from mlrelay_notifier.slack_clients import SlackWebhookChat
 from mlrelay_tools.local.runtime import LocalRuntime
 from tests.fakes.slack import FakeSlack, Recorded
 from tests.helpers import make_runtime
@@ -177,7 +178,7 @@ def test_a_named_webhook_routes_the_pipeline_and_unknown_names_are_not_silently_
     settings: Settings, slack: FakeSlack
 ) -> None:
     default, team = slack.add_webhook("default"), slack.add_webhook("team")
-    chat = SlackWebhookChannel({None: default, "team": team}, FAST)
+    chat = SlackWebhookChat({None: default, "team": team}, FAST)
     runtime = start(settings, chat, slack_webhook="team")
     runtime.ports.publish(failed_event("penguins-t-1"))
     runtime.bus.run_until_idle()
@@ -318,9 +319,9 @@ def test_the_webhook_url_and_token_never_reach_logs_or_errors(
     caplog.set_level(logging.DEBUG)
     url = slack.add_webhook("default")
     secret_part = url.rsplit("/", 1)[1]
-    chat = SlackWebhookChannel({None: url}, FAST)
+    chat = SlackWebhookChat({None: url}, FAST)
     slack.queue(500, f"boom {url}", times=10)  # even a server that echoes the URL back
-    with pytest.raises(DeliveryFailed) as raised:
+    with pytest.raises(ChatUnavailable) as raised:
         chat.send(ChatMessage("hello"), route=None)
     assert secret_part not in str(raised.value)
     slack.canned.clear()

@@ -91,3 +91,11 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "bot-secret-value"})
     assert settings.chat.bot_token.value == "bot-secret-value"
     assert "bot-secret-value" not in repr(settings) + repr(settings.chat)
+
+
+def test_only_mlrelays_own_variables_are_kept_for_the_sections() -> None:
+    settings = Settings.from_env(
+        {"PATH": "/bin", "OTHER_TOKEN": "not-ours", "SLACK_WEBHOOK_URL_TEAM": "https://x.invalid/"}
+    )
+    assert set(settings.env) == {"SLACK_WEBHOOK_URL_TEAM"}
+    assert set(settings.chat.webhooks) == {"team"}

@@ -45,7 +45,7 @@ def ledger(*, deploy: dict[str, Any] | None = None) -> dict[str, StageRecord]:
         ),
     }
     if deploy is not None:
-        records["deploy"] = StageRecord("deploy", "done", ACCEPTED.isoformat(), result=deploy)
+        records["pipeline"] = StageRecord("pipeline", "done", ACCEPTED.isoformat(), result=deploy)
     return records
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mlrelay.contracts import SnapshotRequest
-from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import StageRecord
 from mlrelay_tools.local.runtime import LocalRuntime
 from tests.helpers import Capture, function_client, push_body
 
@@ -26,7 +27,7 @@ def test_snapshotter_function_answers_500_while_another_delivery_holds_the_run(
     claim = StageRecord(
         "snapshot", "running", now.isoformat(), (now + timedelta(minutes=5)).isoformat()
     )
-    runtime.store.create(ledger_key(request.run_id, "snapshot"), claim.to_json())
+    runtime.store.create(keys.ledger(request.run_id, "snapshot"), claim.to_json())
     client = function_client("snapshotter", "on_snapshot_request")
     response = client.post("/", json=push_body(request.to_json(), request.attributes()))
     assert response.status_code == 500  # Pub/Sub will redeliver later

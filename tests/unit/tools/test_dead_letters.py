@@ -1,4 +1,4 @@
-"""Dead letters kept in the bucket (mlrelay.stage.dead_letters): a replay sends the message back
+"""Dead letters for operators (mlrelay_tools.dead_letters): a replay sends the message back
 to its topic once; again only with force; an unknown id is named."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError
-from mlrelay.stage.dead_letters import replay_dead_letter
+from mlrelay_tools.dead_letters import replay_dead_letter
 
 
 def test_a_second_replay_needs_force_and_an_unknown_id_is_named(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from mlrelay.stage.run_identity import derive_run_id
 from mlrelay_tools.local.runtime import LocalRuntime
 from mlrelay_tools.schedules.jobs import tick_request
 from mlrelay_trigger.accept import accept_run_request
-from tests.helpers import PENGUINS_TEMPLATE, Capture, RecordingChannel, make_runtime
+from tests.helpers import PENGUINS_TEMPLATE, Capture, RecordingChat, make_runtime
 
 SCHEDULED = f"""\
 version: 1
@@ -64,9 +64,7 @@ def snapshot_requests(runtime: LocalRuntime, capture: Capture) -> list[SnapshotR
 
 
 @pytest.fixture
-def scheduled(
-    settings: Settings, channel: RecordingChannel
-) -> Iterator[tuple[LocalRuntime, Capture]]:
+def scheduled(settings: Settings, channel: RecordingChat) -> Iterator[tuple[LocalRuntime, Capture]]:
     """The embedded runtime on a registry with a fanned-out schedule and a group."""
     runtime = make_runtime(settings, channel, registry=parse_registry(SCHEDULED, "registry.yaml"))
     capture = Capture(settings.topics.lifecycle)

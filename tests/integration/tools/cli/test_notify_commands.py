@@ -13,7 +13,8 @@ from typing import Any
 
 from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.stage.ledger import StageRecord, ledger_key
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import StageRecord
 from mlrelay_notifier.undelivered import keep_undelivered
 from tests.helpers import REGISTRY, REPO
 
@@ -51,7 +52,7 @@ def ledger(*, deploy: dict[str, Any] | None = None) -> dict[str, StageRecord]:
         ),
     }
     if deploy is not None:
-        records["deploy"] = StageRecord("deploy", "done", ACCEPTED.isoformat(), result=deploy)
+        records["pipeline"] = StageRecord("pipeline", "done", ACCEPTED.isoformat(), result=deploy)
     return records
 
 
@@ -83,7 +84,7 @@ def test_preview_prints_block_kit_json_for_an_event_file(tmp_path: Path) -> None
     home = tmp_path / "home"
     store = LocalFolderStore(home / "bucket")
     for stage, record in ledger().items():
-        store.write(ledger_key(RUN, stage), record.to_json())
+        store.write(keys.ledger(RUN, stage), record.to_json())
     event_file = tmp_path / "event.json"
     event_file.write_bytes(failed_event().to_json())
     env = {**os.environ, "MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(REGISTRY)}

@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlrelay_tools.cli.main import cli
-
-from .conftest import REGISTRY
+from tests.helpers import REGISTRY
 
 
 @pytest.fixture
