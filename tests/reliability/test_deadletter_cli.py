@@ -12,9 +12,9 @@ from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.config.settings import Settings
 from mlrelay.errors import TransientError
 from mlrelay.ports.container import use_ports
-from mlrelay.stage.dead_letters import list_dead_letters
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.cli.main import cli
+from mlrelay_tools.dead_letters import list_dead_letters
 from tests.helpers import RecordingChat, make_runtime
 
 
