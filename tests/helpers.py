@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.records import StageRecord
 from mlrelay_tools.demo import seed_demo_warehouse
 from mlrelay_tools.local.runtime import LocalRuntime, build_local_runtime
 
@@ -115,3 +117,59 @@ def function_client(service: str, target: str) -> Any:
 
     source = REPO / "services" / service / "main.py"
     return create_app(target, str(source), "cloudevent").test_client()
+
+
+# a scheduled penguins run, as the notifier's rendering and the `mlrelay notify` tests see it
+SAMPLE_RUN = "penguins-sched-20261130t0500z-1a2b3c4d"
+SAMPLE_ACCEPTED = datetime(2026, 11, 30, 5, 0, 3, tzinfo=UTC)
+
+
+def sample_ledger(*, deploy: dict[str, Any] | None = None) -> dict[str, StageRecord]:
+    """The ledger of a scheduled penguins run (the notifier's rendering and CLI tests)."""
+    records = {
+        "trigger": StageRecord(
+            "trigger",
+            "done",
+            SAMPLE_ACCEPTED.isoformat(),
+            result={
+                "pipeline": "penguins",
+                "parameters": {"min_year": 2007, "n_estimators": 100},
+                "logical_time": "2026-11-30T05:00:00+00:00",
+                "trigger": "schedule",
+                "requested_by": "cloud-scheduler",
+                "accepted_at": SAMPLE_ACCEPTED.isoformat(),
+            },
+        ),
+        "snapshot": StageRecord(
+            "snapshot",
+            "done",
+            SAMPLE_ACCEPTED.isoformat(),
+            result={
+                "manifest_uri": "gs://ml-bucket/snapshots/penguins/x/manifest.json",
+                "row_count": 344,
+                "total_bytes": 12_345,
+                "file_count": 1,
+            },
+        ),
+    }
+    if deploy is not None:
+        records["pipeline"] = StageRecord(
+            "pipeline", "done", SAMPLE_ACCEPTED.isoformat(), result=deploy
+        )
+    return records
+
+
+def sample_failed_event(error: str = "ValueError: bad input\n  at train.py:12") -> LifecycleEvent:
+    return LifecycleEvent(
+        run_id=SAMPLE_RUN,
+        pipeline="penguins",
+        stage="pipeline",
+        status="failed",
+        occurred_at=SAMPLE_ACCEPTED + timedelta(minutes=3, seconds=20),
+        summary="pipeline failed at train-model",
+        error=error,
+        trigger="schedule",
+        parameters={"min_year": 2007, "n_estimators": 100},
+        links={"vertex": "https://console.cloud.google.com/vertex-ai/pipelines/runs/r1"},
+        details={"failed_task": "train-model"},
+    )

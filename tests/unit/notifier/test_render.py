@@ -4,65 +4,17 @@ prints them: tests/integration/tools/cli/test_notify_commands.py)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.stage.ledger import StageRecord
 from mlrelay_notifier.render import render_card, render_text, render_update
 from mlrelay_notifier.run_view import build_run_view
 from tests.fakes.slack import block_problem
-
-RUN = "penguins-sched-20261130t0500z-1a2b3c4d"
-ACCEPTED = datetime(2026, 11, 30, 5, 0, 3, tzinfo=UTC)
-
-
-def ledger(*, deploy: dict[str, Any] | None = None) -> dict[str, StageRecord]:
-    records = {
-        "trigger": StageRecord(
-            "trigger",
-            "done",
-            ACCEPTED.isoformat(),
-            result={
-                "pipeline": "penguins",
-                "parameters": {"min_year": 2007, "n_estimators": 100},
-                "logical_time": "2026-11-30T05:00:00+00:00",
-                "trigger": "schedule",
-                "requested_by": "cloud-scheduler",
-                "accepted_at": ACCEPTED.isoformat(),
-            },
-        ),
-        "snapshot": StageRecord(
-            "snapshot",
-            "done",
-            ACCEPTED.isoformat(),
-            result={
-                "manifest_uri": "gs://ml-bucket/snapshots/penguins/x/manifest.json",
-                "row_count": 344,
-                "total_bytes": 12_345,
-                "file_count": 1,
-            },
-        ),
-    }
-    if deploy is not None:
-        records["pipeline"] = StageRecord("pipeline", "done", ACCEPTED.isoformat(), result=deploy)
-    return records
-
-
-def failed_event(error: str = "ValueError: bad input\n  at train.py:12") -> LifecycleEvent:
-    return LifecycleEvent(
-        run_id=RUN,
-        pipeline="penguins",
-        stage="pipeline",
-        status="failed",
-        occurred_at=ACCEPTED + timedelta(minutes=3, seconds=20),
-        summary="pipeline failed at train-model",
-        error=error,
-        trigger="schedule",
-        parameters={"min_year": 2007, "n_estimators": 100},
-        links={"vertex": "https://console.cloud.google.com/vertex-ai/pipelines/runs/r1"},
-        details={"failed_task": "train-model"},
-    )
+from tests.helpers import SAMPLE_ACCEPTED as ACCEPTED
+from tests.helpers import SAMPLE_RUN as RUN
+from tests.helpers import sample_failed_event as failed_event
+from tests.helpers import sample_ledger as ledger
 
 
 def all_text(payload: dict[str, Any]) -> str:
