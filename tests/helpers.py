@@ -173,3 +173,23 @@ def sample_failed_event(error: str = "ValueError: bad input\n  at train.py:12") 
         links={"vertex": "https://console.cloud.google.com/vertex-ai/pipelines/runs/r1"},
         details={"failed_task": "train-model"},
     )
+
+
+# what Vertex AI says of a failed pipeline, and the exit handler's view of it
+VERTEX_FAILURE = (
+    "The DAG failed because some tasks failed. The failed tasks are: [train].; Job (project_id = "
+    "p, job_id = 123) is failed due to the above error."
+)
+
+
+def final_status(state: str, message: str | None = None) -> Any:
+    """A KFP exit handler's `PipelineTaskFinalStatus` for the completion reporter's tests."""
+    from kfp.dsl import PipelineTaskFinalStatus  # kfp only for the tests that use it
+
+    return PipelineTaskFinalStatus(
+        state=state,
+        pipeline_job_resource_name="projects/p/locations/europe-west4/pipelineJobs/run-1",
+        pipeline_task_name="exit-handler-1",
+        error_code=None if message is None else 9,
+        error_message=message,
+    )

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kfp.dsl import PipelineTaskFinalStatus
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef
@@ -15,24 +14,16 @@ from mlrelay.kfp_components import report_pipeline_completion
 from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import REGISTRY, Capture, RecordingChat, make_runtime
+from tests.helpers import (
+    REGISTRY,
+    VERTEX_FAILURE,
+    Capture,
+    RecordingChat,
+    final_status,
+    make_runtime,
+)
 from tests.integration.kfp_components.failing_variant_pipeline import compile_failing_variant
 from tests.integration.penguins_snapshot import make_snapshot
-
-VERTEX_FAILURE = (
-    "The DAG failed because some tasks failed. The failed tasks are: [train].; Job (project_id = "
-    "p, job_id = 123) is failed due to the above error."
-)
-
-
-def status(state: str, message: str | None = None) -> PipelineTaskFinalStatus:
-    return PipelineTaskFinalStatus(
-        state=state,
-        pipeline_job_resource_name="projects/p/locations/europe-west4/pipelineJobs/run-1",
-        pipeline_task_name="exit-handler-1",
-        error_code=None if message is None else 9,
-        error_message=message,
-    )
 
 
 def test_reporter_publishes_to_the_lifecycle_topic_over_pubsub_rest(pubsub: str) -> None:
@@ -46,7 +37,7 @@ def test_reporter_publishes_to_the_lifecycle_topic_over_pubsub_rest(pubsub: str)
     subscriber.create_subscription(name=subscription, topic=topic)
 
     report_pipeline_completion(
-        status=status("FAILED", VERTEX_FAILURE), run_id="penguins-x-3", pipeline="penguins",
+        status=final_status("FAILED", VERTEX_FAILURE), run_id="penguins-x-3", pipeline="penguins",
         destination=topic,
     )  # fmt: skip
 

@@ -7,25 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from kfp.dsl import PipelineTaskFinalStatus
 
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.kfp_components import report_pipeline_completion
-
-VERTEX_FAILURE = (
-    "The DAG failed because some tasks failed. The failed tasks are: [train].; Job (project_id = "
-    "p, job_id = 123) is failed due to the above error."
-)
-
-
-def status(state: str, message: str | None = None) -> PipelineTaskFinalStatus:
-    return PipelineTaskFinalStatus(
-        state=state,
-        pipeline_job_resource_name="projects/p/locations/europe-west4/pipelineJobs/run-1",
-        pipeline_task_name="exit-handler-1",
-        error_code=None if message is None else 9,
-        error_message=message,
-    )
+from tests.helpers import VERTEX_FAILURE, final_status
 
 
 def read_outbox(folder: Path, run_id: str) -> tuple[LifecycleEvent, dict[str, str]]:
@@ -35,7 +20,7 @@ def read_outbox(folder: Path, run_id: str) -> tuple[LifecycleEvent, dict[str, st
 
 def test_reporter_writes_a_valid_succeeded_event_with_mlrelay_attributes(tmp_path: Path) -> None:
     report_pipeline_completion(
-        status=status("SUCCEEDED"), run_id="penguins-x-1", pipeline="penguins",
+        status=final_status("SUCCEEDED"), run_id="penguins-x-1", pipeline="penguins",
         destination=str(tmp_path),
     )  # fmt: skip
 
@@ -48,7 +33,7 @@ def test_reporter_writes_a_valid_succeeded_event_with_mlrelay_attributes(tmp_pat
 
 def test_reporter_names_the_failed_task_from_vertex_final_status(tmp_path: Path) -> None:
     report_pipeline_completion(
-        status=status("FAILED", VERTEX_FAILURE), run_id="penguins-x-2", pipeline="penguins",
+        status=final_status("FAILED", VERTEX_FAILURE), run_id="penguins-x-2", pipeline="penguins",
         destination=tmp_path.as_uri(),
     )  # fmt: skip
 
@@ -65,7 +50,7 @@ def test_reporter_with_no_destination_reports_nothing(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     report_pipeline_completion(
-        status=status("CANCELLED", "cancelled by user"), run_id="r-1", pipeline="p",
+        status=final_status("CANCELLED", "cancelled by user"), run_id="r-1", pipeline="p",
         destination="",
     )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
