@@ -149,6 +149,14 @@ class Settings:
         found: S = read[kind]
         return found
 
+    def read_every_section(self) -> Settings:
+        """Read every service's section now (the CLI runs all the services: a bad value is
+        refused before anything starts, not inside the first stage that needs it)."""
+        for kind in SECTIONS:
+            if kind not in (Settings, Topics):
+                self.section(kind)
+        return self
+
     @property
     def snapshot(self) -> SnapshotSettings:
         return self.section(SnapshotSettings)

@@ -16,7 +16,7 @@ from mlrelay_tools.dead_letters import list_dead_letters, replay_dead_letter
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env().read_every_section()
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -21,7 +21,7 @@ from mlrelay_tools.cli.params import parse_params
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env().read_every_section()
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 

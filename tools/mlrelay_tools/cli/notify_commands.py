@@ -40,7 +40,7 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
 
     try:
         event = parse_message(LifecycleEvent, event_file.read_bytes())
-        settings = Settings.from_env()
+        settings = Settings.from_env().read_every_section()
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     records = read_run(Ports(settings).store, event.run_id) if ledger else {}
@@ -58,7 +58,7 @@ def undelivered() -> None:
     from mlrelay_notifier.undelivered import list_undelivered
 
     try:
-        store = Ports(Settings.from_env()).store
+        store = Ports(Settings.from_env().read_every_section()).store
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     records = list_undelivered(store)

@@ -24,7 +24,7 @@ def _settings() -> Settings:
     root = click.get_current_context().find_root().obj or {}
     configure_logging("console", "INFO" if root.get("verbose") else "WARNING")
     try:
-        return Settings.from_env()
+        return Settings.from_env().read_every_section()
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -1,5 +1,5 @@
 """`mlrelay cron` runs the registry's schedules locally; `mlrelay schedule` is its hidden old
-name."""
+name (it seeds the demo warehouse, whose import of pandas runs `file`: integration tier)."""
 
 from __future__ import annotations
 
