@@ -10,6 +10,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+# croniter runs `file -b python` on import (its is_32bit() calls platform.architecture()): that
+# child belongs to whichever test imports croniter first, so it is imported here, unwatched
+import croniter  # noqa: F401
 import pytest
 
 PROCESS_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.system", "os.exec"}

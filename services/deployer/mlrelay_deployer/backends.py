@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
@@ -95,7 +95,7 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
         )
     if spec.backend == "local":
         return LocalKfpBackend((settings.home / keys.PIPELINE_RUNS).resolve())
-    raise PermanentError(
+    raise ConfigurationError(
         spec.backend,
         f"`backend: {spec.backend}` has no `{spec.backend}:` options",
         "add them to the pipeline's registry entry (`mlrelay validate` checks this)",

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, TransientError
 
 _AR = re.compile(
     r"^https://(?P<location>[a-z0-9-]+)-kfp\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/"
@@ -54,11 +54,11 @@ def parse_template(location: str, text: str, pinned_uri: str | None = None) -> P
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise PermanentError(
+        raise ConfigurationError(
             "template", f"{location} is not YAML: {exc}", "compile the pipeline again"
         ) from None
     if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
-        raise PermanentError(
+        raise ConfigurationError(
             "template",
             f"{location} is not a compiled KFP pipeline (no `root`)",
             "point `template` at the YAML written by kfp's compiler",
@@ -94,7 +94,7 @@ def load_template(location: str) -> PipelineTemplate:
         pinned, text = _read_artifact_registry(location)
         return parse_template(location, text, pinned)
     if "://" in location and not location.startswith("file://"):
-        raise PermanentError(
+        raise ConfigurationError(
             "template",
             f"{location!r} is neither a file, gs:// nor an Artifact Registry KFP URI",
             "use a path, gs://bucket/pipeline.yaml or https://REGION-kfp.pkg.dev/P/REPO/PKG/TAG",
@@ -114,7 +114,7 @@ def _load_file(path: str, mtime: float) -> PipelineTemplate:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise PermanentError(
+        raise ConfigurationError(
             "template",
             f"cannot read {path}: {exc.strerror}",
             "compile the pipeline or fix `template` in the registry",
@@ -130,7 +130,7 @@ def _read_gcs(uri: str) -> str:
     try:
         return str(storage.Client().bucket(bucket).blob(name).download_as_text())
     except exceptions.NotFound:
-        raise PermanentError(
+        raise ConfigurationError(
             "template", f"{uri} does not exist", "upload the compiled pipeline or fix the URI"
         ) from None
     except (exceptions.TooManyRequests, exceptions.ServerError) as exc:
@@ -201,7 +201,7 @@ def _checked(response: Any, uri: str) -> Any:
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientError(f"Artifact Registry answered {response.status_code} for {uri}")
     if response.status_code >= 400:
-        raise PermanentError(
+        raise ConfigurationError(
             "template",
             f"Artifact Registry answered {response.status_code} for {uri}: {response.text[:300]}",
             "check the package, tag and the deployer's access to the repository",

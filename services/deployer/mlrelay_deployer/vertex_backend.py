@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 from mlrelay.ports.protocols import PipelineOutcome
 from mlrelay.registry.backends import VertexOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
@@ -154,6 +154,13 @@ class VertexPipelineBackend:
             log.info("pipeline_job_exists", job_id=run_id)
         except (exceptions.RetryError, *transient) as exc:
             raise TransientError(f"Vertex AI did not take {run_id}: {exc}") from exc
+        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+            raise ConfigurationError(  # the deployer's IAM: redelivered until it is granted
+                "vertex",
+                f"Vertex AI refused PipelineJob {run_id}: {exc.code} {exc.message}",
+                "grant the deployer's service account roles/aiplatform.user and actAs on the "
+                "pipeline service account (infra/)",
+            ) from None
         except exceptions.GoogleAPICallError as exc:
             raise PermanentError(
                 "vertex",

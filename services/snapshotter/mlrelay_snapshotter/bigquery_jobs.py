@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 
 log = structlog.get_logger()
 
@@ -80,8 +80,13 @@ def bigquery_errors(what: str, field: str = "source") -> Iterator[None]:
         ):
             raise TransientError(f"BigQuery {what}: {exc.message} ({reason or exc.code})") from exc
         if isinstance(exc, exceptions.Forbidden | exceptions.Unauthorized):
-            raise PermanentError(
+            # the function's own access (IAM): the message succeeds once it is granted
+            raise ConfigurationError(
                 field, f"{what} was refused: {exc.message}", PERMISSION_FIX
+            ) from None
+        if isinstance(exc, exceptions.NotFound) and field.startswith("MLRELAY_"):
+            raise ConfigurationError(
+                field, f"{what}: {exc.message}", f"create it (infra/) or fix {field}"
             ) from None
         if isinstance(exc, exceptions.NotFound):
             raise PermanentError(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, TransientError
 
 STREAM_CHUNK = 8 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
 
@@ -137,13 +137,13 @@ class GcsStore:
         try:
             yield
         except exceptions.Forbidden as exc:
-            raise PermanentError(
+            raise ConfigurationError(
                 "MLRELAY_BUCKET",
                 f"{what} in gs://{self.bucket.name} was refused ({exc.message})",
                 "grant the function's service account roles/storage.objectAdmin on the bucket",
             ) from None
         except exceptions.NotFound as exc:  # an object's absence is answered before this
-            raise PermanentError(
+            raise ConfigurationError(
                 "MLRELAY_BUCKET",
                 f"{what}: gs://{self.bucket.name} was not found ({exc.message})",
                 "create the bucket (infra/) or fix MLRELAY_BUCKET",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 
 log = structlog.get_logger()
 
@@ -26,15 +26,15 @@ class PubSubPublisher:
         try:
             future = self.client.publish(self.topic_path(topic), data, **attributes)
             message_id: str = future.result(timeout=self.timeout)
-        except (
-            exceptions.NotFound,
-            exceptions.PermissionDenied,
-            exceptions.InvalidArgument,
-        ) as exc:
-            raise PermanentError(
+        except (exceptions.NotFound, exceptions.PermissionDenied) as exc:
+            raise ConfigurationError(  # our set-up: the message succeeds once it is fixed
                 "topic",
                 f"cannot publish to {self.topic_path(topic)}: {exc.message}",
                 "create the topic (infra/) and grant roles/pubsub.publisher",
+            ) from None
+        except exceptions.InvalidArgument as exc:
+            raise PermanentError(
+                "topic", f"{self.topic_path(topic)} refused the message: {exc.message}"
             ) from None
         except (exceptions.GoogleAPICallError, TimeoutError) as exc:
             raise TransientError(f"publish to {topic} failed: {exc}") from exc

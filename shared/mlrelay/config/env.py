@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlrelay.errors import ConfigurationError
+from mlrelay.logs import remember_secret
 
 S = TypeVar("S")
 Parse = Callable[[str, str], Any]  # (variable name, raw value) -> value, or ConfigurationError
@@ -33,6 +34,9 @@ class Secret:
         return "Secret(set)" if self.value else "Secret(unset)"
 
     __str__ = __repr__
+
+    def __post_init__(self) -> None:
+        remember_secret(self.value)
 
 
 @dataclass(frozen=True)

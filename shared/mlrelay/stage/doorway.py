@@ -2,7 +2,10 @@
 
 Unwrap the Pub/Sub CloudEvent, parse the typed message, bind the run id to the logs, call the
 stage's plain function, and map the outcome: return (ack), or raise for redelivery. A permanent
-problem becomes a `rejected` lifecycle event and the original message is kept in the bucket.
+problem becomes a `rejected` lifecycle event and the original message is kept in the bucket. A
+configuration problem (ours, not the message's: an unreadable registry, a missing bucket) is
+logged once per process and answered 503, so Pub/Sub redelivers the message until the set-up is
+fixed or its attempts run out and it is dead-lettered; it is never rejected.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from typing import Any, TypeVar
 
 import structlog
 from cloudevents.http import CloudEvent
+from werkzeug.exceptions import ServiceUnavailable
 
 from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message
-from mlrelay.errors import ExplainedError, InvalidMessageError, PermanentError
+from mlrelay.errors import ConfigurationError, ExplainedError, InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
-from mlrelay.registry import RegistryError
 from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage, from_cloudevent
 from mlrelay.stage.run_identity import rejection_id
@@ -29,10 +32,52 @@ log = structlog.get_logger()
 M = TypeVar("M", bound=Message)
 
 
+class RedeliverAfterFix(ServiceUnavailable):
+    """Answered 503: Pub/Sub redelivers (with its backoff; after the subscription's attempts the
+    message is dead-lettered). An HTTP error, so the web framework answers it without logging a
+    traceback per message: the doorway has already said what is wrong, once."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        super().__init__(description=f"configuration error, redeliver: {error}")
+        self.error = error
+
+
+_reported: set[str] = set()
+
+
+def report_configuration_error(stage: Stage, exc: ConfigurationError) -> None:
+    """One ERROR line per distinct problem per process; later deliveries say it at INFO."""
+    if str(exc) in _reported:
+        log.info("redelivering_until_configuration_fixed", stage=stage, field=exc.field)
+        return
+    _reported.add(str(exc))
+    log.error(
+        "configuration_error",
+        stage=stage,
+        field=exc.field,
+        problem=exc.problem,
+        fix=exc.fix,
+        outcome="every message is redelivered until this is fixed; none is rejected",
+    )
+
+
 def handle_pubsub_event(
     event: CloudEvent,
     model: type[M],
     *,
+    stage: Stage,
+    work: Callable[[M, PubsubMessage, Ports], object],
+) -> None:
+    try:
+        _handle(event, model, stage, work)
+    except ConfigurationError as exc:
+        report_configuration_error(stage, exc)
+        raise RedeliverAfterFix(exc) from exc
+
+
+def _handle(
+    event: CloudEvent,
+    model: type[M],
     stage: Stage,
     work: Callable[[M, PubsubMessage, Ports], object],
 ) -> None:
@@ -52,18 +97,13 @@ def handle_pubsub_event(
         return
     run_id = getattr(request, "run_id", None)  # a RunRequest gets its id from the trigger
     pipeline = getattr(request, "pipeline", None)
-    with bind_run(pipeline=pipeline, stage=stage, message_id=message.message_id):
+    bound = {"run_id": run_id} if run_id else {}
+    with bind_run(pipeline=pipeline, stage=stage, message_id=message.message_id, **bound):
         if run_id:
-            structlog.contextvars.bind_contextvars(run_id=run_id)
             log.info("message_received", delivery_attempt=message.delivery_attempt)
         try:
             work(request, message, ports)
         except PermanentError as exc:
-            reject_message(ports, stage, message, exc, pipeline=pipeline)
-        except RegistryError as exc:
-            # Today's handling, unchanged by giving configuration errors a class of their own:
-            # an unreadable registry still rejects the message. Answering it for redelivery
-            # instead (a bad release must not eat valid runs) is planned work, not done here.
             reject_message(ports, stage, message, exc, pipeline=pipeline)
 
 

@@ -12,7 +12,7 @@ import google_crc32c
 import pytest
 
 from mlrelay.adapters.gcs_store import GcsStore
-from mlrelay.errors import PermanentError
+from mlrelay.errors import ConfigurationError
 from mlrelay.stage.ledger import run_once
 from tests.integration.google_backend import PROJECT, new_bucket
 
@@ -71,9 +71,9 @@ def test_streams_larger_than_one_chunk_round_trip_and_report_gcs_checksums() -> 
     assert store.list("snapshots/d/") == [manifest.key, part.key]
 
 
-def test_a_missing_bucket_is_a_permanent_error_naming_the_setting() -> None:
+def test_a_missing_bucket_is_a_configuration_error_naming_the_setting() -> None:
     store = GcsStore("no-such-bucket", PROJECT)
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(ConfigurationError) as caught:  # our set-up: redelivered, not rejected
         store.create("runs/r/x.json", b"{}")
     assert caught.value.field == "MLRELAY_BUCKET"
     assert store.read("runs/r/x.json") is None

@@ -188,10 +188,12 @@ def start(backend: VertexPipelineBackend) -> Any:
     return outcome
 
 
-def test_template_path_must_exist(tmp_path: Path, backend: VertexPipelineBackend) -> None:
-    from mlrelay.errors import PermanentError
+def test_a_missing_template_is_a_configuration_error(
+    tmp_path: Path, backend: VertexPipelineBackend
+) -> None:
+    from mlrelay.errors import ConfigurationError
 
-    with pytest.raises(PermanentError, match="cannot read"):
+    with pytest.raises(ConfigurationError, match="cannot read"):  # the release, not the message
         backend.start(
             run_id=RUN_ID, pipeline="penguins", template=str(tmp_path / "missing.yaml"),
             parameters={}, labels={}, announce=lambda links: None,
