@@ -96,6 +96,18 @@ class GcsStore:
         with self._errors(f"delete of {key}"), contextlib.suppress(exceptions.NotFound):
             self.bucket.blob(key).delete(retry=self.retry, timeout=self.timeout)
 
+    def delete_if(self, key: str, if_generation: str) -> bool:
+        from google.api_core import exceptions
+
+        with self._errors(f"delete of {key}"):
+            try:
+                self.bucket.blob(key).delete(
+                    if_generation_match=int(if_generation), retry=self.retry, timeout=self.timeout
+                )
+            except (exceptions.PreconditionFailed, exceptions.NotFound):
+                return False
+        return True
+
     def list(self, prefix: str) -> list[str]:
         return [found.key for found in self.objects(prefix)]
 

@@ -90,6 +90,14 @@ class LocalFolderStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(key).unlink()
 
+    def delete_if(self, key: str, if_generation: str) -> bool:
+        with self._lock():
+            current = self.read_versioned(key)
+            if current is None or current[1] != if_generation:
+                return False
+            self.path(key).unlink()
+            return True
+
     def list(self, prefix: str) -> list[str]:
         base = self.path(prefix) if prefix else self.root
         if base.is_file():

@@ -5,7 +5,9 @@ state `running` with a short lease, then overwritten with `done` and the stage's
 `failed` and the reason. While the work runs the lease is renewed (`LeaseKeeper`), so a long
 export keeps its claim; a redelivered message finds the record and re-emits the result instead of
 working again; a claim whose lease ran out (its worker died mid-stage) is taken over with a
-compare-and-swap, one lease after the worker died.
+compare-and-swap, one lease after the worker died. Every write after the claim (the final record,
+the release) is a compare-and-swap on the claim's own generation too: a worker that stalled past
+its lease and lost the claim to another never overwrites or deletes the new owner's record.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def run_once(
         with LeaseKeeper(store, key, claim_id, lease, now):
             result = work()
     except PermanentError as exc:
-        record = StageRecord(
+        failed = StageRecord(
             stage,
             "failed",
             claim.started_at,
@@ -111,19 +113,43 @@ def run_once(
             str(exc),
             exc.field,
             attempts,
+            claim_id,
         )
-        store.write(key, record.to_json())
-        return StageOutcome(record, reused=False)
+        return _finish(store, key, failed)
     except BaseException:
         _release(store, key, claim_id)
         raise
     finally:
         _ATTEMPT.reset(attempt)
-    record = StageRecord(
-        stage, "done", claim.started_at, None, now().isoformat(), result, attempts=attempts
-    )
-    store.write(key, record.to_json())
-    return StageOutcome(record, reused=False)
+    done = StageRecord(
+        stage, "done", claim.started_at, None, now().isoformat(), result, attempts=attempts,
+        claim_id=claim_id,
+    )  # fmt: skip
+    return _finish(store, key, done)
+
+
+def _finish(store: ObjectStore, key: str, record: StageRecord) -> StageOutcome:
+    """Record the outcome over our own claim only (compare-and-swap on its generation).
+
+    A worker that stalled past its lease may find another delivery holding the claim: it then
+    returns that delivery's outcome once it is recorded, or asks for redelivery while it works.
+    A final record already ours (the answer to our write was lost) is our outcome."""
+    while True:
+        found = store.read_versioned(key)
+        current = StageRecord.from_json(found[0]) if found is not None else None
+        if found is None or current is None or current.claim_id != record.claim_id:
+            state = current.state if current is not None else None
+            log.warning("stage_claim_lost_before_recording", stage=record.stage, found=state)
+            if current is not None and current.state in ("done", "failed"):
+                return StageOutcome(current, reused=True)
+            raise TransientError(
+                f"{key}: this delivery's claim was taken over before it recorded its outcome; "
+                "the redelivery reads the new owner's record"
+            )
+        if current.state != "running":
+            return StageOutcome(current, reused=False)  # our write landed; its answer was lost
+        if store.replace(key, record.to_json(), found[1]):
+            return StageOutcome(record, reused=False)
 
 
 def _take_over(
@@ -149,7 +175,7 @@ def _release(store: ObjectStore, key: str, claim_id: str) -> None:
     delivery has taken it over meanwhile."""
     found = store.read_versioned(key)
     if found is not None and StageRecord.from_json(found[0]).claim_id == claim_id:
-        store.delete(key)
+        store.delete_if(key, found[1])  # refused if it was taken over since the read
 
 
 def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import os
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import google_crc32c
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from mlrelay.adapters.gcs_store import GcsStore
 from mlrelay.errors import ConfigurationError
 from mlrelay.stage.ledger import run_once
+from tests.fakes.server import Answer, LoopbackServer, Request, json_answer
 from tests.integration.google_backend import PROJECT, new_bucket
 
 pytestmark = pytest.mark.usefixtures("gcs")
@@ -39,6 +41,44 @@ def test_replace_succeeds_only_at_the_generation_it_read() -> None:
     store.delete("snapshots/d/latest.json")
     store.delete("snapshots/d/latest.json")  # deleting what is gone is fine
     assert store.read_versioned("snapshots/d/latest.json") is None
+
+
+def test_delete_if_deletes_at_the_generation_it_read() -> None:
+    store = new_bucket()
+    store.create("runs/r/s.json", b"v1")
+    current = store.read_versioned("runs/r/s.json")
+    assert current is not None and store.delete_if("runs/r/s.json", current[1]) is True
+    assert store.read("runs/r/s.json") is None
+    assert store.delete_if("runs/r/s.json", current[1]) is False  # already gone
+
+
+def test_delete_if_sends_the_generation_and_a_412_keeps_the_object() -> None:
+    """fake-gcs-server ignores ifGenerationMatch on DELETE (it enforces it on uploads), so the
+    stale-generation case is answered here as GCS documents it: 412 conditionNotMet."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    def respond(request: Request) -> Answer:
+        query = parse_qs(urlsplit(request.target).query)
+        if query.get("ifGenerationMatch") == ["7"]:
+            return Answer(204)
+        error = {"code": 412, "message": "conditionNotMet", "errors": [{"reason": "x"}]}
+        return json_answer(412, {"error": error})
+
+    with LoopbackServer(respond) as server:
+        client = storage.Client(
+            project="proj",
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": server.url},
+        )
+        store = GcsStore("bucket", "proj", client=client, retry_seconds=2)
+        assert store.delete_if("runs/r/s.json", "6") is False  # another worker wrote since
+        assert store.delete_if("runs/r/s.json", "7") is True
+        deletes = [e.request.target for e in server.recorded() if e.request.method == "DELETE"]
+        assert ["ifGenerationMatch=6" in deletes[0], "ifGenerationMatch=7" in deletes[1]] == [
+            True,
+            True,
+        ]
 
 
 def test_a_duplicate_claim_in_the_ledger_reuses_the_recorded_result() -> None:

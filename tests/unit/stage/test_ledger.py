@@ -170,3 +170,85 @@ def test_the_work_knows_whether_it_took_a_dead_workers_claim_over(
     run_once(store, "runs/r/b.json", "b", lambda: {"n": seen.append(claim_attempt())}, lease=LEASE)
     assert seen == [1, 2]
     assert claim_attempt() == 1  # outside any work
+
+
+def test_two_workers_racing_after_a_lease_expiry_keep_the_new_owners_record(
+    store: LocalFolderStore,
+) -> None:
+    """Worker A stalls past its lease; worker B takes the claim over and records its outcome;
+    when A wakes up, its final write must not overwrite B's record."""
+    lease = timedelta(seconds=30)
+    key = "runs/r/s.json"
+    later = datetime.now(UTC) + 2 * lease  # B's clock: A's lease has run out
+
+    def stalled_worker() -> dict[str, str]:
+        b = run_once(store, key, "s", lambda: {"by": "B"}, lease=lease, now=lambda: later)
+        assert b.record.attempts == 2 and not b.reused  # B took A's expired claim over
+        return {"by": "A"}
+
+    a = run_once(store, key, "s", stalled_worker, lease=lease)
+    kept = StageRecord.from_json(store.read(key) or b"")
+    assert kept.state == "done" and kept.result == {"by": "B"}
+    assert a.reused and a.result == {"by": "B"}  # A reports the owner's outcome, not its own
+
+
+def test_a_stalled_worker_that_fails_permanently_does_not_overwrite_the_new_owner(
+    store: LocalFolderStore,
+) -> None:
+    lease = timedelta(seconds=30)
+    later = datetime.now(UTC) + 2 * lease
+
+    def stalled_then_refused() -> dict[str, str]:
+        run_once(store, "runs/r/s.json", "s", lambda: {"by": "B"}, lease=lease, now=lambda: later)
+        raise PermanentError("source", "table gone", "fix the registry")
+
+    outcome = run_once(store, "runs/r/s.json", "s", stalled_then_refused, lease=lease)
+    kept = StageRecord.from_json(store.read("runs/r/s.json") or b"")
+    assert kept.state == "done" and kept.result == {"by": "B"}
+    assert outcome.reused and outcome.record.state == "done"
+
+
+def test_a_stalled_worker_still_running_asks_for_redelivery(store: LocalFolderStore) -> None:
+    """A's claim was taken over and the new owner is still at work: A neither records nor
+    returns an outcome; its message comes back and then reads the owner's record."""
+    lease = timedelta(seconds=30)
+    key = "runs/r/s.json"
+
+    def stalled_worker() -> dict[str, str]:
+        record = StageRecord.from_json(store.read(key) or b"")
+        taken = StageRecord("s", "running", record.started_at, record.lease_until, claim_id="B")
+        store.write(key, taken.to_json())  # B took the expired claim over and is working
+        return {"by": "A"}
+
+    with pytest.raises(TransientError, match="taken over"):
+        run_once(store, key, "s", stalled_worker, lease=lease)
+    kept = StageRecord.from_json(store.read(key) or b"")
+    assert kept.claim_id == "B" and kept.state == "running"
+
+
+class TakeoverDuringRelease(LocalFolderStore):
+    """Between worker A's read of its claim and its delete, B takes the claim over and
+    finishes (the window an unconditional delete loses B's record in)."""
+
+    armed = False
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        found = super().read_versioned(key)
+        if self.armed:
+            self.armed = False
+            later = datetime.now(UTC) + timedelta(hours=1)
+            run_once(self, key, "s", lambda: {"by": "B"}, lease=LEASE, now=lambda: later)
+        return found
+
+
+def test_a_release_after_losing_the_claim_leaves_the_new_owners_record(tmp_path: Path) -> None:
+    store = TakeoverDuringRelease(tmp_path / "bucket")
+
+    def fails_transiently() -> dict[str, bool]:
+        store.armed = True  # the release's read is the one B races
+        raise TransientError("503")
+
+    with pytest.raises(TransientError):
+        run_once(store, "runs/r/s.json", "s", fails_transiently, lease=LEASE)
+    kept = StageRecord.from_json(store.read("runs/r/s.json") or b"")
+    assert kept.state == "done" and kept.result == {"by": "B"}
