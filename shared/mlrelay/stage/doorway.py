@@ -20,7 +20,8 @@ import structlog
 from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 
-from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message
+from mlrelay.config.topics import Topics
+from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message, utc_now
 from mlrelay.errors import ConfigurationError, ExplainedError, InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
@@ -121,6 +122,21 @@ def describe_original(message: PubsubMessage) -> dict[str, Any]:
     return kept
 
 
+# the topic each stage's function reads (a field of Topics): where a rejected message came from
+_READS: dict[Stage, str] = {
+    "trigger": "runs",
+    "snapshot": "snapshots",
+    "pipeline": "deploys",
+    "notify": "lifecycle",
+    "delivery": "dead_letter",
+}
+
+
+def topic_read_by(stage: str, topics: Topics) -> str | None:
+    field = _READS.get(stage)  # type: ignore[call-overload]
+    return str(getattr(topics, field)) if field else None
+
+
 def reject_message(
     ports: Ports,
     stage: Stage,
@@ -136,6 +152,8 @@ def reject_message(
         "reason": str(exc),
         "field": exc.field,
         "stage": stage,
+        "topic": topic_read_by(stage, ports.settings.topics),
+        "rejected_at": utc_now().isoformat(),
         "message": describe_original(message),
     }
     ports.store.create(key, json.dumps(record, indent=2).encode())

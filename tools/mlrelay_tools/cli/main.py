@@ -197,6 +197,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.deadletter_commands import deadletters
 
     cli.add_command(deadletters)
+    from mlrelay_tools.cli.rejected_commands import rejected
+
+    cli.add_command(rejected)
 
 
 _register_commands()
