@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -84,3 +85,49 @@ def test_a_stage_failing_past_its_threshold_is_dead_lettered_and_a_replay_comple
     figures = count_figures(harness, requested)
     assert figures.replayed == 1 and figures.alerts[run_id] == 1
     assert SLACK_TOKEN not in harness.logs()  # nor in the dead-letter function's lines
+
+
+def test_a_bad_release_redelivers_every_run_and_rejects_none_until_the_fix(
+    single: Harness,
+) -> None:
+    """A release whose registry does not parse: the trigger answers 503 to every delivery (one
+    configuration_error line in its log), the emulator redelivers until the subscription's
+    attempts run out and dead-letters the message; nothing lands in rejected/. After the fix a
+    replay completes the run."""
+    harness = single
+    registry = harness.workdir / "registry.yaml"
+    good = registry.read_text()
+    trigger = harness.services["mlrelay-trigger"]
+    rejected_before = harness.blobs("rejected/")
+    registry.write_text("pipelines:\n  harness-1: [unclosed\n")
+    harness.kill_service("mlrelay-trigger")
+    harness.start_service("mlrelay-trigger")  # a new instance of the bad release
+    answered_503 = trigger.proxy.requests["503"]
+    requested = {request_run(harness, "harness-1"): "harness-1"}
+    try:
+        harness.wait_until(
+            lambda: any("mlrelay-trigger" in n for n in harness.blobs("deadletters/")),
+            SETTLE_SECONDS,
+            "a dead letter from the trigger's subscription",
+        )
+    finally:
+        registry.write_text(good)  # the fix, then a new instance
+        harness.kill_service("mlrelay-trigger")
+        harness.start_service("mlrelay-trigger")
+    assert trigger.proxy.requests["503"] - answered_503 == 5  # every delivery redelivered
+    assert harness.blobs("rejected/") == rejected_before  # nothing valid was rejected
+    log = trigger.log.read_text()
+    assert log.count('"configuration_error"') == 1 and "Traceback" not in log
+    [letter] = [
+        json.loads(read_blob(harness, n))
+        for n in harness.blobs("deadletters/")
+        if "mlrelay-trigger" in n
+    ]
+    replayed = runner_invoke(["deadletters", "replay", letter["message"]["message_id"]], harness)
+    assert replayed.exit_code == 0, replayed.output
+    harness.wait_until(lambda: finished(harness, requested), SETTLE_SECONDS, "the replayed run")
+    assert_exactly_once(harness, requested)
+
+
+def runner_invoke(args: list[str], harness: Harness) -> Any:
+    return CliRunner().invoke(cli, args, env=cli_env(harness))
