@@ -10,7 +10,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import croniter  # noqa: F401  (see below)
 import pytest
+
+# croniter's import runs `file` once (platform.architecture()): imported here, before the watch
+# is on, it does so outside whichever test is the first to check a cron.
 
 PROCESS_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.system", "os.exec"}
 
