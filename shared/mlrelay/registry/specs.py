@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
@@ -135,7 +136,8 @@ class Registry(_Spec):
     version: Literal[1] = 1
     pipelines: dict[PipelineName, PipelineSpec]
     groups: dict[PipelineName, GroupSpec] = Field(default_factory=dict)
-    base_dir: Path = Field(default=Path(), exclude=True)
+    # set by the loader (the file's folder), never written in the file: not in the JSON Schema
+    base_dir: SkipJsonSchema[Path] = Field(default=Path(), exclude=True)
 
     def pipeline(self, name: str) -> PipelineSpec:
         try:

@@ -76,6 +76,27 @@ def test_trigger_command_publishes_a_run_request(
     }
 
 
+def test_trigger_command_logs_on_stderr_with_dash_v_and_prints_one_line_without(
+    subscriptions: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import structlog
+
+    from mlrelay_tools.cli.main import cli
+
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    monkeypatch.setenv("MLRELAY_REGISTRY", str(REGISTRY))
+    structlog.reset_defaults()  # as in a fresh process: structlog's default prints to stdout
+    quiet = CliRunner().invoke(cli, ["trigger", "penguins", "--dedup-key", "quiet-1"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout.startswith("published run request for penguins to mlrelay-runs")
+    assert len(quiet.stdout.splitlines()) == 1 and quiet.stderr == ""
+    loud = CliRunner().invoke(cli, ["trigger", "penguins", "--dedup-key", "loud-1", "-v"])
+    assert loud.exit_code == 0, loud.output
+    assert "level='info' event='message_published'" in loud.stderr
+    assert len(loud.stdout.splitlines()) == 1
+    assert len(pull(subscriptions["mlrelay-runs"], expect=2)) == 2
+
+
 def test_trigger_command_refuses_a_forbidden_override_before_publishing(
     subscriptions: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,14 +3,17 @@ back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
-from mlrelay.logs import configure_logging
 from mlrelay.ports.container import Ports
+from mlrelay.stage.dead_letters import DeadLetter
+from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.dead_letters import list_dead_letters, replay_dead_letter
 
 
@@ -28,10 +31,14 @@ def deadletters() -> None:
 
 @deadletters.command("list")
 @click.option("--pending", is_flag=True, help="Only those not replayed yet.")
-def list_command(pending: bool) -> None:
+@JSON_OPTION
+def list_command(pending: bool, as_json: bool) -> None:
     """List dead letters: id, subscription, topic, failed deliveries, run, replay."""
     settings = _settings()
     letters = list_dead_letters(Ports(settings).store, include_replayed=not pending)
+    if as_json:
+        echo_json([_row(d) for d in letters])
+        return
     table = Table("id", "subscription", "topic", "attempts", "run_id", "dead-lettered", "replayed")
     for d in letters:
         table.add_row(
@@ -47,6 +54,22 @@ def list_command(pending: bool) -> None:
     click.echo(f"{len(letters)} dead letter(s)")
 
 
+def _row(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": letter.message_id,
+        "key": letter.key,
+        "subscription": letter.subscription,
+        "topic": letter.topic,
+        "delivery_attempts": letter.delivery_attempts,
+        "run_id": letter.run_id or None,
+        "attributes": letter.attributes,
+        "dead_lettered_at": letter.dead_lettered_at,
+        "last_error": letter.last_error,
+        "replayed_at": letter.replayed_at,
+        "replayed_as": letter.replayed_as,
+    }
+
+
 @deadletters.command("replay")
 @click.argument("ident", metavar="ID")
 @click.option("--force", is_flag=True, help="Replay even if it was replayed before.")
@@ -56,7 +79,6 @@ def replay_command(ident: str, force: bool) -> None:
     On Google Cloud it goes to Pub/Sub; in embedded mode the local runtime runs until the
     replayed message and everything it causes are delivered."""
     settings = _settings()
-    configure_logging("console", "WARNING")
     try:
         if settings.mode == "google":
             ports = Ports(settings)

@@ -7,6 +7,7 @@ import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -14,9 +15,11 @@ from rich.table import Table
 
 from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
-from mlrelay.logs import configure_logging
 from mlrelay.registry import RegistryError, load_registry, resolve_parameters
+from mlrelay.stage.records import StageRecord
+from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.cli.params import parse_params
+from mlrelay_tools.cli.verbosity import add_verbose_option
 
 
 def _settings() -> Settings:
@@ -26,12 +29,12 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Show info-level logs.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
-    """mlrelay: scheduled, reproducible retraining, announced in Slack."""
-    ctx.obj = {"verbose": verbose}
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlrelay", message="mlrelay %(version)s")
+def cli() -> None:
+    """mlrelay: scheduled, reproducible retraining, announced in Slack.
+
+    Every command takes -v (info logs) or -vv (debug logs) on stderr, and -h for its help."""
 
 
 @cli.command()
@@ -44,13 +47,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     help="Override a parameter the registry allows (repeatable).",
 )
 @click.option("--dedup-key", help="Same key + same parameters = same run (no work redone).")
-@click.pass_context
-def run(ctx: click.Context, pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
+def run(pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
     """Run PIPELINE end to end on this machine: trigger -> snapshot -> deploy -> notify."""
     from mlrelay_tools.cli.run_flow import run_locally, summary_table
 
     settings = _settings()
-    configure_logging("console", "INFO" if ctx.obj["verbose"] else "WARNING")
     console = Console()
     console.print(
         f"[bold]mlrelay run[/] {pipeline}  (embedded: DuckDB, local bucket "
@@ -88,32 +89,55 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
     return Ports(settings).store
 
 
+_LISTED_STAGES = ("trigger", "snapshot", "pipeline")
+
+
 @runs.command("list")
-def runs_list() -> None:
+@JSON_OPTION
+def runs_list(as_json: bool) -> None:
     """Every run in the ledger, with the state of each stage."""
     from mlrelay.stage.ledger import list_runs, read_run
 
     store = _store(_settings())
-    table = Table("run id", "pipeline", "trigger", "snapshot", "pipeline", "accepted at")
+    rows: list[dict[str, Any]] = []
     for run_id in list_runs(store):
         records = read_run(store, run_id)
         trig = records.get("trigger")
         result = (trig.result or {}) if trig else {}
+        rows.append(
+            {
+                "run_id": run_id,
+                "pipeline": result.get("pipeline"),
+                "accepted_at": result.get("accepted_at"),
+                "stages": {s: _stage_state(records.get(s)) for s in _LISTED_STAGES},
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    table = Table("run id", "pipeline", "trigger", "snapshot", "pipeline", "accepted at")
+    for row in rows:
         table.add_row(
-            run_id,
-            str(result.get("pipeline", "?")),
-            *(_stage_state(records.get(s)) for s in ("trigger", "snapshot", "pipeline")),
-            str(result.get("accepted_at", "")),
+            row["run_id"],
+            str(row["pipeline"] or "?"),
+            *(_stage_cell(row["stages"][s]) for s in _LISTED_STAGES),
+            str(row["accepted_at"] or ""),
         )
     Console().print(table)
 
 
-def _stage_state(record: object) -> str:
+def _stage_state(record: StageRecord | None) -> dict[str, str | None] | None:
+    """A stage's ledger state (`running`, `done`, `failed`) and its result's status, if any."""
     if record is None:
+        return None
+    status = (record.result or {}).get("status")
+    return {"state": record.state, "status": None if status is None else str(status)}
+
+
+def _stage_cell(state: dict[str, str | None] | None) -> str:
+    if state is None:
         return "-"
-    state = getattr(record, "state", "?")
-    result = getattr(record, "result", None) or {}
-    return f"{state}/{result['status']}" if "status" in result else str(state)
+    return f"{state['state']}/{state['status']}" if state["status"] else str(state["state"])
 
 
 @runs.command("show")
@@ -203,3 +227,4 @@ def _register_commands() -> None:
 
 
 _register_commands()
+add_verbose_option(cli)  # last: every command, including those registered above

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mlrelay.errors import ExplainedError
+from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 
 
 @click.group()
@@ -51,7 +53,8 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
 
 
 @notify.command("undelivered")
-def undelivered() -> None:
+@JSON_OPTION
+def undelivered(as_json: bool) -> None:
     """Notifications Slack did not take (kept in the bucket until one gets through)."""
     from mlrelay.config.settings import Settings
     from mlrelay.ports.container import Ports
@@ -62,6 +65,9 @@ def undelivered() -> None:
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
     records = list_undelivered(store)
+    if as_json:
+        echo_json([_row(record) for record in records])
+        return
     for record in records:
         event = record["event"]
         click.echo(
@@ -69,3 +75,18 @@ def undelivered() -> None:
             f"failed_at={record['failed_at']}  reason={record['reason']}"
         )
     click.echo(f"{len(records)} undelivered notification(s)")
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    event = record.get("event", {})
+    return {
+        "key": record.get("key"),
+        "run_id": event.get("run_id"),
+        "pipeline": event.get("pipeline"),
+        "stage": event.get("stage"),
+        "status": event.get("status"),
+        "route": record.get("route"),
+        "failed_at": record.get("failed_at"),
+        "reason": record.get("reason"),
+        "event": event,
+    }

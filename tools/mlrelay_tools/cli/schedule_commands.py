@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,15 +15,12 @@ import click
 from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError, TransientError
 from mlrelay.registry import Registry, RegistryError, load_registry
+from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 
 DATETIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
 
 
 def _settings() -> Settings:
-    from mlrelay.logs import configure_logging
-
-    root = click.get_current_context().find_root().obj or {}
-    configure_logging("console", "INFO" if root.get("verbose") else "WARNING")
     try:
         return Settings.from_env().read_every_section()
     except ExplainedError as exc:
@@ -85,15 +83,52 @@ def schedules() -> None:
     """Cloud Scheduler jobs kept in step with the registry's schedules."""
 
 
-@schedules.command("plan")
+class _PlanUsageError(click.UsageError):
+    exit_code = 1
+
+
+class _PlanCommand(click.Command):
+    """Exit 2 means "changes pending" for `plan`, so a usage error exits 1 like any error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _PlanUsageError(exc.format_message(), exc.ctx) from None
+
+
+PLAN_PENDING = 2  # as `terraform plan -detailed-exitcode`: 0 in step, 1 error, 2 changes
+
+
+@schedules.command("plan", cls=_PlanCommand)
 @_with_scheduler_options
-def schedules_plan(location: str, endpoint: str | None) -> None:
-    """Show what `apply` would change (create, update, pause, resume, delete)."""
+@JSON_OPTION
+def schedules_plan(location: str, endpoint: str | None, as_json: bool) -> None:
+    """Show what `apply` would change (create, update, pause, resume, delete).
+
+    Exit status: 0 in step, 2 changes pending, 1 error."""
     _, changes = _plan(location, endpoint)
-    if not changes:
+    if as_json:
+        echo_json([_change_row(change) for change in changes])
+    elif not changes:
         click.echo("in step: nothing to change")
-    for change in changes:
-        click.echo(change.describe())
+    else:
+        for change in changes:
+            click.echo(change.describe())
+    if changes:
+        sys.exit(PLAN_PENDING)
+
+
+def _change_row(change: Any) -> dict[str, Any]:
+    desired = change.desired
+    return {
+        "action": change.action,
+        "job_id": change.job_id,
+        "fields": list(change.fields),
+        "schedule": desired.schedule if desired else None,
+        "time_zone": desired.time_zone if desired else None,
+        "paused": desired.paused if desired else None,
+    }
 
 
 @schedules.command("apply")

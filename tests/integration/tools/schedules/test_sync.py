@@ -273,3 +273,72 @@ def test_plan_requires_a_project(scheduler: FakeScheduler, registry_file: Path) 
     assert result.exit_code == 1
     assert "GOOGLE_CLOUD_PROJECT is not set" in result.output
     assert json.dumps(scheduler.requests) == "[]"
+
+
+def test_plan_exits_2_while_changes_are_pending_and_0_once_in_step(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    pending = mlrelay(scheduler, registry_file, "schedules", "plan")
+    assert pending.exit_code == 2, pending.output  # as `terraform plan -detailed-exitcode`
+    assert len(lines(pending)) == 4
+    assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
+    in_step = mlrelay(scheduler, registry_file, "schedules", "plan")
+    assert in_step.exit_code == 0 and lines(in_step) == ["in step: nothing to change"]
+
+
+def test_plan_json_is_the_list_of_changes_and_nothing_else_on_stdout(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    result = mlrelay(scheduler, registry_file, "-v", "schedules", "plan", "--json")
+    assert result.exit_code == 2, result.output
+    rows = json.loads(result.stdout)
+    assert [(row["action"], row["job_id"]) for row in rows] == [
+        ("create", "mlrelay_group_weekly-all_weekly"),
+        ("create", "mlrelay_pipeline_churn_nightly"),
+        ("create", "mlrelay_pipeline_churn_per-service"),
+        ("create", "mlrelay_pipeline_fraud_default"),
+    ]
+    assert rows[1] == {
+        "action": "create",
+        "job_id": "mlrelay_pipeline_churn_nightly",
+        "fields": [],
+        "schedule": "30 2 * * *",
+        "time_zone": "Europe/Amsterdam",
+        "paused": False,
+    }
+    assert mlrelay(scheduler, registry_file, "schedules", "apply").exit_code == 0
+    registry_file.write_text(REGISTRY.replace("  weekly-all:", "  weekly-every:"))
+    edited = json.loads(mlrelay(scheduler, registry_file, "schedules", "plan", "--json").stdout)
+    assert edited[-1] == {
+        "action": "delete",
+        "job_id": "mlrelay_group_weekly-all_weekly",
+        "fields": [],
+        "schedule": None,
+        "time_zone": None,
+        "paused": None,
+    }
+    registry_file.write_text(REGISTRY)
+    in_step = mlrelay(scheduler, registry_file, "schedules", "plan", "--json")
+    assert in_step.exit_code == 0 and json.loads(in_step.stdout) == []
+
+
+def test_apply_logs_each_change_on_stderr_with_dash_v_and_only_then(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    quiet = mlrelay(scheduler, registry_file, "schedules", "apply")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    registry_file.write_text(REGISTRY.replace("  weekly-all:", "  weekly-every:"))
+    loud = mlrelay(scheduler, registry_file, "schedules", "apply", "-v")
+    assert loud.exit_code == 0, loud.output
+    assert "event='scheduler_job_changed'" in loud.stderr
+    assert all(line.startswith("done: ") for line in loud.stdout.splitlines())
+
+
+def test_a_usage_error_of_plan_exits_1_as_any_error_not_2(registry_file: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["schedules", "plan"],  # no --location, no MLRELAY_SCHEDULER_LOCATION
+        env={"GOOGLE_CLOUD_PROJECT": PROJECT, "MLRELAY_REGISTRY": str(registry_file)},
+    )
+    assert result.exit_code == 1
+    assert "Missing option '--location'" in result.stderr
