@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,8 +10,8 @@ from rich.table import Table
 
 from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
-from mlrelay.logs import configure_logging
 from mlrelay.ports.container import Ports
+from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.rejections import list_rejections, replay_rejection
 
 
@@ -30,13 +29,13 @@ def rejected() -> None:
 
 @rejected.command("list")
 @click.option("--pending", is_flag=True, help="Only those not replayed yet.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+@JSON_OPTION
 def list_command(pending: bool, as_json: bool) -> None:
     """List rejections: id, stage, field, reason, when, replay."""
     settings = _settings()
     found = list_rejections(Ports(settings).store, settings.topics, include_replayed=not pending)
     if as_json:
-        click.echo(json.dumps([r.as_json() for r in found], indent=2))
+        echo_json([r.as_json() for r in found])
         return
     table = Table("id", "stage", "field", "reason", "rejected", "replayed")
     for r in found:
@@ -68,7 +67,6 @@ def replay_command(ident: str, data_file: Path | None, force: bool) -> None:
     pass a corrected copy with --data. On Google Cloud it goes to Pub/Sub; in embedded mode the
     local runtime runs until the message and everything it causes are delivered."""
     settings = _settings()
-    configure_logging("console", "WARNING")
     data = data_file.read_bytes() if data_file is not None else None
     try:
         if settings.mode == "google":
