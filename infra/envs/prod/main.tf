@@ -18,17 +18,20 @@ provider "google" {
 module "mlrelay" {
   source = "../../modules/mlrelay"
 
-  project_id              = var.project_id
-  region                  = var.region
-  package_dir             = var.package_dir
-  schedules_file          = var.schedules_file
-  source_datasets         = var.source_datasets
+  project_id                = var.project_id
+  region                    = var.region
+  package_dir               = var.package_dir
+  schedules_file            = var.schedules_file
+  source_datasets           = var.source_datasets
+  template_buckets          = var.template_buckets
+  template_repositories     = var.template_repositories
   slack_webhook_secret_id   = var.slack_webhook_secret_id
   slack_bot_token_secret_id = var.slack_bot_token_secret_id
   slack_default_channel     = var.slack_default_channel
-  kms_key_name            = var.kms_key_name
-  max_delivery_attempts   = 10
-  snapshot_retention_days = 90
+  bigquery_location         = var.bigquery_location
+  cmek                      = var.cmek
+  max_delivery_attempts     = 10
+  snapshot_retention_days   = 90
   functions = {
     "mlrelay-snapshotter" = { memory = "2Gi", max_instances = 20 }
   }

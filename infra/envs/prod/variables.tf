@@ -27,16 +27,34 @@ variable "source_datasets" {
   default     = []
 }
 
+variable "template_buckets" {
+  description = "Buckets of compiled pipeline templates (gs://) the deployer may read."
+  type        = list(string)
+  default     = []
+}
+
+variable "template_repositories" {
+  description = "Artifact Registry KFP repositories (LOCATION/REPOSITORY) the deployer may read templates from."
+  type        = list(string)
+  default     = []
+}
+
 variable "slack_webhook_secret_id" {
   description = "Secret Manager secret id of the Slack webhook URL (create it and add a version first)."
   type        = string
   default     = null
 }
 
-variable "kms_key_name" {
-  description = "Optional Cloud KMS key for the buckets and topics."
+variable "cmek" {
+  description = "Customer-managed Cloud KMS keys, one per location (region, BigQuery location), made by the module."
+  type        = bool
+  default     = false
+}
+
+variable "bigquery_location" {
+  description = "Location of the source datasets and the snapshotter's staging dataset."
   type        = string
-  default     = null
+  default     = "EU"
 }
 
 variable "slack_bot_token_secret_id" {

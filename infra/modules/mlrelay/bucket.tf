@@ -12,11 +12,12 @@ resource "google_storage_bucket" "snapshots" {
   }
 
   dynamic "encryption" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = local.kms_key_region == null ? [] : [local.kms_key_region]
     content {
       default_kms_key_name = encryption.value
     }
   }
+  depends_on = [google_kms_crypto_key_iam_member.agents]
 
   logging {
     log_bucket = google_storage_bucket.access_logs.name
@@ -77,11 +78,12 @@ resource "google_storage_bucket" "sources" {
   }
 
   dynamic "encryption" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = local.kms_key_region == null ? [] : [local.kms_key_region]
     content {
       default_kms_key_name = encryption.value
     }
   }
+  depends_on = [google_kms_crypto_key_iam_member.agents]
 
   logging {
     log_bucket = google_storage_bucket.access_logs.name
@@ -112,11 +114,12 @@ resource "google_storage_bucket" "access_logs" {
   }
 
   dynamic "encryption" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = local.kms_key_region == null ? [] : [local.kms_key_region]
     content {
       default_kms_key_name = encryption.value
     }
   }
+  depends_on = [google_kms_crypto_key_iam_member.agents]
 
   lifecycle_rule {
     condition {

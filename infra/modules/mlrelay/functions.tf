@@ -19,6 +19,8 @@ resource "google_cloudfunctions2_function" "this" {
 
   service_config {
     available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    max_instance_request_concurrency = each.value.concurrency
     timeout_seconds                  = each.value.timeout_seconds
     max_instance_count               = each.value.max_instances
     service_account_email            = google_service_account.function[each.value.service].email
@@ -37,6 +39,13 @@ resource "google_cloudfunctions2_function" "this" {
         secret     = secret_environment_variables.value
         version    = "latest"
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = each.value.concurrency <= 1 || try(tonumber(each.value.cpu) >= 1, false)
+      error_message = "${each.key}: a concurrency above 1 needs cpu = \"1\" or more (Cloud Run functions); set cpu in var.functions or lower concurrency."
     }
   }
 }

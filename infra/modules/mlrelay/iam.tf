@@ -61,6 +61,15 @@ resource "google_bigquery_dataset_iam_member" "snapshotter_reads_sources" {
   member     = local.sa["snapshotter"]
 }
 
+# Snapshotter, stream mode: open Storage Read sessions and read their streams. The role holds no
+# table data (reading the staging table needs its dataset's grant above), so it is granted
+# whatever var.snapshot_mode says: switching modes needs no IAM change.
+resource "google_project_iam_member" "snapshotter_read_sessions" {
+  project = var.project_id
+  role    = "roles/bigquery.readSessionUser"
+  member  = local.sa["snapshotter"]
+}
+
 # Deployer: create Vertex AI pipeline jobs that run as the pipelines account.
 resource "google_project_iam_member" "deployer_vertex" {
   project = var.project_id
@@ -72,6 +81,23 @@ resource "google_service_account_iam_member" "deployer_acts_as_pipelines" {
   service_account_id = google_service_account.pipelines.name
   role               = "roles/iam.serviceAccountUser"
   member             = local.sa["deployer"]
+}
+
+# Deployer: read the compiled pipeline templates the registry names (gs:// and Artifact Registry).
+resource "google_storage_bucket_iam_member" "deployer_reads_templates" {
+  for_each = toset(var.template_buckets)
+  bucket   = each.value
+  role     = "roles/storage.objectViewer"
+  member   = local.sa["deployer"]
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_reads_templates" {
+  for_each   = toset(var.template_repositories)
+  project    = length(split("/", each.value)) == 3 ? split("/", each.value)[0] : var.project_id
+  location   = element(split("/", each.value), length(split("/", each.value)) - 2)
+  repository = element(split("/", each.value), length(split("/", each.value)) - 1)
+  role       = "roles/artifactregistry.reader"
+  member     = local.sa["deployer"]
 }
 
 # Pipeline jobs read snapshots, write their pipeline root, and report completion (exit handler).
@@ -97,11 +123,12 @@ resource "google_bigquery_dataset" "staging" {
   default_table_expiration_ms = 7 * 24 * 3600 * 1000
 
   dynamic "default_encryption_configuration" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = local.kms_key_bigquery == null ? [] : [local.kms_key_bigquery]
     content {
       kms_key_name = default_encryption_configuration.value
     }
   }
+  depends_on = [google_kms_crypto_key_iam_member.agents]
 }
 
 resource "google_bigquery_dataset_iam_member" "snapshotter_writes_staging" {

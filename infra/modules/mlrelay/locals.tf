@@ -1,32 +1,38 @@
 locals {
   # Must equal FUNCTIONS in shared/mlrelay/config/functions.py (the infra tests check).
+  # Sizes are defaults; var.functions overrides them per function (cpu null: what Cloud Run
+  # functions give the memory, e.g. 0.583 for 1Gi). Concurrency above 1 needs a
+  # whole CPU (Cloud Run functions). The notifier's two functions run as one instance with
+  # several requests at once, so its Slack pacing holds across all posts (docs/notifications.md).
   function_specs = {
     "mlrelay-trigger" = {
-      service = "trigger", entry_point = "on_run_request", topic = "runs",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+      service = "trigger", entry_point = "on_run_request", topic = "runs", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
     }
     "mlrelay-snapshotter" = {
-      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots",
-      memory = "1Gi", timeout_seconds = 540, dead_letters = true
+      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true,
+      memory  = "1Gi", cpu = null, timeout_seconds = 540, max_instances = 10, concurrency = 1
     }
     "mlrelay-deployer" = {
-      service = "deployer", entry_point = "on_deploy_request", topic = "deploys",
-      memory = "1Gi", timeout_seconds = 300, dead_letters = true
+      service = "deployer", entry_point = "on_deploy_request", topic = "deploys", dead_letters = true,
+      memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 10, concurrency = 1
     }
     "mlrelay-notifier" = {
-      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
+      memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
     }
     "mlrelay-dead-letters" = {
-      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = false
+      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter", dead_letters = false,
+      memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
     }
   }
   functions = {
     for name, spec in local.function_specs : name => merge(spec, {
       memory          = try(coalesce(var.functions[name].memory), spec.memory)
+      cpu             = try(coalesce(var.functions[name].cpu), spec.cpu)
       timeout_seconds = try(coalesce(var.functions[name].timeout_seconds), spec.timeout_seconds)
-      max_instances   = try(coalesce(var.functions[name].max_instances), 10)
+      max_instances   = try(coalesce(var.functions[name].max_instances), spec.max_instances)
+      concurrency     = try(coalesce(var.functions[name].concurrency), spec.concurrency)
     })
   }
   services = toset([for spec in local.function_specs : spec.service])

@@ -6,7 +6,8 @@
 resource "google_pubsub_topic" "pipeline_job_events" {
   project      = var.project_id
   name         = "${var.name_prefix}-pipeline-job-events"
-  kms_key_name = var.kms_key_name
+  kms_key_name = local.kms_key_region
+  depends_on   = [google_kms_crypto_key_iam_member.agents]
 
   message_retention_duration = "604800s"
 }

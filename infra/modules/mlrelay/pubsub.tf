@@ -10,7 +10,8 @@ resource "google_pubsub_topic" "this" {
   for_each     = var.topic_names
   project      = var.project_id
   name         = each.value
-  kms_key_name = var.kms_key_name
+  kms_key_name = local.kms_key_region
+  depends_on   = [google_kms_crypto_key_iam_member.agents]
 
   message_retention_duration = "604800s" # a week: replay after an outage
 }

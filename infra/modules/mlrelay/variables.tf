@@ -49,16 +49,28 @@ variable "source_datasets" {
   default     = []
 }
 
+variable "template_buckets" {
+  description = "Buckets holding compiled pipeline templates the registry names as gs://BUCKET/... (e.g. Cloud Build's _TEMPLATE_BUCKET); the deployer gets object viewer on these only."
+  type        = list(string)
+  default     = []
+}
+
+variable "template_repositories" {
+  description = "Artifact Registry KFP repositories (LOCATION/REPOSITORY or PROJECT/LOCATION/REPOSITORY) holding templates the registry names as https://LOCATION-kfp.pkg.dev/...; the deployer gets reader on these only."
+  type        = list(string)
+  default     = []
+}
+
 variable "slack_webhook_secret_id" {
   description = "Secret Manager secret (id, not value) holding the Slack incoming webhook URL; null = notifications go to the logs."
   type        = string
   default     = null
 }
 
-variable "kms_key_name" {
-  description = "Cloud KMS key for the bucket and the topics (customer-managed encryption). null = Google-managed keys."
-  type        = string
-  default     = null
+variable "cmek" {
+  description = "Customer-managed encryption: make a Cloud KMS key per location (var.region for the buckets and topics, var.bigquery_location for the staging dataset) and let the Cloud Storage, Pub/Sub and BigQuery service agents use it (kms.tf). false = Google-managed keys."
+  type        = bool
+  default     = false
 }
 
 variable "max_delivery_attempts" {
@@ -84,13 +96,21 @@ variable "manage_schedules" {
 }
 
 variable "functions" {
-  description = "Per-function memory and timeout overrides, by function name."
+  description = "Per-function overrides, by function name (mlrelay-trigger, mlrelay-snapshotter, mlrelay-deployer, mlrelay-notifier, mlrelay-dead-letters): memory (\"1Gi\"), cpu (\"0.583\", \"1\", \"2\"), timeout_seconds, max_instances, concurrency (requests one instance serves at once; above 1 needs cpu >= 1). Unset fields keep the defaults in locals.tf."
   type = map(object({
     memory          = optional(string)
+    cpu             = optional(string)
     timeout_seconds = optional(number)
     max_instances   = optional(number)
+    concurrency     = optional(number)
   }))
   default = {}
+  validation {
+    condition = alltrue([for name, f in var.functions : contains(
+      ["mlrelay-trigger", "mlrelay-snapshotter", "mlrelay-deployer", "mlrelay-notifier", "mlrelay-dead-letters"], name
+    )])
+    error_message = "functions: keys are function names (mlrelay-trigger, mlrelay-snapshotter, mlrelay-deployer, mlrelay-notifier, mlrelay-dead-letters)."
+  }
 }
 
 variable "slack_bot_token_secret_id" {

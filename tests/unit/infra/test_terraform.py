@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,89 @@ def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_pa
     for key in ("description", "schedule", "time_zone", "paused", "data", "attributes"):
         assert f"each.value.{key}" in scheduler_tf
     assert "job.job_id => job" in (MODULE / "locals.tf").read_text()
+
+
+def module_resources() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for path in sorted(MODULE.glob("*.tf")):
+        for block in load_tf(path).get("resource", []):
+            for kind, named in block.items():
+                found += [(kind, name, body) for name, body in named.items()]
+    return found
+
+
+def test_notifier_runs_as_one_instance_serving_several_requests() -> None:
+    """Slack pacing holds across all posts only in one process (docs/notifications.md)."""
+    specs = module_locals()["function_specs"]
+    notifier = [f.name for f in FUNCTIONS if f.service_dir == "notifier"]
+    assert len(notifier) == 2
+    for name in notifier:
+        assert specs[name]["max_instances"] == 1, name
+        assert specs[name]["concurrency"] > 1, name
+    for name, spec in specs.items():  # Cloud Run functions: concurrency > 1 needs a whole CPU
+        if spec["concurrency"] > 1:
+            assert spec["cpu"] is not None and float(spec["cpu"]) >= 1, name
+    functions_tf = (MODULE / "functions.tf").read_text()
+    for attribute, key in (
+        ("available_cpu", "cpu"),
+        ("max_instance_request_concurrency", "concurrency"),
+        ("max_instance_count", "max_instances"),
+    ):
+        assert re.search(rf"{attribute}\s*=\s*each\.value\.{key}\n", functions_tf), attribute
+        assert f"{key} = try(coalesce(var.functions[name].{key}), spec.{key})" in " ".join(
+            (MODULE / "locals.tf").read_text().split()
+        ), key
+    overridable = module_variables()["functions"]["type"]
+    for key in ("memory", "cpu", "timeout_seconds", "max_instances", "concurrency"):
+        assert f"{key}=optional(" in overridable.replace(" ", ""), key
+
+
+def test_customer_managed_keys_one_per_location_with_each_agent_on_its_data_location() -> None:
+    kms = load_tf(MODULE / "kms.tf")
+    kms_locals = kms["locals"][0]
+    region, bigquery = "${local.kms_region_location}", "${local.kms_bigquery_location}"
+    assert kms_locals["kms_region_location"] == "${lower(var.region)}"
+    assert 'eu = "europe"' in kms_locals["kms_bigquery_location"]  # BigQuery EU -> KMS europe
+    assert "var.bigquery_location" in kms_locals["kms_bigquery_location"]
+    assert "[local.kms_region_location, local.kms_bigquery_location]" in kms_locals["kms_locations"]
+    assert "data[local.kms_region_location]" in kms_locals["kms_key_region"]
+    assert "data[local.kms_bigquery_location]" in kms_locals["kms_key_bigquery"]
+    agents = kms_locals["kms_agents"]
+    assert {agent: grant["location"] for agent, grant in agents.items()} == {
+        "storage": region,
+        "pubsub": region,
+        "bigquery": bigquery,
+    }
+    assert "google_storage_project_service_account" in agents["storage"]["member"]
+    assert agents["pubsub"]["member"] == "${local.pubsub_agent}"
+    assert "google_bigquery_default_service_account" in agents["bigquery"]["member"]
+
+    resources = module_resources()
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for kind, _, body in resources:
+        by_kind.setdefault(kind, []).append(body)
+    for kind in ("google_kms_key_ring", "google_kms_crypto_key"):
+        assert [body["for_each"] for body in by_kind[kind]] == ["${local.kms_locations}"]
+    (key,) = by_kind["google_kms_crypto_key"]
+    assert int(key["rotation_period"].removesuffix("s")) <= 90 * 24 * 3600
+    (grant,) = by_kind["google_kms_crypto_key_iam_member"]
+    assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert grant["crypto_key_id"] == "${google_kms_crypto_key.data[each.value.location].id}"
+    assert "local.kms_agents" in grant["for_each"] and "var.cmek" in grant["for_each"]
+
+    agents_first = ["${google_kms_crypto_key_iam_member.agents}"]
+    for body in by_kind["google_storage_bucket"]:  # in the region, with the region's key
+        assert body["location"] == "${var.region}"
+        (encryption,) = body["dynamic"]
+        assert "local.kms_key_region" in encryption["encryption"]["for_each"]
+        assert body["depends_on"] == agents_first
+    for body in by_kind["google_pubsub_topic"]:
+        assert body["kms_key_name"] == "${local.kms_key_region}"
+        assert body["depends_on"] == agents_first
+    (dataset,) = by_kind["google_bigquery_dataset"]
+    assert dataset["location"] == "${var.bigquery_location}"
+    (encryption,) = dataset["dynamic"]
+    assert "local.kms_key_bigquery" in encryption["default_encryption_configuration"]["for_each"]
+    assert dataset["depends_on"] == agents_first
+    for kind, name, body in resources:  # no key chosen anywhere else
+        assert "kms_key_name = var." not in str(body), (kind, name)
