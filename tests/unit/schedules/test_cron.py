@@ -182,7 +182,7 @@ def oracle(
 UNIX = [("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     data=st.data(),
     start=st.datetimes(datetime(2026, 1, 1), datetime(2030, 12, 31)).map(
@@ -204,11 +204,12 @@ def test_an_accepted_unix_cron_is_walked_by_croniter_as_cron_means_it(
         with pytest.raises(CronError):
             parse_unix_cron(text)
         return
+    assert croniter.is_valid(text)  # croniter takes the text too, though it may misread it
     times = parse_unix_cron(text).fire_times(start)
     assert [next(times) for _ in expected] == expected
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     data=st.data(),
     start=st.datetimes(datetime(2026, 1, 1), datetime(2030, 12, 31)).map(
