@@ -3,6 +3,9 @@
 # CLI can never disagree about a job. Each tick publishes on the runs topic; the trigger turns the
 # body's cron + zone and the publish time into the schedule slot, so a tick delivered twice is one
 # run. Set manage_schedules = false when `mlrelay schedules apply` manages the jobs instead.
+# Terraform is the default owner: each job carries mlrelay_managed_by = terraform, so
+# `mlrelay schedules apply` reports it and leaves it alone; a job apply made (marker cli) makes
+# this module's create fail with 409 "already exists" instead of taking it over silently.
 resource "google_cloud_scheduler_job" "schedule" {
   for_each    = local.schedules
   project     = var.project_id
@@ -16,7 +19,7 @@ resource "google_cloud_scheduler_job" "schedule" {
   pubsub_target {
     topic_name = google_pubsub_topic.this["runs"].id
     data       = each.value.data
-    attributes = each.value.attributes
+    attributes = merge(each.value.attributes, { mlrelay_managed_by = "terraform" })
   }
 
   retry_config {

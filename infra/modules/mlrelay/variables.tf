@@ -90,7 +90,7 @@ variable "snapshot_retention_days" {
 }
 
 variable "manage_schedules" {
-  description = "Create Cloud Scheduler jobs from the registry here. Set false when `mlrelay schedules apply` manages them instead (never both)."
+  description = "Create Cloud Scheduler jobs from the registry here (the default owner: `mlrelay schedules apply` leaves jobs marked terraform alone). Set false when `mlrelay schedules apply` manages them instead."
   type        = bool
   default     = true
 }

@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from mlrelay.schedules.cron import parse_kfp_cron
+
 _GCS_URI = r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$"
 
 
@@ -38,7 +40,8 @@ class KfpRecurringOptions(_Options):
     one: no gap)."""
 
     # KFP's own cron format: 6 fields, seconds first (e.g. "0 0 6 * * 1"), evaluated by the
-    # KFP scheduler in its time zone (UTC on a default install)
+    # KFP scheduler in its time zone (UTC on a default install); checked field by field as
+    # KFP's parser reads it (mlrelay.schedules.cron)
     cron: str
     max_concurrency: int = Field(ge=1, le=10)
     catchup: bool  # explicit on purpose: true backfills every missed interval after a pause
@@ -46,12 +49,8 @@ class KfpRecurringOptions(_Options):
 
     @field_validator("cron")
     @classmethod
-    def _six_fields(cls, value: str) -> str:
-        if len(value.split()) != 6:
-            raise ValueError(
-                f"cron {value!r} needs KFP's 6 fields: second minute hour day-of-month month "
-                "day-of-week"
-            )
+    def _kfp_cron(cls, value: str) -> str:
+        parse_kfp_cron(value)  # a `CronError` names the cron field and the fix
         return value
 
 

@@ -6,20 +6,24 @@ rules every run applies to them (template location, parameter overrides).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
 from mlrelay.registry.backends import KfpOptions, VertexOptions
-
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
-
+from mlrelay.schedules.cron import parse_unix_cron
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -61,28 +65,22 @@ class ScheduleSpec(_Spec):
     paused: bool = False
     fan_out: dict[MemberName, dict[Identifier, Scalar]] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _valid(self) -> ScheduleSpec:
-        problems = []
-        parts = self.cron.split()
-        if (
-            len(parts) != 5
-            or not all(_CRON_FIELD.match(p) for p in parts)
-            or not _cron_ok(self.cron)
-        ):
-            problems.append(
-                f"cron {self.cron!r} needs 5 fields: minute hour day-of-month month day-of-week"
-                + (" (a value is out of range)" if len(parts) == 5 else "")
-            )
+    @field_validator("cron")
+    @classmethod
+    def _unix_cron(cls, value: str) -> str:
+        parse_unix_cron(value)  # Cloud Scheduler's format; a `CronError` names the cron field
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
         try:
-            ZoneInfo(self.time_zone)
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(
-                f"time_zone {self.time_zone!r} is not an IANA zone (e.g. Europe/Amsterdam, UTC)"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            raise ValueError(
+                f"time_zone {value!r} is not an IANA zone (e.g. Europe/Amsterdam, UTC)"
+            ) from None
+        return value
 
 
 class NotifySpec(_Spec):

@@ -1,7 +1,8 @@
 """Schedule slots: the instants a cron in a time zone fires, and the slot a tick stands for.
 
-croniter walks the cron over *wall-clock* (naive) times, where it has no DST ambiguity; this
-module maps each wall time to instants with an explicit policy:
+croniter walks the cron (its fields as `mlrelay.schedules.cron` reads them) over *wall-clock*
+(naive) times, where it has no DST ambiguity; this module maps each wall time to instants with an
+explicit policy:
 
 - a wall time that does not exist (clocks spring forward) fires once, at the end of the gap;
 - a wall time that happens twice (clocks fall back) fires once, at its first occurrence, unless
@@ -19,11 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from mlrelay.errors import PermanentError
+from mlrelay.schedules.cron import CronError, ParsedCron, parse_unix_cron
 
 # wider than any offset change between two wall times, so the scan never misses an instant
 _WINDOW = timedelta(hours=3)
@@ -37,12 +40,11 @@ class CronSchedule:
     time_zone: str
 
     def __post_init__(self) -> None:
-        if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
-            raise PermanentError(
-                "schedule.cron",
-                f"{self.cron!r} is not a 5-field unix cron",
-                "use minute hour day-of-month month day-of-week, e.g. '0 6 * * 1'",
-            )
+        try:
+            parse_unix_cron(self.cron)  # what Cloud Scheduler takes
+        except CronError as exc:
+            where = "" if exc.field == "cron" else f"{exc.field} "
+            raise PermanentError("schedule.cron", where + exc.problem, exc.fix) from None
         try:
             ZoneInfo(self.time_zone)
         except (ValueError, KeyError) as exc:
@@ -51,6 +53,15 @@ class CronSchedule:
                 f"{self.time_zone!r} is not an IANA zone ({exc})",
                 "e.g. Europe/Amsterdam or UTC",
             ) from None
+
+    @cached_property
+    def _parsed(self) -> ParsedCron:
+        return parse_unix_cron(self.cron)
+
+    def _walker(self, wall: datetime) -> Any:
+        """croniter over the checked fields (not the text: croniter misreads some, e.g. `7-7`)."""
+        parsed = self._parsed
+        return croniter(parsed.croniter_expression, wall, day_or=parsed.day_or)
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -62,7 +73,7 @@ class CronSchedule:
 
     def _walls(self, start: datetime, *, backwards: bool) -> Iterator[datetime]:
         """Matching naive wall times from `start` (exclusive), forwards or backwards."""
-        walker = croniter(self.cron, start)
+        walker = self._walker(start)
         step = walker.get_prev if backwards else walker.get_next
         while True:
             yield step(datetime)
@@ -105,7 +116,7 @@ class CronSchedule:
         offset = self._steady_offset(moment)
         if offset is not None:  # fast path: no clock change near, one wall time = one instant
             wall = self._wall(moment).replace(second=0, microsecond=0)
-            found: datetime = croniter(self.cron, wall + timedelta(minutes=1)).get_prev(datetime)
+            found: datetime = self._walker(wall + timedelta(minutes=1)).get_prev(datetime)
             if found >= wall - _WINDOW:
                 return (found - offset).replace(tzinfo=UTC)
         best: datetime | None = None
@@ -124,7 +135,7 @@ class CronSchedule:
         moment = _aware(moment)
         offset = self._steady_offset(moment)
         if offset is not None:
-            found: datetime = croniter(self.cron, self._wall(moment)).get_next(datetime)
+            found: datetime = self._walker(self._wall(moment)).get_next(datetime)
             if found <= self._wall(moment) + _WINDOW:
                 return (found - offset).replace(tzinfo=UTC)
         best: datetime | None = None

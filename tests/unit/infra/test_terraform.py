@@ -119,6 +119,10 @@ def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_pa
     scheduler_tf = (MODULE / "scheduler.tf").read_text()
     for key in ("description", "schedule", "time_zone", "paused", "data", "attributes"):
         assert f"each.value.{key}" in scheduler_tf
+    # Terraform's jobs say so, in the marker `schedules apply` reads: it leaves them alone
+    assert {job["attributes"]["mlrelay_managed_by"] for job in exported} == {"terraform"}
+    assert all("managed by Terraform" in job["description"] for job in exported)
+    assert 'merge(each.value.attributes, { mlrelay_managed_by = "terraform" })' in scheduler_tf
     assert "job.job_id => job" in (MODULE / "locals.tf").read_text()
 
 

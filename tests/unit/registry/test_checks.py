@@ -48,7 +48,8 @@ def test_every_schedule_problem_is_reported_with_its_line_and_field() -> None:
     assert "'default' is used twice" in found[(11, "pipelines.churn.schedules.1.name")]
     assert "expected str" in found[(14, "pipelines.churn.schedules.1.fan_out.billing")]
     assert "may not be overridden" in found[(15, "pipelines.churn.schedules.1.fan_out.search")]
-    assert "out of range" in found[(19, "pipelines.late.schedules.0")]
+    late = found[(19, "pipelines.late.schedules.0.cron")]
+    assert "minute: '61' has 61, outside 0-59 (use 0-59)" in late
     assert "also a pipeline" in found[(21, "groups.churn")]
     assert "'fraud' is not a pipeline" in found[(23, "groups.churn.members.0.pipeline")]
     assert "expected int" in found[(24, "groups.churn.members.1.parameters")]

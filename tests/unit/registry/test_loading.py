@@ -45,7 +45,8 @@ def test_every_problem_is_reported_with_its_line_and_field(tmp_path: Path) -> No
         parse_registry(BROKEN, "reg.yaml", tmp_path)
     found = {(p.line, p.field) for p in caught.value.problems}
     assert (4, "pipelines.churn.source") in found  # both table and sql
-    assert (8, "pipelines.churn.schedules.0") in found  # cron + zone
+    assert (8, "pipelines.churn.schedules.0.cron") in found
+    assert (9, "pipelines.churn.schedules.0.time_zone") in found
     assert (11, "pipelines.churn.backend") in found
     assert (15, "pipelines.Bad_Name") in found
     text = "\n".join(str(p) for p in caught.value.problems)
@@ -93,3 +94,23 @@ def test_validate_command_lists_problems_and_fails(tmp_path: Path) -> None:
     ok = CliRunner().invoke(cli, ["validate", str(REGISTRY)])
     assert ok.exit_code == 0, ok.output
     assert "OK, 1 pipeline(s): penguins" in ok.output
+
+
+def test_a_cron_cloud_scheduler_or_kfp_would_refuse_names_the_cron_field_and_the_fix() -> None:
+    text = (
+        REGISTRY.read_text()
+        .replace('cron: "0 6 * * 1"', 'cron: "0 6 L * *"')
+        .replace(
+            "backend: local",
+            "backend: kfp\n    kfp:\n      host: http://kfp.example\n"
+            "      recurring: {cron: '0 0 6 * * 7', max_concurrency: 1, catchup: false}",
+        )
+    )
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text, "reg.yaml")
+    found = {p.field: p.message for p in caught.value.problems}
+    schedule = found["pipelines.penguins.schedules.0.cron"]
+    assert schedule.startswith("day-of-month: 'L' uses L (the last day of the month)")
+    assert "Cloud Scheduler's unix-cron does not support" in schedule and "28-31" in schedule
+    recurring = found["pipelines.penguins.kfp.recurring.cron"]
+    assert "day-of-week: '7' has 7, outside 0-6" in recurring and "write 0 or SUN" in recurring

@@ -52,6 +52,12 @@ scheduler_options = [
         hidden=True,
         help="Talk to this Cloud Scheduler endpoint without credentials (loopback tests).",
     ),
+    click.option(
+        "--adopt",
+        is_flag=True,
+        help="Take over mlrelay jobs Terraform manages (after `terraform state rm` and "
+        "manage_schedules = false).",
+    ),
 ]
 
 
@@ -61,10 +67,13 @@ def _with_scheduler_options(command: Any) -> Any:
     return command
 
 
-def _plan(location: str, endpoint: str | None) -> tuple[Any, list[Any]]:
+def _plan(
+    location: str, endpoint: str | None, adopt: bool = False
+) -> tuple[Any, list[Any], list[Any]]:
+    """The changes `apply` would make, and the jobs another owner manages (told on stderr)."""
     from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
     from mlrelay_tools.schedules.jobs import desired_jobs
-    from mlrelay_tools.schedules.sync import plan_changes
+    from mlrelay_tools.schedules.sync import held_jobs, plan_changes
 
     settings = _settings()
     if not settings.project or settings.project == "local":
@@ -73,9 +82,22 @@ def _plan(location: str, endpoint: str | None) -> tuple[Any, list[Any]]:
     topic = f"projects/{settings.project}/topics/{settings.topics.runs}"
     jobs = CloudSchedulerJobs(settings.project, location, endpoint=endpoint)
     try:
-        return jobs, plan_changes(desired_jobs(registry, topic), jobs.list_jobs())
+        desired, found = desired_jobs(registry, topic), jobs.list_jobs()
     except (ExplainedError, TransientError) as exc:
         raise click.ClickException(str(exc)) from None
+    held = [] if adopt else held_jobs(desired, found)
+    for job in held:
+        click.echo(job.describe(), err=True)
+    if held:
+        click.echo(_HELD_HINT, err=True)
+    return jobs, plan_changes(desired, found, adopt=adopt), held
+
+
+_HELD_HINT = (
+    "held jobs are Terraform's (infra/, manage_schedules = true): change them with "
+    "`mlrelay schedules export` and `terraform apply`, or hand them over "
+    "(`terraform state rm`, manage_schedules = false, then `schedules apply --adopt`)"
+)
 
 
 @click.group()
@@ -103,11 +125,12 @@ PLAN_PENDING = 2  # as `terraform plan -detailed-exitcode`: 0 in step, 1 error, 
 @schedules.command("plan", cls=_PlanCommand)
 @_with_scheduler_options
 @JSON_OPTION
-def schedules_plan(location: str, endpoint: str | None, as_json: bool) -> None:
-    """Show what `apply` would change (create, update, pause, resume, delete).
+def schedules_plan(location: str, endpoint: str | None, adopt: bool, as_json: bool) -> None:
+    """Show what `apply` would change (create, update, pause, resume, delete); jobs Terraform
+    manages are listed apart (`held`, on stderr), with what the registry would change in them.
 
     Exit status: 0 in step, 2 changes pending, 1 error."""
-    _, changes = _plan(location, endpoint)
+    _, changes, _ = _plan(location, endpoint, adopt)
     if as_json:
         echo_json([_change_row(change) for change in changes])
     elif not changes:
@@ -133,19 +156,21 @@ def _change_row(change: Any) -> dict[str, Any]:
 
 @schedules.command("apply")
 @_with_scheduler_options
-def schedules_apply(location: str, endpoint: str | None) -> None:
-    """Make Cloud Scheduler match the registry; running it again changes nothing."""
+def schedules_apply(location: str, endpoint: str | None, adopt: bool) -> None:
+    """Make Cloud Scheduler match the registry; running it again changes nothing. Jobs Terraform
+    manages are left alone and make it fail (`--adopt` takes them over)."""
     from mlrelay_tools.schedules.sync import apply_changes
 
-    jobs, changes = _plan(location, endpoint)
+    jobs, changes, held = _plan(location, endpoint, adopt)
     if not changes:
         click.echo("in step: nothing to change")
-        return
     try:
         for change in apply_changes(jobs, changes):
             click.echo(f"done: {change.describe()}")
     except (ExplainedError, TransientError) as exc:
         raise click.ClickException(str(exc)) from None
+    if held:
+        raise click.ClickException(f"{len(held)} job(s) left alone: another owner manages them")
 
 
 @schedules.command("export")
@@ -171,12 +196,12 @@ def schedules_export(registry_file: Path | None, out_file: Path) -> None:
             "job_id": job.job_id,
             "schedule": job.schedule,
             "time_zone": job.time_zone,
-            "description": job.description.replace("`mlrelay schedules apply`", "Terraform"),
+            "description": job.description,
             "data": base64.b64encode(job.data).decode(),
             "attributes": job.attributes,
             "paused": job.paused,
         }
-        for job in desired_jobs(registry, "(the runs topic)")
+        for job in desired_jobs(registry, "(the runs topic)", owner="terraform")
     ]
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(jobs, indent=2) + "\n")

@@ -6,6 +6,10 @@ zone or body is an update in place: moving a pipeline to a new template touches 
 (the trigger reads the template from the registry at each tick). The job publishes a RunRequest
 tick to the runs topic: the body carries the cron and zone, from which the trigger derives the
 slot of each tick.
+
+Each job carries who manages it, `cli` (`mlrelay schedules apply`) or `terraform` (the module in
+infra/, fed by `mlrelay schedules export`), in its Pub/Sub target's `mlrelay_managed_by`
+attribute, so neither path changes a job the other made (see `sync.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,19 @@ from mlrelay.schedules.members import all_schedules, members_of
 
 MANAGED_PREFIX = "mlrelay_"
 TICK_REQUESTED_BY = "cloud-scheduler"
+
+Owner = Literal["cli", "terraform"]
+OWNER_ATTRIBUTE = "mlrelay_managed_by"
+MANAGED_BY = {"cli": "`mlrelay schedules apply`", "terraform": "Terraform"}
+
+
+def owner_of(job: JobSpec) -> str:
+    """Who manages a found job: its marker; a job from before the marker by its description
+    (the export wrote "managed by Terraform", `apply` anything else)."""
+    marker = job.attributes.get(OWNER_ATTRIBUTE)
+    if marker is not None:
+        return marker  # an unknown value is nobody mlrelay knows: never ours
+    return "terraform" if "managed by Terraform" in job.description else "cli"
 
 
 def job_id(kind: Literal["pipeline", "group"], owner: str, schedule: str) -> str:
@@ -60,7 +77,8 @@ class JobSpec:
         return [name for name, differs in fields.items() if differs]
 
 
-def desired_jobs(registry: Registry, runs_topic_path: str) -> list[JobSpec]:
+def desired_jobs(registry: Registry, runs_topic_path: str, owner: Owner = "cli") -> list[JobSpec]:
+    """The jobs the registry asks for, marked as `owner`'s."""
     jobs = []
     for owned in all_schedules(registry):
         schedule = owned.schedule
@@ -74,11 +92,15 @@ def desired_jobs(registry: Registry, runs_topic_path: str) -> list[JobSpec]:
                 time_zone=schedule.time_zone,
                 description=(
                     f"mlrelay: {owned.kind} {owned.owner}, schedule {schedule.name} "
-                    f"({runs} per tick); managed by `mlrelay schedules apply`"
+                    f"({runs} per tick); managed by {MANAGED_BY[owner]}"
                 ),
                 topic_name=runs_topic_path,
                 data=request.to_json(),
-                attributes={**request.attributes(), "schedule": schedule.name},
+                attributes={
+                    **request.attributes(),
+                    "schedule": schedule.name,
+                    OWNER_ATTRIBUTE: owner,
+                },
                 paused=schedule.paused,
             )
         )

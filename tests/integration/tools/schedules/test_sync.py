@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from mlrelay.contracts import RunRequest, parse_message
 from mlrelay.errors import PermanentError
-from mlrelay.registry import load_registry
+from mlrelay.registry import load_registry, parse_registry
 from mlrelay_tools.cli.main import cli
 from mlrelay_tools.schedules.cloud_scheduler import CloudSchedulerJobs
 from mlrelay_tools.schedules.jobs import desired_jobs
@@ -121,6 +122,7 @@ def test_apply_creates_one_job_per_schedule_with_a_run_request_tick_for_the_runs
         "schema_version": "1",
         "pipeline": "churn",
         "schedule": "nightly",
+        "mlrelay_managed_by": "cli",  # who may change the job: `schedules apply`
     }
     assert "2 runs per tick" in bodies["mlrelay_pipeline_churn_per-service"]["description"]
     group = parse_message(
@@ -342,3 +344,125 @@ def test_a_usage_error_of_plan_exits_1_as_any_error_not_2(registry_file: Path) -
     )
     assert result.exit_code == 1
     assert "Missing option '--location'" in result.stderr
+
+
+# --- one owner per job: Terraform's jobs are reported and left alone ---
+
+
+def terraform_made(scheduler: FakeScheduler, registry: str, *job_ids: str) -> None:
+    """Jobs as the Terraform module makes them from `schedules export` (marker: terraform)."""
+    jobs = jobs_client(scheduler)
+    for job in desired_jobs(parse_registry(registry), TOPIC, owner="terraform"):
+        if job.job_id in job_ids:
+            jobs.create(job)
+
+
+def writes_to(scheduler: FakeScheduler, job_id: str) -> list[str]:
+    """The methods of the writes to one job (a create names it in its body)."""
+    name = f"{PARENT}/jobs/{job_id}"
+    return [
+        r.method
+        for r in scheduler.writes()
+        if r.path.split(":")[0] == f"/v1/{name}" or (r.body or {}).get("name") == name
+    ]
+
+
+def test_apply_leaves_the_jobs_terraform_manages_alone_and_reports_them(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    terraform_made(scheduler, REGISTRY, "mlrelay_pipeline_churn_nightly")
+    terraform_made(scheduler, REGISTRY.replace("fraud", "old"), "mlrelay_pipeline_old_default")
+    registry_file.write_text(REGISTRY.replace('"30 2 * * *"', '"45 3 * * *"'))
+    before = {name: dict(job) for name, job in scheduler.jobs.items()}
+
+    result = mlrelay(scheduler, registry_file, "schedules", "apply")
+    assert result.exit_code == 1
+    assert "2 job(s) left alone: another owner manages them" in result.stderr
+    held = [" ".join(line.split()) for line in result.stderr.splitlines() if "held" in line]
+    assert held[:2] == [
+        "held mlrelay_pipeline_churn_nightly (managed by Terraform; the registry differs: "
+        "schedule, pubsub_target)",
+        "held mlrelay_pipeline_old_default (managed by Terraform; the registry differs: delete)",
+    ]
+    assert "`mlrelay schedules export` and `terraform apply`" in result.stderr
+    for name, job in before.items():  # neither updated nor deleted
+        assert scheduler.jobs[name] == job
+    assert writes_to(scheduler, "mlrelay_pipeline_churn_nightly") == ["POST"]  # Terraform's
+    assert writes_to(scheduler, "mlrelay_pipeline_old_default") == ["POST"]
+    # apply's own jobs are made, and updated on the next edit
+    assert sorted(lines(result)) == [
+        "done: create mlrelay_group_weekly-all_weekly [0 4 * * 0 Asia/Kolkata]",
+        "done: create mlrelay_pipeline_churn_per-service [0 6 * * 1 America/New_York]",
+        "done: create mlrelay_pipeline_fraud_default [0 * * * * UTC]",
+    ]
+    registry_file.write_text(REGISTRY.replace('"0 * * * *"', '"5 * * * *"'))
+    edited = mlrelay(scheduler, registry_file, "schedules", "apply")
+    assert lines(edited) == [
+        "done: update mlrelay_pipeline_fraud_default (schedule, pubsub_target)"
+    ]
+    assert (
+        scheduler.jobs[f"{PARENT}/jobs/mlrelay_pipeline_fraud_default"]["schedule"] == "5 * * * *"
+    )
+    assert writes_to(scheduler, "mlrelay_pipeline_churn_nightly") == ["POST"]
+
+
+def test_plan_reports_terraform_jobs_in_step_and_changes_nothing_about_them(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    terraform_made(
+        scheduler, REGISTRY, *(job.job_id for job in desired_jobs(parse_registry(REGISTRY), TOPIC))
+    )
+    result = mlrelay(scheduler, registry_file, "schedules", "plan")
+    assert lines(result) == ["in step: nothing to change"]
+    assert result.stderr.count("; in step with the registry)") == 4
+
+
+def test_adopt_takes_terraforms_jobs_over_and_then_apply_owns_them(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    terraform_made(scheduler, REGISTRY, "mlrelay_pipeline_churn_nightly")
+    adopted = mlrelay(scheduler, registry_file, "schedules", "apply", "--adopt")
+    assert adopted.exit_code == 0, adopted.output
+    assert "done: update mlrelay_pipeline_churn_nightly (description, pubsub_target)" in lines(
+        adopted
+    )
+    job = scheduler.jobs[f"{PARENT}/jobs/mlrelay_pipeline_churn_nightly"]
+    assert job["pubsubTarget"]["attributes"]["mlrelay_managed_by"] == "cli"
+    again = mlrelay(scheduler, registry_file, "schedules", "apply")
+    assert again.exit_code == 0 and lines(again) == ["in step: nothing to change"]
+
+
+def test_jobs_from_before_the_marker_keep_their_owner_by_their_description(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    jobs = jobs_client(scheduler)
+    for job in desired_jobs(load_registry(registry_file), TOPIC):
+        unmarked = {k: v for k, v in job.attributes.items() if k != "mlrelay_managed_by"}
+        if job.job_id == "mlrelay_pipeline_churn_nightly":  # the old export's wording
+            description = job.description.replace("`mlrelay schedules apply`", "Terraform")
+            jobs.create(replace(job, attributes=unmarked, description=description))
+        else:
+            jobs.create(replace(job, attributes=unmarked))
+    result = mlrelay(scheduler, registry_file, "schedules", "plan")
+    assert sorted(lines(result)) == [
+        "update mlrelay_group_weekly-all_weekly (pubsub_target)",  # gains apply's marker
+        "update mlrelay_pipeline_churn_per-service (pubsub_target)",
+        "update mlrelay_pipeline_fraud_default (pubsub_target)",
+    ]
+    assert "held mlrelay_pipeline_churn_nightly (managed by Terraform" in " ".join(
+        result.stderr.split()
+    )
+
+
+def test_a_job_terraform_made_after_the_plan_is_not_taken_over_on_409(
+    scheduler: FakeScheduler, registry_file: Path
+) -> None:
+    jobs = jobs_client(scheduler)
+    desired = desired_jobs(load_registry(registry_file), TOPIC)
+    plan = plan_changes(desired, [])  # made before anything existed
+    terraform_made(scheduler, REGISTRY, desired[0].job_id)
+    done = apply_changes(jobs, plan)
+    assert desired[0].job_id not in {change.job_id for change in done}
+    assert writes_to(scheduler, desired[0].job_id) == ["POST", "POST"]  # Terraform's, our 409
+    stored = scheduler.jobs[f"{PARENT}/jobs/{desired[0].job_id}"]
+    assert stored["pubsubTarget"]["attributes"]["mlrelay_managed_by"] == "terraform"
