@@ -18,12 +18,12 @@ resource "google_cloudfunctions2_function" "this" {
   }
 
   service_config {
-    available_memory                 = each.value.memory
-    timeout_seconds                  = each.value.timeout_seconds
-    max_instance_count               = each.value.max_instances
-    service_account_email            = google_service_account.function[each.value.service].email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
+    available_memory               = each.value.memory
+    timeout_seconds                = each.value.timeout_seconds
+    max_instance_count             = each.value.max_instances
+    service_account_email          = google_service_account.function[each.value.service].email
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
     environment_variables = merge(
       local.common_env, local.service_env[each.value.service],
       { MLRELAY_SERVICE = each.value.service },

@@ -3,23 +3,23 @@ locals {
   function_specs = {
     "mlrelay-trigger" = {
       service = "trigger", entry_point = "on_run_request", topic = "runs",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+      memory  = "512Mi", timeout_seconds = 60, dead_letters = true
     }
     "mlrelay-snapshotter" = {
       service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots",
-      memory = "1Gi", timeout_seconds = 540, dead_letters = true
+      memory  = "1Gi", timeout_seconds = 540, dead_letters = true
     }
     "mlrelay-deployer" = {
       service = "deployer", entry_point = "on_deploy_request", topic = "deploys",
-      memory = "1Gi", timeout_seconds = 300, dead_letters = true
+      memory  = "1Gi", timeout_seconds = 300, dead_letters = true
     }
     "mlrelay-notifier" = {
       service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = true
+      memory  = "512Mi", timeout_seconds = 60, dead_letters = true
     }
     "mlrelay-dead-letters" = {
       service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter",
-      memory = "512Mi", timeout_seconds = 60, dead_letters = false
+      memory  = "512Mi", timeout_seconds = 60, dead_letters = false
     }
   }
   functions = {
@@ -70,7 +70,8 @@ locals {
   service_secrets = {
     trigger     = {}
     snapshotter = {}
-    deployer    = {}
+    # the registry's `kfp.token: team` is MLRELAY_KFP_TOKEN_TEAM
+    deployer = { for name, secret in var.kfp_token_secret_ids : "MLRELAY_KFP_TOKEN_${upper(name)}" => secret }
     notifier = merge(
       var.slack_webhook_secret_id == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_secret_id },
       var.slack_bot_token_secret_id == null ? {} : { SLACK_BOT_TOKEN = var.slack_bot_token_secret_id },
