@@ -12,6 +12,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from mlrelay.config.deployer import KFP_TOKEN_PREFIX
 from mlrelay.config.env import env_vars
 from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.settings import SECTIONS
@@ -119,3 +120,21 @@ def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_pa
     for key in ("description", "schedule", "time_zone", "paused", "data", "attributes"):
         assert f"each.value.{key}" in scheduler_tf
     assert "job.job_id => job" in (MODULE / "locals.tf").read_text()
+
+
+def test_kfp_token_secrets_reach_the_deployer_as_the_variables_it_reads() -> None:
+    deployer_secrets = module_locals()["service_secrets"]["deployer"]
+    assert f'"{KFP_TOKEN_PREFIX}${{upper(name)}}" => secret' in deployer_secrets
+    assert "var.kfp_token_secret_ids" in deployer_secrets
+    grants = {
+        name: grant
+        for block in load_tf(MODULE / "iam.tf")["resource"]
+        for name, grant in block.get("google_secret_manager_secret_iam_member", {}).items()
+    }
+    reads = grants["deployer_reads_kfp_tokens"]
+    assert reads["for_each"] == '${local.service_secrets["deployer"]}'
+    assert (reads["role"], reads["member"]) == (
+        "roles/secretmanager.secretAccessor",
+        '${local.sa["deployer"]}',
+    )
+    assert module_variables()["kfp_token_secret_ids"]["default"] == {}
