@@ -158,6 +158,10 @@ class KfpHostBackend:
                 status = exc.status or 0
                 if status == 409 and found is not None and attempt < ATTEMPTS:
                     continue  # look it up
+                if status == 401 and self._google_token_may_have_expired(attempt):
+                    self._client = None  # the next call connects again: kfp fetches a new one
+                    log.info("kfp_token_renewed", what=what)
+                    continue
                 if status in (401, 403):
                     raise refused_credentials(self.options, what, status, _message(exc)) from None
                 if status != 429 and status < 500:
@@ -187,6 +191,16 @@ class KfpHostBackend:
                     raise TransientError(f"KFP {what}: Google credentials: {exc}") from exc
             time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
+
+    def _google_token_may_have_expired(self, attempt: int) -> bool:
+        """A token kfp got from Google (IAP ID token, inverse-proxy access token) when this
+        client connected lasts an hour, and kfp never renews it on these calls; a process that
+        keeps its client longer sees 401s until it connects again. On a call's first attempt
+        only, and never on the connect itself (`_client` is not set yet)."""
+        google_minted = bool(self.options.client_id) or (
+            not self.options.token and bool(INVERSE_PROXY_HOST.match(self.options.host))
+        )
+        return google_minted and self._client is not None and attempt == 1
 
     def start(
         self,

@@ -26,7 +26,7 @@ from mlrelay.registry import load_registry
 from mlrelay.registry.backends import KfpOptions, KfpRecurringOptions
 from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
 from mlrelay_deployer.entry import on_deploy_request
-from mlrelay_deployer.kfp_backend import KfpHostBackend
+from mlrelay_deployer.kfp_backend import KfpHostBackend, kfp_client_class
 from tests.fakes.kfp import PREFIX, FakeKfp, bearer, check_body
 from tests.fakes.oauth_token import FakeTokenEndpoint
 from tests.helpers import PENGUINS_TEMPLATE, REGISTRY, RecordingPublisher
@@ -372,3 +372,29 @@ def test_iap_client_id_makes_kfp_fetch_a_google_token_and_its_refusal_is_configu
     assert refused.value.field == "kfp.client_id"
     assert "invalid_grant" in refused.value.problem
     assert guarded_host.server.recorded() == []  # no call to the host without a token
+
+
+@pytest.mark.filterwarnings("ignore:This client only works:FutureWarning")
+def test_an_expired_iap_token_makes_the_backend_connect_again_for_a_new_one(
+    guarded_host: FakeKfp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployer instance keeps its client for hours, and an IAP ID token lasts one: the 401
+    that follows makes the backend connect again, so kfp asks Google for a new token (refused
+    here, which is what shows the attempt) instead of failing every deploy until a restart."""
+    with FakeTokenEndpoint() as google_token:
+        email = "mlrelay-deployer@test-proj.iam.gserviceaccount.com"
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", str(google_token.key_file(tmp_path, email))
+        )
+        backend = make_backend(guarded_host, client_id=IAP_CLIENT_ID)
+        expired, current = secrets.token_urlsafe(24), guarded_host.token
+        guarded_host.token = expired  # an hour ago, when the instance connected
+        backend._client = kfp_client_class()(host=guarded_host.host, existing_token=expired)
+        guarded_host.token = current
+        guarded_host.server.clear()
+
+        with pytest.raises(ConfigurationError, match=r"kfp\.client_id.*invalid_grant"):
+            start(backend)
+
+        assert len(google_token.grants) == 1
+    assert [bearer(e.request) for e in guarded_host.server.recorded()] == [expired]
