@@ -1,7 +1,9 @@
 """A loopback HTTP server that plays a Kubeflow Pipelines host's v2beta1 REST API for tests.
 
 Enough of the API for `kfp.Client`: healthz, pipelines (list with a display_name filter, upload,
-upload_version, list versions), experiments, runs and recurring runs. It records every request;
+upload_version, list versions), experiments, runs and recurring runs. With `token` set, every
+path (healthz too) asks for `Authorization: Bearer <token>`, as a host behind an authenticating
+proxy does, and answers 401 without it or with another. It records every request;
 `check_body` validates a JSON request body against the generated models of `kfp-server-api`
 (which ships no OpenAPI file: each model's `openapi_types` and `attribute_map` are the schema).
 """
@@ -41,6 +43,7 @@ class FakeKfp(LoopbackFake):
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     recurring_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: deque[tuple[int, str]] = field(default_factory=deque)
+    token: str | None = None  # set: every request must carry it as a bearer token
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     methods = ("GET", "POST", "DELETE")
@@ -68,12 +71,22 @@ class FakeKfp(LoopbackFake):
 
     def answer(self, request: Request) -> Answer:
         body = _body(request)
+        if self.token is not None and bearer(request) != self.token:
+            return _error(401, "Unauthenticated: a valid bearer token is required")
         with self.lock:
             failure = self.failures.popleft() if self.failures else None
             if failure and request.path != PREFIX + "/healthz":
                 return _error(*failure)
             path = request.path.removeprefix(PREFIX)
             return _route(self, request.method, path, request.query, body)
+
+
+def bearer(request: Request) -> str | None:
+    """The bearer token a request carries (kfp writes the header name in lower case)."""
+    for name, value in request.headers.items():
+        if name.lower() == "authorization" and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ")
+    return None
 
 
 def check_body(body: Any, model: str) -> list[str]:

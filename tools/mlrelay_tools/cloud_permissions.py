@@ -25,6 +25,7 @@ BQ_READ = "services/snapshotter/mlrelay_snapshotter/storage_read.py"
 VERTEX = "services/deployer/mlrelay_deployer/vertex_backend.py"
 TEMPLATES = "services/deployer/mlrelay_deployer/template_source.py"
 COMPLETION = "shared/mlrelay/kfp_components/completion.py"
+KFP = "services/deployer/mlrelay_deployer/kfp_backend.py"
 FUNCTIONS_TF = "infra/modules/mlrelay/functions.tf"
 
 # Topics each service publishes to (lifecycle events; `rejected` ones come from every doorway).
@@ -251,6 +252,26 @@ DEPLOYER: tuple[GoogleCall, ...] = (
         "roles/artifactregistry.reader",
         "repository:templates",
         "the repositories in var.template_repositories",
+    ),
+    GoogleCall(
+        "deployer",
+        FUNCTIONS_TF,
+        "secret_environment_variables",
+        "secretmanager.projects.secrets.versions.access (at start, by Cloud Run)",
+        "secretmanager.versions.access",
+        "roles/secretmanager.secretAccessor",
+        "secret:kfp_tokens",
+        "the KFP hosts' bearer tokens in var.kfp_token_secret_ids, if any",
+    ),
+    GoogleCall(
+        "deployer",
+        KFP,
+        "client_id",
+        "iamcredentials.projects.serviceAccounts.signBlob (kfp's IAP ID token, as itself)",
+        "iam.serviceAccounts.signBlob",
+        "roles/iam.serviceAccountTokenCreator",
+        "service_account:deployer",
+        "only with kfp_iap = true",
     ),
 )
 

@@ -147,6 +147,24 @@ resource "google_secret_manager_secret_iam_member" "notifier_reads_slack" {
   member    = local.sa["notifier"]
 }
 
+# Deployer: read the KFP hosts' tokens, nothing else in Secret Manager.
+resource "google_secret_manager_secret_iam_member" "deployer_reads_kfp_tokens" {
+  for_each  = local.service_secrets["deployer"]
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.sa["deployer"]
+}
+
+# Deployer behind IAP: kfp signs the ID-token request with the IAM signBlob API as the deployer
+# itself (the metadata server holds no key), so the account may sign for itself, nothing more.
+resource "google_service_account_iam_member" "deployer_signs_for_iap" {
+  count              = var.kfp_iap ? 1 : 0
+  service_account_id = google_service_account.function["deployer"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.sa["deployer"]
+}
+
 # The push identity may invoke each function's Cloud Run service, and nothing else.
 resource "google_cloud_run_v2_service_iam_member" "pusher_invokes" {
   for_each = local.functions

@@ -76,7 +76,8 @@ locals {
   service_secrets = {
     trigger     = {}
     snapshotter = {}
-    deployer    = {}
+    # the registry's `kfp.token: team` is MLRELAY_KFP_TOKEN_TEAM
+    deployer = { for name, secret in var.kfp_token_secret_ids : "MLRELAY_KFP_TOKEN_${upper(name)}" => secret }
     notifier = merge(
       var.slack_webhook_secret_id == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_secret_id },
       var.slack_bot_token_secret_id == null ? {} : { SLACK_BOT_TOKEN = var.slack_bot_token_secret_id },

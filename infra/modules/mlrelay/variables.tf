@@ -140,3 +140,19 @@ variable "bigquery_location" {
   type        = string
   default     = "EU"
 }
+
+variable "kfp_token_secret_ids" {
+  description = "Bearer tokens of KFP hosts, by the name the registry's `kfp.token` gives: name -> Secret Manager secret (id, not value). The deployer gets each as MLRELAY_KFP_TOKEN_<NAME> (read when an instance starts) and may read those secrets only."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for name in keys(var.kfp_token_secret_ids) : can(regex("^[a-z0-9_]{1,60}$", name))])
+    error_message = "Each name is a registry `kfp.token` name: 1-60 of [a-z0-9_]."
+  }
+}
+
+variable "kfp_iap" {
+  description = "A KFP host behind IAP (`kfp.client_id`): the deployer may sign for itself (Service Account Token Creator on its own account), which kfp needs to get the IAP ID token on Cloud Functions."
+  type        = bool
+  default     = false
+}

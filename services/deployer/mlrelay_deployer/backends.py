@@ -91,7 +91,10 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
         from mlrelay_deployer.kfp_backend import KfpHostBackend
 
         return KfpHostBackend(
-            spec.kfp, lifecycle_topic, request_timeout_seconds=settings.http_timeout_seconds
+            spec.kfp,
+            lifecycle_topic,
+            tokens=settings.deployer.kfp_tokens,
+            request_timeout_seconds=settings.http_timeout_seconds,
         )
     if spec.backend == "local":
         return LocalKfpBackend((settings.home / keys.PIPELINE_RUNS).resolve())

@@ -5,22 +5,30 @@ named after the template's digest (one version per distinct template), get-or-cr
 experiment, then start the run named after the run id, or create the recurring run named after it
 and delete the ones it replaces. Every step looks its object up by name first, so a redelivered
 DeployRequest creates nothing twice.
+
+Credentials (`client_arguments`): a registry `kfp.token` is sent as a bearer token, a
+`kfp.client_id` makes kfp fetch an IAP ID token, and with neither kfp sends a Google access token
+to an AI Platform Pipelines host by itself. A host that refuses them (401/403) is our
+misconfiguration: `ConfigurationError`, so the message is redelivered once it is fixed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.config.deployer import kfp_token_variable
+from mlrelay.config.env import Secret
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 from mlrelay.ports.protocols import PipelineOutcome
 from mlrelay.registry.backends import KfpOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
@@ -28,6 +36,8 @@ from mlrelay_deployer.template_source import PipelineTemplate, load_template, wi
 log = structlog.get_logger()
 T = TypeVar("T")
 ATTEMPTS = 3
+# kfp.Client sends such a host (AI Platform Pipelines' inverse proxy) a Google access token itself
+INVERSE_PROXY_HOST = re.compile(r"^\S+\.googleusercontent\.com/?$")
 
 
 def version_name(template: PipelineTemplate) -> str:
@@ -47,12 +57,48 @@ def by_name(name: str) -> str:
     )
 
 
+def client_arguments(options: KfpOptions, tokens: Mapping[str, Secret]) -> dict[str, Any]:
+    """`kfp.Client`'s keyword arguments for the host: `existing_token` for a registry
+    `kfp.token` (its value from `tokens`, the deployer's `MLRELAY_KFP_TOKEN_<NAME>`), `client_id`
+    for IAP; with neither, kfp decides (a Google access token for an inverse-proxy host only)."""
+    arguments: dict[str, Any] = {"host": options.host, "namespace": options.namespace or "kubeflow"}
+    if options.client_id:
+        arguments["client_id"] = options.client_id
+    if options.token:
+        token = tokens.get(options.token)
+        if not token:
+            variable = kfp_token_variable(options.token)
+            raise ConfigurationError(
+                variable,
+                f"is not set, and the registry's `kfp.token: {options.token}` names it",
+                f"give the deployer that secret (Terraform: kfp_token_secret_ids = "
+                f'{{ {options.token} = "<secret id>" }}) or set {variable}',
+            )
+        arguments["existing_token"] = token.value
+    return arguments
+
+
+@cache
+def kfp_client_class() -> type[Any]:
+    """`kfp.Client` with a health check of one attempt. kfp's own tries 5 times, 5 s apart,
+    whatever the answer (a 401 too), inside `kfp.Client()`, then raises a bare TimeoutError;
+    `KfpHostBackend._call` retries what is worth retrying and explains the rest."""
+    import kfp
+
+    class Client(kfp.Client):  # type: ignore[misc]
+        def get_kfp_healthz(self, sleep_duration: int = 5) -> Any:
+            return self._healthz_api.healthz_service_get_healthz()
+
+    return Client
+
+
 class KfpHostBackend:
     def __init__(
         self,
         options: KfpOptions,
         lifecycle_topic: str,
         *,
+        tokens: Mapping[str, Secret] | None = None,
         backoff_seconds: float = 1.0,
         request_timeout_seconds: float = 30.0,
     ) -> None:
@@ -60,17 +106,18 @@ class KfpHostBackend:
         self.lifecycle_topic = lifecycle_topic
         self.backoff_seconds = backoff_seconds
         self.request_timeout_seconds = request_timeout_seconds
+        self._tokens = tokens or {}
+        client_arguments(options, self._tokens)  # a missing token stops here, before any call
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            import kfp
 
             def connect() -> Any:
                 with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later"
                     warnings.simplefilter("ignore", FutureWarning)
-                    client = kfp.Client(host=self.options.host, namespace=self._namespace)
+                    client = kfp_client_class()(**client_arguments(self.options, self._tokens))
                 bound_requests(client, self.request_timeout_seconds)
                 return client
 
@@ -88,11 +135,14 @@ class KfpHostBackend:
         self, what: str, call: Callable[[], T], *, found: Callable[[], T | None] | None = None
     ) -> T:
         """Retry 429/5xx, timeouts and connection errors a few times, then ask for redelivery;
-        any other answer is permanent and carries the host's message.
+        a refusal of our credentials (401/403, or Google refusing kfp a token) is our
+        configuration (redelivery once fixed); any other answer is permanent and carries the
+        host's message.
 
         `found` (for a create) looks the object up by name: a create that failed that way, or
         was refused as a duplicate (409), may have been made before its answer was lost, so it
         is looked for before being tried again."""
+        import google.auth.exceptions
         import urllib3
         from kfp_server_api.exceptions import ApiException
 
@@ -108,6 +158,12 @@ class KfpHostBackend:
                 status = exc.status or 0
                 if status == 409 and found is not None and attempt < ATTEMPTS:
                     continue  # look it up
+                if status == 401 and self._google_token_may_have_expired(attempt):
+                    self._client = None  # the next call connects again: kfp fetches a new one
+                    log.info("kfp_token_renewed", what=what)
+                    continue
+                if status in (401, 403):
+                    raise refused_credentials(self.options, what, status, _message(exc)) from None
                 if status != 429 and status < 500:
                     raise PermanentError(
                         "kfp",
@@ -116,11 +172,35 @@ class KfpHostBackend:
                     ) from None
                 if attempt == ATTEMPTS:
                     raise TransientError(f"KFP {what}: {status} {_message(exc)}") from exc
-            except (urllib3.exceptions.HTTPError, TimeoutError) as exc:  # TimeoutError: healthz
+            except (urllib3.exceptions.HTTPError, TimeoutError) as exc:
                 if attempt == ATTEMPTS:
                     raise TransientError(f"KFP {what}: {exc}") from exc
+            except google.auth.exceptions.GoogleAuthError as exc:  # kfp's IAP / access token
+                retryable = isinstance(exc, google.auth.exceptions.TransportError) or getattr(
+                    exc, "retryable", False
+                )
+                if not retryable:
+                    detail = exc.args[0] if exc.args else exc  # RefreshError: (text, response)
+                    raise ConfigurationError(
+                        "kfp.client_id" if self.options.client_id else "kfp.host",
+                        f"kfp could not get Google credentials to {what}: {detail}",
+                        "the deployer's service account must be able to sign for itself "
+                        "(roles/iam.serviceAccountTokenCreator on itself: docs/backends.md)",
+                    ) from None
+                if attempt == ATTEMPTS:
+                    raise TransientError(f"KFP {what}: Google credentials: {exc}") from exc
             time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
+
+    def _google_token_may_have_expired(self, attempt: int) -> bool:
+        """A token kfp got from Google (IAP ID token, inverse-proxy access token) when this
+        client connected lasts an hour, and kfp never renews it on these calls; a process that
+        keeps its client longer sees 401s until it connects again. On a call's first attempt
+        only, and never on the connect itself (`_client` is not set yet)."""
+        google_minted = bool(self.options.client_id) or (
+            not self.options.token and bool(INVERSE_PROXY_HOST.match(self.options.host))
+        )
+        return google_minted and self._client is not None and attempt == 1
 
     def start(
         self,
@@ -301,6 +381,32 @@ class KfpHostBackend:
                 )
                 log.info("kfp_recurring_run_replaced", old=old.display_name, new=run_id)
         return current.recurring_run_id, existed
+
+
+def refused_credentials(
+    options: KfpOptions, what: str, status: int, message: str
+) -> ConfigurationError:
+    """A 401/403: the host does not accept what the deployer sent, which only our set-up fixes."""
+    if options.token:
+        variable = kfp_token_variable(options.token)
+        field = "kfp.token"
+        fix = (
+            f"put a token the host accepts in {variable}'s secret; an instance reads it when it "
+            "starts, so redeploy the deployer after adding the new version"
+        )
+    elif options.client_id:
+        field = "kfp.client_id"
+        fix = (
+            "check it is the OAuth client id of the host's IAP, and that the deployer's service "
+            "account is an IAP-secured Web App User of the host"
+        )
+    elif INVERSE_PROXY_HOST.match(options.host):
+        field = "kfp.host"
+        fix = "give the deployer's service account access to the AI Platform Pipelines instance"
+    else:
+        field = "kfp.host"
+        fix = "the host asks for credentials: set `kfp.token` (bearer) or `kfp.client_id` (IAP)"
+    return ConfigurationError(field, f"the KFP host refused to {what}: {status} {message}", fix)
 
 
 def bound_requests(client: Any, seconds: float) -> None:

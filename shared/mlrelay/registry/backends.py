@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from mlrelay.schedules.cron import parse_kfp_cron
 
 _GCS_URI = r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$"
+# an OAuth 2.0 client id, as IAP shows it: <project number>-<id>.apps.googleusercontent.com
+_OAUTH_CLIENT_ID = r"^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$"
 
 
 class _Options(BaseModel):
@@ -55,7 +64,13 @@ class KfpRecurringOptions(_Options):
 
 
 class KfpOptions(_Options):
-    """A Kubeflow Pipelines host the team runs itself."""
+    """A Kubeflow Pipelines host the team runs itself, and how the deployer proves who it is.
+
+    `client_id`: the host is behind Identity-Aware Proxy; kfp gets an ID token for that audience
+    from the deployer's own service account. `token`: a bearer token the deployer reads from
+    `MLRELAY_KFP_TOKEN_<TOKEN>` (a Secret Manager secret in the cloud). Neither: no credentials,
+    except that kfp itself sends a Google access token to an AI Platform Pipelines host
+    (`*.googleusercontent.com`)."""
 
     host: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
     experiment: str | None = None  # default: the pipeline's registry name
@@ -64,3 +79,15 @@ class KfpOptions(_Options):
     enable_caching: bool | None = None
     service_account: str | None = None  # Kubernetes service account of the run
     recurring: KfpRecurringOptions | None = None
+    client_id: Annotated[str, StringConstraints(pattern=_OAUTH_CLIENT_ID)] | None = None
+    # names the token, never holds it: `token: team` is MLRELAY_KFP_TOKEN_TEAM
+    token: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,60}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> KfpOptions:
+        if self.client_id and self.token:
+            raise ValueError(
+                "`client_id` and `token` are both set, and kfp would send the token only: "
+                "keep `client_id` for a host behind IAP, `token` for any other"
+            )
+        return self

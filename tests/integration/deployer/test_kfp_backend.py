@@ -4,19 +4,33 @@ v2beta1 API (tests/fakes/kfp.py); request bodies are checked against kfp-server-
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.adapters.local_folder import LocalFolderStore
+from mlrelay.config.deployer import DeployerSettings
+from mlrelay.config.env import Secret, read_section
+from mlrelay.config.settings import Settings
+from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
+from mlrelay.ports.container import Ports, use_ports
 from mlrelay.ports.protocols import PipelineOutcome
+from mlrelay.registry import load_registry
 from mlrelay.registry.backends import KfpOptions, KfpRecurringOptions
-from mlrelay_deployer.kfp_backend import KfpHostBackend
-from tests.fakes.kfp import PREFIX, FakeKfp, check_body
-from tests.helpers import PENGUINS_TEMPLATE
+from mlrelay.stage.doorway import RedeliverAfterFix
+from mlrelay.stage.envelope import PubsubMessage, to_cloudevent
+from mlrelay_deployer.entry import on_deploy_request
+from mlrelay_deployer.kfp_backend import KfpHostBackend, kfp_client_class
+from tests.fakes.kfp import PREFIX, FakeKfp, bearer, check_body
+from tests.fakes.oauth_token import FakeTokenEndpoint
+from tests.helpers import PENGUINS_TEMPLATE, REGISTRY, RecordingPublisher
 
 RUN_ID = "penguins-demo-1-0123456789ab"
 PARAMETERS = {
@@ -27,6 +41,7 @@ PARAMETERS = {
     "mlrelay_pipeline": "penguins",
     "mlrelay_lifecycle_destination": "projects/test-proj/topics/mlrelay-lifecycle",
 }
+IAP_CLIENT_ID = "123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com"
 MODELS = {
     "/experiments": "V2beta1Experiment",
     "/runs": "V2beta1Run",
@@ -40,10 +55,12 @@ def kfp_host() -> Iterator[FakeKfp]:
         yield fake
 
 
-def make_backend(fake: FakeKfp, **options: Any) -> KfpHostBackend:
+def make_backend(
+    fake: FakeKfp, *, tokens: dict[str, Secret] | None = None, **options: Any
+) -> KfpHostBackend:
     settings = KfpOptions(host=fake.host, pipeline_root="gs://mlrelay-test/kfp-root", **options)
     return KfpHostBackend(
-        settings, "projects/test-proj/topics/mlrelay-lifecycle", backoff_seconds=0.01
+        settings, "projects/test-proj/topics/mlrelay-lifecycle", tokens=tokens, backoff_seconds=0.01
     )
 
 
@@ -219,3 +236,167 @@ def test_unreachable_host_asks_for_redelivery() -> None:
 
     with pytest.raises(TransientError, match="KFP connect"):
         start(backend)
+
+
+# --- a host that asks for credentials -------------------------------------------------------
+
+
+@pytest.fixture
+def token() -> str:
+    return secrets.token_urlsafe(24)  # made up per test: no secret lives in the tests
+
+
+@pytest.fixture
+def guarded_host(token: str) -> Iterator[FakeKfp]:
+    with FakeKfp(token=token) as fake:
+        yield fake
+
+
+def test_host_asking_for_a_bearer_token_gets_the_named_one_and_the_run_starts(
+    guarded_host: FakeKfp, token: str
+) -> None:
+    deployer = read_section(DeployerSettings, {"MLRELAY_KFP_TOKEN_TEAM": token})
+    backend = make_backend(guarded_host, token="team", tokens=deployer.kfp_tokens)
+
+    outcome = start(backend)
+
+    assert outcome.status == "submitted"
+    assert len(guarded_host.runs) == 1
+    assert {bearer(e.request) for e in guarded_host.server.recorded()} == {token}
+
+
+def test_host_refusing_a_missing_token_is_our_configuration_not_the_messages(
+    guarded_host: FakeKfp,
+) -> None:
+    began = time.monotonic()
+    with pytest.raises(ConfigurationError) as refused:
+        start(make_backend(guarded_host))
+
+    assert refused.value.field == "kfp.host"
+    assert "401" in refused.value.problem and "kfp.token" in refused.value.fix
+    assert time.monotonic() - began < 5  # one health check, not kfp's 5 attempts 5 s apart
+    assert guarded_host.runs == {}
+
+
+def test_host_refusing_a_wrong_token_names_its_variable_and_never_shows_a_token(
+    guarded_host: FakeKfp, token: str, capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    wrong = secrets.token_urlsafe(24)
+    backend = make_backend(guarded_host, token="team", tokens={"team": Secret(wrong)})
+
+    with pytest.raises(ConfigurationError) as refused:
+        start(backend)
+
+    assert refused.value.field == "kfp.token"
+    assert "MLRELAY_KFP_TOKEN_TEAM" in refused.value.fix
+    [sent] = {bearer(e.request) for e in guarded_host.server.recorded()}
+    assert sent == wrong  # the named token was sent, and refused
+    shown = str(refused.value) + repr(backend.__dict__) + "".join(capsys.readouterr())
+    shown += caplog.text
+    assert wrong not in shown and token not in shown
+
+
+def test_a_token_the_registry_names_but_the_deployer_lacks_stops_before_any_call(
+    guarded_host: FakeKfp,
+) -> None:
+    with pytest.raises(ConfigurationError) as missing:
+        make_backend(guarded_host, token="team", tokens={"other": Secret("x")})
+
+    assert missing.value.field == "MLRELAY_KFP_TOKEN_TEAM"
+    assert "kfp_token_secret_ids" in missing.value.fix
+    assert guarded_host.server.recorded() == []
+
+
+def test_refused_credentials_redeliver_the_deploy_request_and_keep_no_rejection(
+    guarded_host: FakeKfp, tmp_path: Path
+) -> None:
+    """Through the deployer's entry point: the function raises (Pub/Sub redelivers), nothing is
+    rejected, and the ledger's claim is released so a fixed token starts the run."""
+    registry = load_registry(REGISTRY)
+    options = KfpOptions(host=guarded_host.host, token="team")
+    spec = registry.pipelines["penguins"].model_copy(update={"backend": "kfp", "kfp": options})
+    registry = registry.model_copy(update={"pipelines": {"penguins": spec}})
+    store = LocalFolderStore(tmp_path / "bucket")
+    publisher = RecordingPublisher()
+
+    def deliver(token: str) -> None:
+        settings = Settings(home=tmp_path, env={"MLRELAY_KFP_TOKEN_TEAM": token})
+        use_ports(Ports(settings, publisher=publisher, store=store, registry=registry))
+        message = PubsubMessage(deploy_request().to_json(), {}, message_id="m-1")
+        try:
+            on_deploy_request(to_cloudevent(message, "projects/test-proj/topics/mlrelay-deploys"))
+        finally:
+            use_ports(None)
+
+    with pytest.raises(RedeliverAfterFix, match=r"kfp\.token") as redeliver:  # a 503
+        deliver(secrets.token_urlsafe(24))
+    assert isinstance(redeliver.value.error, ConfigurationError)
+    assert not list((tmp_path / "bucket").rglob("rejected*"))
+    assert publisher.messages == []
+
+    deliver(guarded_host.token or "")
+    statuses = [LifecycleEvent.model_validate_json(m[1]).status for m in publisher.messages]
+    assert statuses == ["submitted"]
+    assert len(guarded_host.runs) == 1
+
+
+def deploy_request() -> DeployRequest:
+    now = datetime(2026, 11, 23, 5, tzinfo=UTC)
+    return DeployRequest(
+        run_id=RUN_ID, pipeline="penguins", parameters={}, logical_time=now, trigger="schedule",
+        accepted_at=now,
+        snapshot=SnapshotRef(
+            manifest_uri=PARAMETERS["snapshot_manifest_uri"], fingerprint="f" * 64, row_count=344,
+            total_bytes=20000, file_count=1,
+        ),
+    )  # fmt: skip
+
+
+def test_iap_client_id_makes_kfp_fetch_a_google_token_and_its_refusal_is_configuration(
+    guarded_host: FakeKfp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kfp's IAP path with a service-account key whose token endpoint is a loopback that refuses
+    the grant: the client id reached kfp (it asked Google for a token before calling the host),
+    and the refusal names `kfp.client_id`. A granted token's exchange for the IAP ID token goes
+    to a fixed Google address, so the success path is not exercised here."""
+    with FakeTokenEndpoint() as google_token:
+        email = "mlrelay-deployer@test-proj.iam.gserviceaccount.com"
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", str(google_token.key_file(tmp_path, email))
+        )
+        backend = make_backend(guarded_host, client_id=IAP_CLIENT_ID)
+
+        with pytest.raises(ConfigurationError) as refused:
+            start(backend)
+
+        [grant] = google_token.grants
+    assert grant["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert refused.value.field == "kfp.client_id"
+    assert "invalid_grant" in refused.value.problem
+    assert guarded_host.server.recorded() == []  # no call to the host without a token
+
+
+@pytest.mark.filterwarnings("ignore:This client only works:FutureWarning")
+def test_an_expired_iap_token_makes_the_backend_connect_again_for_a_new_one(
+    guarded_host: FakeKfp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployer instance keeps its client for hours, and an IAP ID token lasts one: the 401
+    that follows makes the backend connect again, so kfp asks Google for a new token (refused
+    here, which is what shows the attempt) instead of failing every deploy until a restart."""
+    with FakeTokenEndpoint() as google_token:
+        email = "mlrelay-deployer@test-proj.iam.gserviceaccount.com"
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", str(google_token.key_file(tmp_path, email))
+        )
+        backend = make_backend(guarded_host, client_id=IAP_CLIENT_ID)
+        expired, current = secrets.token_urlsafe(24), guarded_host.token
+        guarded_host.token = expired  # an hour ago, when the instance connected
+        backend._client = kfp_client_class()(host=guarded_host.host, existing_token=expired)
+        guarded_host.token = current
+        guarded_host.server.clear()
+
+        with pytest.raises(ConfigurationError, match=r"kfp\.client_id.*invalid_grant"):
+            start(backend)
+
+        assert len(google_token.grants) == 1
+    assert [bearer(e.request) for e in guarded_host.server.recorded()] == [expired]

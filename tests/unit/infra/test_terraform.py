@@ -13,6 +13,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from mlrelay.config.deployer import KFP_TOKEN_PREFIX
 from mlrelay.config.env import env_vars
 from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.settings import SECTIONS
@@ -210,3 +211,21 @@ def test_customer_managed_keys_one_per_location_with_each_agent_on_its_data_loca
     assert dataset["depends_on"] == agents_first
     for kind, name, body in resources:  # no key chosen anywhere else
         assert "kms_key_name = var." not in str(body), (kind, name)
+
+
+def test_kfp_token_secrets_reach_the_deployer_as_the_variables_it_reads() -> None:
+    deployer_secrets = module_locals()["service_secrets"]["deployer"]
+    assert f'"{KFP_TOKEN_PREFIX}${{upper(name)}}" => secret' in deployer_secrets
+    assert "var.kfp_token_secret_ids" in deployer_secrets
+    grants = {
+        name: grant
+        for block in load_tf(MODULE / "iam.tf")["resource"]
+        for name, grant in block.get("google_secret_manager_secret_iam_member", {}).items()
+    }
+    reads = grants["deployer_reads_kfp_tokens"]
+    assert reads["for_each"] == '${local.service_secrets["deployer"]}'
+    assert (reads["role"], reads["member"]) == (
+        "roles/secretmanager.secretAccessor",
+        '${local.sa["deployer"]}',
+    )
+    assert module_variables()["kfp_token_secret_ids"]["default"] == {}

@@ -61,3 +61,24 @@ def test_registry_requires_the_vertex_section_for_the_vertex_backend() -> None:
     text = REGISTRY.read_text().replace("backend: local", "backend: vertex")
     with pytest.raises(Exception, match=r"registry.yaml:\d+: pipelines.penguins.backend: "):
         parse_registry(text, "registry.yaml", REGISTRY.parent)
+
+
+def kfp_registry(options: str) -> str:
+    return REGISTRY.read_text().replace("backend: local", f"backend: kfp\n    kfp: {options}")
+
+
+def test_kfp_host_takes_a_token_name_or_an_iap_client_id_but_not_both() -> None:
+    client_id = "123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com"
+    host = "host: https://kfp.example.com"
+    both = f"{{{host}, token: team, client_id: {client_id}}}"
+    with pytest.raises(RegistryError, match=r"pipelines.penguins.kfp: .*kfp would send the token"):
+        parse_registry(kfp_registry(both), "registry.yaml", REGISTRY.parent)
+    with pytest.raises(RegistryError, match=r"pipelines.penguins.kfp.client_id: "):
+        parse_registry(
+            kfp_registry(f"{{{host}, client_id: kfp}}"), "registry.yaml", REGISTRY.parent
+        )
+    with pytest.raises(RegistryError, match=r"pipelines.penguins.kfp.token: "):
+        parse_registry(kfp_registry(f"{{{host}, token: Team-1}}"), "registry.yaml", REGISTRY.parent)
+    for one in ("token: team", f"client_id: {client_id}"):
+        spec = parse_registry(kfp_registry(f"{{{host}, {one}}}"), "registry.yaml", REGISTRY.parent)
+        assert spec.pipelines["penguins"].kfp is not None
