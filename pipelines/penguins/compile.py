@@ -29,11 +29,23 @@ def _load_pipeline_module() -> ModuleType:
 
 
 def compile_pipeline(output: Path) -> None:
-    """Compile the pipeline definition to ``output`` (a YAML file)."""
+    """Compile the pipeline definition to ``output`` (a YAML file).
+
+    Raises SystemExit, writing nothing, when a component imports something its image and its
+    install list do not provide (it would fail on Vertex AI or a KFP host, not locally)."""
+    import yaml
     from kfp import compiler
 
+    from mlrelay.kfp_components.component_imports import import_gaps
+
     module = _load_pipeline_module()
-    compiler.Compiler().compile(pipeline_func=module.penguins_training, package_path=str(output))
+    with tempfile.TemporaryDirectory(prefix="mlrelay-compile-") as tmp:
+        fresh = Path(tmp) / output.name
+        compiler.Compiler().compile(pipeline_func=module.penguins_training, package_path=str(fresh))
+        gaps = import_gaps(yaml.safe_load(fresh.read_text()))
+        if gaps:
+            raise SystemExit("not written: " + "; ".join(gaps))
+        output.write_text(fresh.read_text())
 
 
 def check(template: Path = TEMPLATE_FILE) -> list[str]:
