@@ -19,21 +19,33 @@ PIPELINE_FILE = HERE / "pipeline.py"
 TEMPLATE_FILE = HERE / "penguins_pipeline.yaml"
 
 
-def _load_pipeline_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mlrelay_penguins_pipeline", PIPELINE_FILE)
+def _load_pipeline_module(pipeline_file: Path = PIPELINE_FILE) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mlrelay_penguins_pipeline", pipeline_file)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {PIPELINE_FILE}")
+        raise ImportError(f"cannot load {pipeline_file}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def compile_pipeline(output: Path) -> None:
-    """Compile the pipeline definition to ``output`` (a YAML file)."""
+def compile_pipeline(output: Path, pipeline_file: Path = PIPELINE_FILE) -> None:
+    """Compile the pipeline definition (``pipeline_file``) to ``output`` (a YAML file).
+
+    Raises SystemExit, writing nothing, when a component imports something its image and its
+    install list do not provide (it would fail on Vertex AI or a KFP host, not locally)."""
+    import yaml
     from kfp import compiler
 
-    module = _load_pipeline_module()
-    compiler.Compiler().compile(pipeline_func=module.penguins_training, package_path=str(output))
+    from mlrelay.kfp_components.component_imports import import_gaps
+
+    module = _load_pipeline_module(pipeline_file)
+    with tempfile.TemporaryDirectory(prefix="mlrelay-compile-") as tmp:
+        fresh = Path(tmp) / output.name
+        compiler.Compiler().compile(pipeline_func=module.penguins_training, package_path=str(fresh))
+        gaps = import_gaps(yaml.safe_load(fresh.read_text()))
+        if gaps:
+            raise SystemExit("not written: " + "; ".join(gaps))
+        output.write_text(fresh.read_text())
 
 
 def check(template: Path = TEMPLATE_FILE) -> list[str]:

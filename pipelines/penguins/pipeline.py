@@ -1,7 +1,12 @@
 """Kubeflow Pipelines v2 pipeline ``penguins-training``: preprocess -> train -> evaluate.
 
-The three steps are lightweight Python components. They install nothing at run time (no
-``packages_to_install``): the base image must already provide every import they use.
+The three steps are lightweight Python components on ``python:3.11-slim``, which has no
+third-party packages: each step's ``packages_to_install`` (``PACKAGES``) lists what it imports, and
+KFP's bootstrap pip-installs it from PyPI when the step starts on Vertex AI or a KFP host. Locally
+(``kfp.local``) the deployer's own environment already satisfies the list, and the local runner
+forbids pip any package index, so nothing is downloaded. ``compile.py`` refuses a template whose
+components import something their image and install list do not provide
+(``mlrelay.kfp_components.component_imports``).
 
 They run inside a ``dsl.ExitHandler`` whose exit task is mlrelay's completion reporter: however
 the steps end, it publishes ``pipeline.succeeded`` or ``pipeline.failed`` for the run to
@@ -15,17 +20,23 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from mlrelay.kfp_components import completion_reporter
 
-# In the cloud this must be an image that already has scikit-learn, pandas and pyarrow (and
-# kfp==2.17.3, so the launcher's bootstrap `pip install kfp --no-deps` is a no-op and no package
-# index is needed at run time). Locally, kfp.local's SubprocessRunner ignores the image.
+# Any image with Python 3.11+ and pip (see component_imports.IMAGE_IMPORTS). Locally,
+# kfp.local's SubprocessRunner ignores the image and runs the steps in the deployer's Python.
 BASE_IMAGE: str = os.environ.get("MLRELAY_PIPELINE_BASE_IMAGE", "python:3.11-slim")
+# What the steps import, installed at the start of each step on remote backends (KFP's bootstrap
+# then installs kfp itself). The ranges are the project's own (pyproject.toml), bounded to the
+# major versions it is tested with, so a local run proves the calls the steps make; a test
+# checks the installed versions satisfy them. Every step gets all three: pandas reads and
+# writes Parquet through pyarrow. For a run that must not reach PyPI, bake these and
+# kfp==2.17.3 into an image and set MLRELAY_PIPELINE_BASE_IMAGE (both installs are then no-ops).
+PACKAGES: list[str] = ["pandas>=3,<4", "scikit-learn>=1.9,<2", "pyarrow>=26,<27"]
 
 PIPELINE_NAME = "penguins-training"
 
 report_completion = completion_reporter(BASE_IMAGE)
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
 def preprocess(
     snapshot_manifest_uri: str,
     snapshot_fingerprint: str,
@@ -126,7 +137,7 @@ def preprocess(
     test_data.metadata.update({**common, "row_count": len(test)})
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
 def train(
     train_data: Input[Dataset],
     n_estimators: int,
@@ -190,7 +201,7 @@ def train(
     )
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, packages_to_install=PACKAGES)
 def evaluate(
     train_data: Input[Dataset],
     test_data: Input[Dataset],

@@ -42,11 +42,19 @@ def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def _child_env() -> dict[str, str]:
-    """Environment for the child: make ``mlrelay_deployer`` importable even if not installed."""
+    """Environment for the child: make ``mlrelay_deployer`` importable even if not installed, and
+    keep the run offline.
+
+    Each task starts with KFP's bootstrap ``pip install`` of its ``packages_to_install`` and kfp,
+    into this very environment (``use_venv=False``). ``PIP_NO_INDEX`` lets pip only find them
+    already installed: a requirement this environment does not satisfy fails the task, naming
+    it, instead of downloading into the deployer's environment."""
     env = dict(os.environ)
     paths = [str(_PACKAGE_PARENT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
+    env["PIP_NO_INDEX"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
 
 

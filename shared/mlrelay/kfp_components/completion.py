@@ -15,10 +15,13 @@ local outbox folder for `kfp.local` (the local backend publishes what lands ther
 
 The component body is self-contained and uses the standard library only (it runs in the
 pipeline's base image, which need not have mlrelay or google-cloud-pubsub): Pub/Sub is reached
-over REST with the runtime's service account token from the metadata server, or the emulator
-when PUBSUB_EMULATOR_HOST is set. The tests in `tests/*/kfp_components/test_completion.py` check
-that what it writes is a valid `LifecycleEvent` with the attributes mlrelay's own publisher
-would set.
+over REST with the runtime's service account token from the metadata server (GCE_METADATA_HOST,
+google-auth's override, else metadata.google.internal), or the emulator when PUBSUB_EMULATOR_HOST
+is set. The token fetch and the publish are retried together (429, 5xx, no answer: exponential
+backoff with full jitter, 8 attempts); any other answer raises at once, naming who answered, the
+status and Google's error status and message. The tests in
+`tests/*/kfp_components/test_completion.py` check that what it writes is a valid `LifecycleEvent`
+with the attributes mlrelay's own publisher would set.
 """
 
 from typing import Any
@@ -37,6 +40,7 @@ def report_pipeline_completion(
     import datetime
     import json
     import os
+    import random
     import re
     import time
     import urllib.error
@@ -103,37 +107,66 @@ def report_pipeline_completion(
     if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", destination):
         raise ValueError(f"destination {destination!r} is not projects/<project>/topics/<topic>")
 
+    # The token and the publish are retried together: a metadata server that is not answering
+    # yet (the job's first seconds) is as transient as a Pub/Sub 503. 429, 5xx and network
+    # errors are retried with exponential backoff and full jitter; any other answer is named
+    # (who answered, the status, Google's error status and message) and raised at once.
     emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-    headers = {"Content-Type": "application/json"}
+    # GCE_METADATA_HOST: google-auth's name for where the metadata server is. The emulator needs
+    # no token, so it is only asked for one there when GCE_METADATA_HOST names a server.
+    metadata_host = os.environ.get("GCE_METADATA_HOST")
+    wants_token = not emulator or bool(metadata_host)
+    token_url = (
+        f"http://{metadata_host or 'metadata.google.internal'}"
+        "/computeMetadata/v1/instance/service-accounts/default/token"
+    )
     if emulator:
         url = f"http://{emulator}/v1/{destination}:publish"
     else:
         url = f"https://pubsub.googleapis.com/v1/{destination}:publish"
-        token_request = urllib.request.Request(
-            "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/"
-            "default/token",
-            headers={"Metadata-Flavor": "Google"},
-        )
-        with urllib.request.urlopen(token_request, timeout=10) as answer:  # noqa: S310
-            headers["Authorization"] = "Bearer " + json.load(answer)["access_token"]
     body = json.dumps(
         {"messages": [{"data": base64.b64encode(data).decode(), "attributes": attributes}]}
     ).encode()
-    for attempt in range(1, 6):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+
+    def named(exc: urllib.error.HTTPError, who: str) -> str:
+        text = exc.read().decode(errors="replace")
         try:
+            error = json.loads(text).get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        if not isinstance(error, dict):  # the metadata server answers {"error": "<text>"}
+            error = {"message": str(error)}
+        status_name = error.get("status") or exc.reason or ""
+        detail = error.get("message") or text.strip()[:300] or "(no body)"
+        return f"{who} answered {exc.code} {status_name}: {detail}"
+
+    attempts = 8
+    headers = {"Content-Type": "application/json"}
+    for attempt in range(1, attempts + 1):
+        who = f"metadata server token fetch ({token_url})"
+        try:
+            if wants_token and "Authorization" not in headers:
+                token_request = urllib.request.Request(
+                    token_url, headers={"Metadata-Flavor": "Google"}
+                )
+                with urllib.request.urlopen(token_request, timeout=10) as answer:  # noqa: S310
+                    headers["Authorization"] = "Bearer " + json.load(answer)["access_token"]
+            who = f"Pub/Sub publish to {destination}"
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
             with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
                 print("mlrelay completion: published", json.load(answer).get("messageIds"))
                 return
         except urllib.error.HTTPError as exc:
+            failure = named(exc, who)
             if exc.code != 429 and exc.code < 500:
-                raise RuntimeError(f"Pub/Sub refused the event: {exc.code} {exc.read()!r}") from exc
-            if attempt == 5:
-                raise
-        except urllib.error.URLError:
-            if attempt == 5:
-                raise
-        time.sleep(min(2.0**attempt, 30.0))
+                raise RuntimeError(failure) from exc
+        except (OSError, ValueError, KeyError) as exc:  # no answer, or not the answer expected
+            failure = f"{who} failed: {type(exc).__name__}: {exc}"
+        if attempt == attempts:
+            raise RuntimeError(f"{failure} (gave up after {attempts} attempts)")
+        delay = random.uniform(0.0, min(30.0, 0.5 * 2.0**attempt))  # noqa: S311 - jitter only
+        print(f"mlrelay completion: {failure}; retrying in {delay:.1f}s")
+        time.sleep(delay)
 
 
 def completion_reporter(base_image: str) -> Any:

@@ -1,10 +1,12 @@
 """The local backend's runner (mlrelay_deployer.kfp_local): a pipeline that cannot start, or a
-child that dies without a result, is a failed run with the log's tail, never an exception."""
+child that dies without a result, is a failed run with the log's tail, never an exception; and a
+run never downloads a component's packages_to_install."""
 
 import sys
 from pathlib import Path
 
 import pytest
+from kfp import compiler, dsl
 
 from mlrelay_deployer.kfp_local import run_local_pipeline
 from tests.helpers import PENGUINS_TEMPLATE
@@ -32,3 +34,32 @@ def test_child_crash_without_result_reports_log_tail(
     assert result.status == "failed"
     assert result.error is not None
     assert result.error.splitlines() == [f"line {i}" for i in range(11, 31)]
+
+
+# On PyPI (cowsay 6.1, a pure-Python wheel) and not installed here: without the runner's
+# PIP_NO_INDEX, the task's bootstrap would download it into the deployer's environment.
+NOT_INSTALLED = "cowsay==6.1"
+
+
+@pytest.mark.pipeline
+def test_local_run_installs_nothing_a_component_lists_that_is_not_here(tmp_path: Path) -> None:
+    @dsl.component(base_image="python:3.11-slim", packages_to_install=[NOT_INSTALLED])
+    def speak() -> str:
+        import cowsay  # type: ignore[import-not-found]
+
+        return str(cowsay.get_output_string("cow", "moo"))
+
+    @dsl.pipeline(name="needs-a-download")
+    def needs_a_download() -> None:
+        speak()
+
+    template = tmp_path / "needs-a-download.yaml"
+    compiler.Compiler().compile(needs_a_download, str(template))
+
+    result = run_local_pipeline(template, {}, tmp_path / "run")
+
+    assert result.status == "failed"
+    assert result.failed_task == "speak"
+    log = Path(result.log_path).read_text()
+    assert f"No matching distribution found for {NOT_INSTALLED}" in log
+    assert not any(Path(p).joinpath("cowsay").exists() for p in sys.path)

@@ -3,8 +3,10 @@ final event per run of a kfp.local pipeline run by the deployer."""
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from mlrelay.kfp_components import report_pipeline_completion
 from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
 from mlrelay_tools.local.runtime import LocalRuntime
+from tests.fakes.metadata_server import FakeMetadataServer
 from tests.helpers import (
     REGISTRY,
     VERTEX_FAILURE,
@@ -47,6 +50,50 @@ def test_reporter_publishes_to_the_lifecycle_topic_over_pubsub_rest(pubsub: str)
     assert event.event_type == "pipeline.failed"
     assert event.details["failed_task"] == "train"
     assert dict(received.message.attributes) == event.attributes()
+
+
+def make_lifecycle_subscription(name: str) -> tuple[Any, str, str]:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path("test-proj", name)
+    subscription = subscriber.subscription_path("test-proj", f"{name}-pull")
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+    return subscriber, topic, subscription
+
+
+def test_reporter_retries_a_failed_token_fetch_and_then_publishes(
+    pubsub: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscriber, topic, subscription = make_lifecycle_subscription("lifecycle-token-retry")
+    with FakeMetadataServer(failures=deque([503])) as metadata:
+        monkeypatch.setenv("GCE_METADATA_HOST", metadata.address)
+
+        report_pipeline_completion(
+            status=final_status("SUCCEEDED"), run_id="penguins-x-4", pipeline="penguins",
+            destination=topic,
+        )  # fmt: skip
+
+        assert len(metadata.token_requests()) == 2  # the 503, then the token
+
+    response = subscriber.pull(subscription=subscription, max_messages=5, timeout=30)
+    [received] = response.received_messages
+    event = LifecycleEvent.model_validate_json(received.message.data)
+    assert (event.event_type, event.run_id) == ("pipeline.succeeded", "penguins-x-4")
+
+
+def test_reporter_names_the_pubsub_rest_error_it_cannot_retry(pubsub: str) -> None:
+    missing = "projects/test-proj/topics/no-such-topic"
+
+    with pytest.raises(RuntimeError) as raised:
+        report_pipeline_completion(
+            status=final_status("SUCCEEDED"), run_id="penguins-x-5", pipeline="penguins",
+            destination=missing,
+        )  # fmt: skip
+
+    assert str(raised.value).startswith(f"Pub/Sub publish to {missing} answered 404 NOT_FOUND: ")
 
 
 def deploy_request(manifest: Path, fingerprint: str, run_id: str) -> DeployRequest:

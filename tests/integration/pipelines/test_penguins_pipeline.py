@@ -1,6 +1,7 @@
 """The penguins pipeline: compiled template is fresh, and it runs end to end with kfp.local."""
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,17 @@ def test_compiled_template_is_up_to_date() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_compile_refuses_a_template_whose_steps_lack_their_imports(tmp_path: Path) -> None:
+    source = (REPO / "pipelines" / "penguins" / "pipeline.py").read_text()
+    declared = next(line for line in source.splitlines() if line.startswith("PACKAGES: list[str]"))
+    without_packages = tmp_path / "pipeline.py"
+    without_packages.write_text(source.replace(declared, "PACKAGES: list[str] = []"))
+    compile_pipeline = runpy.run_path(str(COMPILE_SCRIPT))["compile_pipeline"]
+
+    with pytest.raises(SystemExit) as refused:
+        compile_pipeline(tmp_path / "out.yaml", pipeline_file=without_packages)
+
+    assert "exec-preprocess (preprocess) imports pandas, pyarrow, sklearn" in str(refused.value)
+    assert not (tmp_path / "out.yaml").exists()
