@@ -76,7 +76,7 @@ def sql_parameter_problems(
         if is_parameter_name(name):
             problem = f"@{name} is used but not listed in `query_parameters`; list it there"
         else:
-            problem = f"@{name} is no parameter name; use letters, digits and underscores"
+            problem = f"@`{name}` is no parameter name; use letters, digits and underscores"
         found.append(((*at, "sql"), problem))
     for i, param in enumerate(source.query_parameters):
         if param not in used:

@@ -118,3 +118,13 @@ def test_an_unclosed_string_in_the_query_is_named() -> None:
     [problem] = caught.value.problems
     assert (problem.line, problem.field) == (5, "pipelines.churn.source.sql")
     assert problem.message == "the string opened on line 2 is never closed; close the string"
+
+
+def test_a_parameter_name_no_listing_can_match_is_named() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(sql_registry("SELECT @`min year`, @min_year", "min_year"), "registry.yaml")
+    [problem] = caught.value.problems
+    assert problem.field == "pipelines.churn.source.sql"
+    assert problem.message == (
+        "@`min year` is no parameter name; use letters, digits and underscores"
+    )
