@@ -10,7 +10,7 @@ from typing import Any
 
 from mlrelay.errors import PermanentError
 from mlrelay.ports.protocols import SnapshotPlan
-from mlrelay_snapshotter.sql_parameters import placeholders
+from mlrelay.sql_parameters import parameter_names
 
 SNAPSHOT_TIME = "snapshot_time"  # the built-in parameter a query may use to pin its reads
 _TABLE = re.compile(r"^(?:[A-Za-z0-9_:.-]+\.)?[A-Za-z0-9_-]+\.[A-Za-z0-9_$-]+$")
@@ -71,7 +71,7 @@ def source_query(plan: SnapshotPlan, now: datetime | None = None) -> SourceQuery
         sql = f"SELECT * FROM `{table}` FOR SYSTEM_TIME AS OF @{SNAPSHOT_TIME}"  # noqa: S608
         return SourceQuery(sql, [scalar_parameter(SNAPSHOT_TIME, at)], pinned)
     sql = plan.sql or ""
-    used = placeholders(sql)
+    used = parameter_names(sql)
     params = []
     for name in used:
         if name == SNAPSHOT_TIME:

@@ -16,8 +16,8 @@ from mlrelay.ports.protocols import (
     ObjectStore,
     SnapshotPlan,
 )
+from mlrelay.sql_parameters import parameter_names, respell_parameters
 from mlrelay_snapshotter.checksums import file_checksums
-from mlrelay_snapshotter.sql_parameters import placeholders, to_dollar_placeholders
 
 log = structlog.get_logger()
 
@@ -60,8 +60,8 @@ class DuckDbWarehouse:
             select = f"SELECT * FROM {quote_table(plan.table)}"  # noqa: S608
         else:
             assert plan.sql is not None
-            select = to_dollar_placeholders(plan.sql)
-            used = placeholders(plan.sql)
+            select = respell_parameters(plan.sql, lambda name: f"${name}")  # DuckDB's spelling
+            used = parameter_names(plan.sql)
             params = {k: v for k, v in plan.query_parameters.items() if k in used}
             if "snapshot_time" in used and plan.snapshot_time is not None:
                 params["snapshot_time"] = plan.snapshot_time

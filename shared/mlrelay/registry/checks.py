@@ -6,7 +6,6 @@ Each check returns (path, problem) pairs; `mlrelay.registry` turns paths into fi
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,14 @@ from mlrelay.registry.specs import (
     GroupSpec,
     PipelineSpec,
     ScheduleSpec,
+    SourceSpec,
     resolve_parameters,
     template_location,
 )
+from mlrelay.sql_parameters import UnclosedSql, is_parameter_name, parameter_names
 
-_SQL_PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+# @snapshot_time is built in: the run's logical time, which the snapshotter binds
+BUILT_IN_PARAMETERS = frozenset({"snapshot_time"})
 
 
 Found = tuple[tuple[str | int, ...], str]
@@ -39,21 +41,7 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
                     f"{param!r} has no default in `parameters`; add one so its type is known",
                 )
             )
-    if spec.source.sql is not None:
-        used = set(_SQL_PARAM.findall(spec.source.sql))
-        # @snapshot_time is built in: the run's logical time, which the snapshotter binds
-        for missing in sorted(used - set(spec.source.query_parameters) - {"snapshot_time"}):
-            found.append(
-                ((*at, "source", "sql"), f"@{missing} is used but not listed in `query_parameters`")
-            )
-        for i, param in enumerate(spec.source.query_parameters):
-            if param not in spec.parameters:
-                found.append(
-                    (
-                        (*at, "source", "query_parameters", i),
-                        f"{param!r} needs a default in `parameters`",
-                    )
-                )
+    found += sql_parameter_problems((*at, "source"), spec.source, spec.parameters)
     if spec.backend in ("vertex", "kfp") and getattr(spec, spec.backend) is None:
         found.append(
             ((*at, "backend"), f"`backend: {spec.backend}` needs a `{spec.backend}:` section")
@@ -66,6 +54,43 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
                 f"file {location} does not exist; compile the pipeline or fix the path",
             )
         )
+    return found
+
+
+def sql_parameter_problems(
+    at: tuple[str | int, ...], source: SourceSpec, defaults: dict[str, Any]
+) -> list[Found]:
+    """The query's `@name`s (as BigQuery reads them: not in strings, quoted names or comments)
+    match `query_parameters` both ways, and each listed name has a default."""
+    if source.sql is None:
+        return []
+    try:
+        used = parameter_names(source.sql)
+    except UnclosedSql as exc:
+        return [((*at, "sql"), f"{exc.problem}; {exc.fix}")]
+    found: list[Found] = []
+    listed = set(source.query_parameters)
+    for name in used:
+        if name in listed or name in BUILT_IN_PARAMETERS:
+            continue
+        if is_parameter_name(name):
+            problem = f"@{name} is used but not listed in `query_parameters`; list it there"
+        else:
+            problem = f"@`{name}` is no parameter name; use letters, digits and underscores"
+        found.append(((*at, "sql"), problem))
+    for i, param in enumerate(source.query_parameters):
+        if param not in used:
+            found.append(
+                (
+                    (*at, "query_parameters", i),
+                    f"@{param} is listed but the SQL never uses it (a comment, string or quoted "
+                    "name does not count); use it or remove it",
+                )
+            )
+        if param not in defaults:
+            found.append(
+                ((*at, "query_parameters", i), f"{param!r} needs a default in `parameters`")
+            )
     return found
 
 

@@ -82,3 +82,71 @@ def test_kfp_host_takes_a_token_name_or_an_iap_client_id_but_not_both() -> None:
     for one in ("token: team", f"client_id: {client_id}"):
         spec = parse_registry(kfp_registry(f"{{{host}, {one}}}"), "registry.yaml", REGISTRY.parent)
         assert spec.pipelines["penguins"].kfp is not None
+
+
+def sql_registry(sql: str, listed: str) -> str:
+    """A one-pipeline registry whose source is `sql` with `query_parameters: [listed]`."""
+    indented = "\n".join(f"        {line}" for line in sql.splitlines())
+    return f"""\
+version: 1
+pipelines:
+  churn:
+    source:
+      sql: |-
+{indented}
+      query_parameters: [{listed}]
+    template: {PENGUINS_TEMPLATE}
+    parameters: {{min_year: 2007, region: eu}}
+"""
+
+
+# what only looks like a parameter, as the issue lists it: comments, strings, triple-quoted
+# strings, a system variable, a quoted name
+LOOKALIKES = """\
+SELECT @@time_zone AS zone, '@region' AS a, '''@region''' AS b, \"\"\"@region\"\"\" AS c,
+  r'@region' AS d, `@region` AS e  -- @region
+FROM `proj.ds.t` # @region
+WHERE year >= @min_year /* @region */"""
+
+
+def test_a_query_whose_lookalikes_are_no_parameters_validates() -> None:
+    registry = parse_registry(sql_registry(LOOKALIKES, "min_year"), "registry.yaml")
+    assert registry.pipelines["churn"].source.query_parameters == ["min_year"]
+
+
+def test_a_parameter_listed_but_only_in_a_comment_or_string_is_unused() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(sql_registry(LOOKALIKES, "min_year, region"), "registry.yaml")
+    found = {(p.line, p.field): p.message for p in caught.value.problems}
+    assert found == {
+        (10, "pipelines.churn.source.query_parameters.1"): "@region is listed but the SQL never "
+        "uses it (a comment, string or quoted name does not count); use it or remove it"
+    }
+
+
+def test_a_parameter_used_but_not_listed_is_named() -> None:
+    sql = "SELECT @@time_zone, '@region' FROM t -- @region\nWHERE year > @min_year AND r = @region"
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(sql_registry(sql, "min_year"), "registry.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.field) == (5, "pipelines.churn.source.sql")
+    assert problem.message == "@region is used but not listed in `query_parameters`; list it there"
+
+
+def test_an_unclosed_string_in_the_query_is_named() -> None:
+    sql = "SELECT 1\nWHERE year >= @min_year AND r = 'eu"
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(sql_registry(sql, "min_year"), "registry.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.field) == (5, "pipelines.churn.source.sql")
+    assert problem.message == "the string opened on line 2 is never closed; close the string"
+
+
+def test_a_parameter_name_no_listing_can_match_is_named() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(sql_registry("SELECT @`min year`, @min_year", "min_year"), "registry.yaml")
+    [problem] = caught.value.problems
+    assert problem.field == "pipelines.churn.source.sql"
+    assert problem.message == (
+        "@`min year` is no parameter name; use letters, digits and underscores"
+    )

@@ -69,6 +69,16 @@ def test_query_values_are_typed_parameters_and_only_those_used() -> None:
     assert query.point_in_time.startswith("read_at_export")
 
 
+def test_only_real_parameters_are_bound_not_comments_strings_or_system_variables() -> None:
+    sql = """SELECT @@time_zone, '''it's @x''', \"\"\"say "@x" \"\"\", `@x` FROM t # @x
+WHERE a = @a -- @x
+  AND b = /* @x */ @b"""
+    values = {"a": 1, "b": "o"}
+    query = source_query(plan(source_kind="query", table=None, sql=sql, query_parameters=values))
+    assert query.sql == sql
+    assert [(p.name, p.value) for p in query.parameters] == [("a", 1), ("b", "o")]
+
+
 def test_a_query_missing_a_value_is_refused() -> None:
     with pytest.raises(PermanentError, match="@n has no value"):
         source_query(plan(source_kind="query", table=None, sql="SELECT @n"), NOW)

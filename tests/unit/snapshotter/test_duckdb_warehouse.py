@@ -21,9 +21,9 @@ version: 1
 pipelines:
   penguins:
     source:
-      sql: >-
-        SELECT species, year, @snapshot_time AS read_as_of FROM penguins
-        WHERE year >= @min_year
+      sql: |-
+        SELECT species, year, @snapshot_time AS read_as_of FROM penguins -- not by @island
+        WHERE year >= @min_year AND species != '@min_year'
       query_parameters: [min_year]
     parameters: {min_year: 2008}
     template: penguins/penguins_pipeline.yaml
