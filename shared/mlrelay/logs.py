@@ -133,9 +133,15 @@ def _route_standard_logging(
     handler.setFormatter(formatter)
     setattr(handler, _OWN_HANDLER, True)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OWN_HANDLER, False)]:
-        root.removeHandler(old)
-    root.addHandler(handler)
+    # google-api-core cuts the "google" logger off from the root the first time a client sets up
+    # its logging (client_logging.initialize_logging), unless that logger is configured already:
+    # so it gets our handler itself, and does not propagate (no line twice).
+    google = logging.getLogger("google")
+    for logger in (root, google):
+        for old in [h for h in logger.handlers if getattr(h, _OWN_HANDLER, False)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+    google.propagate = False
     root.setLevel(logging.getLevelName(level))
 
 

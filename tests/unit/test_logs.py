@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudevents.http import CloudEvent
+from google.api_core import client_logging
 
 from mlrelay.config.env import Secret
 from mlrelay.config.settings import Settings
@@ -60,6 +61,8 @@ def test_library_log_lines_are_cloud_logging_json_with_the_run_id_and_no_secret(
             logging.getLogger("urllib3.connectionpool").warning(
                 "Retrying POST https://hooks.slack.com/services/T0AAA/B0BBB/cccc after 503"
             )
+        # as a Google client does when it is first made: the "google" logger stops propagating
+        client_logging.initialize_logging()
         logging.getLogger("google.api_core.retry").info("retrying, Bearer ya29.a0Afake-token")
     finally:
         configure_logging("console", "INFO")
