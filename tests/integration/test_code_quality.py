@@ -1,4 +1,5 @@
-"""Lint and types are part of the test command, so CI and developers run the same checks."""
+"""Lint, types and declared dependencies are part of the test command, so CI and developers run
+the same checks."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ BIN = Path(sys.executable).parent
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy")],
+        # every third-party import is declared in pyproject.toml ([tool.deptry] there)
+        [str(BIN / "deptry"), ".", "--no-ansi"],
     ],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    ids=["ruff-check", "ruff-format", "mypy", "deptry"],
 )
 def test_code_is_clean(command: list[str]) -> None:
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)

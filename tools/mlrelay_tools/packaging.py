@@ -3,7 +3,9 @@
 Cloud Functions uploads one directory, so each package holds the service's `main.py` and code
 package, the runtime package `mlrelay` vendored whole beside them (the operator tooling lives
 in `mlrelay_tools`, which no function imports), the pipeline registry with the templates it
-references, and a `requirements.txt` pinned to the versions this environment was tested with.
+references, and as its `requirements.txt` the service's committed lock (every package pinned with
+its hashes, `mlrelay_tools.locks`): pip installs it in hash-checking mode, so every build of the
+function installs the same files.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ import re
 import shutil
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from mlrelay.config.functions import FUNCTIONS
 from mlrelay.errors import ConfigurationError
 from mlrelay.registry import load_registry
+from mlrelay_tools.locks import SERVICES as SERVICES  # the services, named once, in locks
+from mlrelay_tools.locks import checked_lock
 
-SERVICES = tuple(dict.fromkeys(spec.service_dir for spec in FUNCTIONS))
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?")
+_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\[\],-]*==")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -32,27 +33,9 @@ class Package:
     requirements: list[str]
 
 
-def pinned_requirements(requirements_file: Path) -> list[str]:
-    """Each requirement pinned to the version installed here (the one the tests ran with)."""
-    pinned = []
-    for line in requirements_file.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = _REQUIREMENT.match(line)
-        if match is None:
-            raise ConfigurationError(str(requirements_file), f"cannot read requirement {line!r}")
-        name, extras = match.group(1), match.group(2) or ""
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            raise ConfigurationError(
-                str(requirements_file),
-                f"{name} is not installed here, so it cannot be pinned",
-                "pip install -e '.[dev]' first",
-            ) from None
-        pinned.append(f"{name}{extras}=={version}")
-    return pinned
+def locked_requirements(lock_text: str) -> list[str]:
+    """The `name==version` pins of a lock (its hash and comment lines left out)."""
+    return [line.split(" ", 1)[0] for line in lock_text.splitlines() if _PIN.match(line)]
 
 
 def _copy_tree(source: Path, target: Path, excludes: tuple[str, ...] = ("__pycache__",)) -> None:
@@ -96,6 +79,7 @@ def package_service(service: str, repo: Path, registry_file: Path, out_dir: Path
         raise ConfigurationError(
             "SERVICE", f"{service!r} is not a service", f"use one of: {', '.join(SERVICES)}"
         )
+    lock = checked_lock(repo, service)  # a stale lock stops before anything is written
     source = repo / "services" / service
     folder = out_dir / service
     if folder.exists():
@@ -105,12 +89,7 @@ def package_service(service: str, repo: Path, registry_file: Path, out_dir: Path
     _copy_tree(source / f"mlrelay_{service}", folder / f"mlrelay_{service}")
     _copy_tree(repo / "shared" / "mlrelay", folder / "mlrelay")
     _copy_registry(registry_file, folder / "registry")
-    requirements = pinned_requirements(source / "requirements.txt")
-    (folder / "requirements.txt").write_text(
-        "# pinned by `mlrelay package` to the versions mlrelay was tested with\n"
-        + "\n".join(requirements)
-        + "\n"
-    )
+    (folder / "requirements.txt").write_text(lock)
     archive = out_dir / f"{service}.zip"
     _zip(folder, archive)
-    return Package(service, folder, archive, requirements)
+    return Package(service, folder, archive, locked_requirements(lock))

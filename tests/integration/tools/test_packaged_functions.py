@@ -1,7 +1,7 @@
 """Each `mlrelay package` output, unpacked into an empty folder, installed into a fresh venv from
-its own requirements.txt, started with functions-framework on loopback, and posted a Pub/Sub push:
-it must answer correctly with nothing from the repo on its path (google mode, against the Pub/Sub
-and GCS emulators)."""
+its own requirements.txt (the service's hashed lock, with --require-hashes), started with
+functions-framework on loopback, and posted a Pub/Sub push: it must answer correctly with nothing
+from the repo on its path (google mode, against the Pub/Sub and GCS emulators)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def install(service: str, workdir: Path) -> Deployed:
             "pip",
             "install",
             "--quiet",
+            # what Cloud Functions' pip does with a hashed requirements.txt, said out loud: a
+            # package or file the lock does not name fails the install
+            "--require-hashes",
             "-r",
             str(folder / "requirements.txt"),
         ],

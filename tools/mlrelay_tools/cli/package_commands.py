@@ -39,7 +39,8 @@ def package(
     service: str | None, all_services: bool, out_dir: Path, registry_file: Path, repo: Path
 ) -> None:
     """Make the source a Cloud Function deploy uploads: main.py, the service's code, the shared
-    library vendored in, the registry and its templates, and pinned requirements."""
+    library vendored in, the registry and its templates, and the service's lock (every package
+    pinned, with hashes) as requirements.txt."""
     if all_services == (service is not None):
         raise click.UsageError("name one SERVICE or pass --all")
     services = SERVICES if all_services else (service or "",)
@@ -50,4 +51,4 @@ def package(
             )
         except ExplainedError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{name}: {built.archive} ({len(built.requirements)} pinned requirements)")
+        click.echo(f"{name}: {built.archive} ({len(built.requirements)} locked packages, hashed)")
