@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 from mlrelay_tools.cloud_permissions import CALLS, PUBLISHES, SERVICES, markdown
 from tests.helpers import REPO
+from tests.unit.infra.terraform_files import module_locals, module_resources
 
-MODULE = REPO / "infra" / "modules" / "mlrelay"
 IDENTITIES = {*SERVICES, "pipelines"}
 
 # Client methods that build a reference or wait on a local future: no request to Google.
@@ -29,36 +27,6 @@ class Grant:
     identity: str
     role: str
     on: str
-
-
-def unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    return value
-
-
-@functools.cache
-def module_resources() -> list[tuple[str, str, dict[str, Any]]]:
-    """(type, name, body) of every resource in the module."""
-    found = []
-    for path in sorted(MODULE.glob("*.tf")):
-        with path.open() as handle:
-            parsed = unquote(hcl2.load(handle))
-        for block in parsed.get("resource", []):
-            for kind, named in block.items():
-                for name, body in named.items():
-                    found.append((kind, name, body))
-    return found
-
-
-@functools.cache
-def module_locals() -> dict[str, Any]:
-    with (MODULE / "locals.tf").open() as handle:
-        return unquote(hcl2.load(handle))["locals"][0]  # type: ignore[no-any-return]
 
 
 # resource type -> (the attribute naming the resource, {expression: grant_on})

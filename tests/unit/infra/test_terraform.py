@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from mlrelay.config.deployer import KFP_TOKEN_PREFIX
@@ -19,38 +18,16 @@ from mlrelay.config.functions import FUNCTIONS
 from mlrelay.config.settings import SECTIONS
 from mlrelay.config.topics import DEFAULT_TOPICS
 from mlrelay_tools.packaging import SERVICES
-from tests.helpers import REGISTRY, REPO
-
-INFRA = REPO / "infra"
-MODULE = INFRA / "modules" / "mlrelay"
-TF_FILES = sorted(INFRA.rglob("*.tf"))
-
-
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of string literals: drop them for comparison."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    return value
-
-
-def load_tf(path: Path) -> dict[str, Any]:
-    with path.open() as handle:
-        return unquote(hcl2.load(handle))  # type: ignore[no-any-return]
-
-
-def module_locals() -> dict[str, Any]:
-    return load_tf(MODULE / "locals.tf")["locals"][0]  # type: ignore[no-any-return]
-
-
-def module_variables() -> dict[str, Any]:
-    variables = {}
-    for block in load_tf(MODULE / "variables.tf")["variable"]:
-        variables.update(block)
-    return variables
+from tests.helpers import REGISTRY
+from tests.unit.infra.terraform_files import (
+    INFRA,
+    MODULE,
+    TF_FILES,
+    load_tf,
+    module_locals,
+    module_resources,
+    module_variables,
+)
 
 
 @pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(INFRA)))
@@ -125,15 +102,6 @@ def test_terraform_schedules_come_from_the_same_export_as_schedules_apply(tmp_pa
     assert all("managed by Terraform" in job["description"] for job in exported)
     assert 'merge(each.value.attributes, { mlrelay_managed_by = "terraform" })' in scheduler_tf
     assert "job.job_id => job" in (MODULE / "locals.tf").read_text()
-
-
-def module_resources() -> list[tuple[str, str, dict[str, Any]]]:
-    found = []
-    for path in sorted(MODULE.glob("*.tf")):
-        for block in load_tf(path).get("resource", []):
-            for kind, named in block.items():
-                found += [(kind, name, body) for name, body in named.items()]
-    return found
 
 
 def test_notifier_runs_as_one_instance_serving_several_requests() -> None:

@@ -9,19 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
 from mlrelay.ports.container import Ports
 from mlrelay.stage.dead_letters import DeadLetter
+from mlrelay_tools.cli.environment import settings_from_env
 from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.dead_letters import list_dead_letters, replay_dead_letter
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env().read_every_section()
-    except ExplainedError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group("deadletters")
@@ -34,7 +27,7 @@ def deadletters() -> None:
 @JSON_OPTION
 def list_command(pending: bool, as_json: bool) -> None:
     """List dead letters: id, subscription, topic, failed deliveries, run, replay."""
-    settings = _settings()
+    settings = settings_from_env()
     letters = list_dead_letters(Ports(settings).store, include_replayed=not pending)
     if as_json:
         echo_json([_row(d) for d in letters])
@@ -78,7 +71,7 @@ def replay_command(ident: str, force: bool) -> None:
 
     On Google Cloud it goes to Pub/Sub; in embedded mode the local runtime runs until the
     replayed message and everything it causes are delivered."""
-    settings = _settings()
+    settings = settings_from_env()
     try:
         if settings.mode == "google":
             ports = Ports(settings)

@@ -17,16 +17,10 @@ from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
 from mlrelay.registry import RegistryError, load_registry, resolve_parameters
 from mlrelay.stage.records import StageRecord
+from mlrelay_tools.cli.environment import settings_from_env
 from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.cli.params import parse_params
 from mlrelay_tools.cli.verbosity import add_verbose_option
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env().read_every_section()
-    except ExplainedError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +45,7 @@ def run(pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
     """Run PIPELINE end to end on this machine: trigger -> snapshot -> deploy -> notify."""
     from mlrelay_tools.cli.run_flow import run_locally, summary_table
 
-    settings = _settings()
+    settings = settings_from_env()
     console = Console()
     console.print(
         f"[bold]mlrelay run[/] {pipeline}  (embedded: DuckDB, local bucket "
@@ -67,7 +61,7 @@ def run(pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 def validate(file: Path | None) -> None:
     """Check the pipeline registry; every problem is listed with file, line and field."""
-    path = file or _settings().registry_path
+    path = file or settings_from_env().registry_path
     try:
         registry = load_registry(path)
     except RegistryError as exc:
@@ -98,7 +92,7 @@ def runs_list(as_json: bool) -> None:
     """Every run in the ledger, with the state of each stage."""
     from mlrelay.stage.ledger import list_runs, read_run
 
-    store = _store(_settings())
+    store = _store(settings_from_env())
     rows: list[dict[str, Any]] = []
     for run_id in list_runs(store):
         records = read_run(store, run_id)
@@ -146,7 +140,7 @@ def runs_show(run_id: str) -> None:
     """The ledger of one run, stage by stage, as JSON."""
     from mlrelay.stage.ledger import read_run
 
-    records = read_run(_store(_settings()), run_id)
+    records = read_run(_store(settings_from_env()), run_id)
     if not records:
         raise click.ClickException(f"run {run_id!r} is not in the ledger; see `mlrelay runs list`")
     click.echo(json.dumps({stage: rec.__dict__ for stage, rec in records.items()}, indent=2))
@@ -173,7 +167,7 @@ def trigger(
     from mlrelay.adapters.pubsub_publisher import PubSubPublisher
     from mlrelay.contracts import RunRequest
 
-    settings = _settings()
+    settings = settings_from_env()
     if not settings.project or settings.project == "local":
         raise click.ClickException(
             "GOOGLE_CLOUD_PROJECT is not set: export it to the project "

@@ -8,18 +8,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError
 from mlrelay.ports.container import Ports
+from mlrelay_tools.cli.environment import settings_from_env
 from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 from mlrelay_tools.rejections import list_rejections, replay_rejection
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env().read_every_section()
-    except ExplainedError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group("rejected")
@@ -32,7 +25,7 @@ def rejected() -> None:
 @JSON_OPTION
 def list_command(pending: bool, as_json: bool) -> None:
     """List rejections: id, stage, field, reason, when, replay."""
-    settings = _settings()
+    settings = settings_from_env()
     found = list_rejections(Ports(settings).store, settings.topics, include_replayed=not pending)
     if as_json:
         echo_json([r.as_json() for r in found])
@@ -66,7 +59,7 @@ def replay_command(ident: str, data_file: Path | None, force: bool) -> None:
     Replay once the cause is fixed (a bug in mlrelay, a registry entry the message needed), or
     pass a corrected copy with --data. On Google Cloud it goes to Pub/Sub; in embedded mode the
     local runtime runs until the message and everything it causes are delivered."""
-    settings = _settings()
+    settings = settings_from_env()
     data = data_file.read_bytes() if data_file is not None else None
     try:
         if settings.mode == "google":

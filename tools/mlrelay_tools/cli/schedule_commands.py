@@ -15,16 +15,10 @@ import click
 from mlrelay.config.settings import Settings
 from mlrelay.errors import ExplainedError, TransientError
 from mlrelay.registry import Registry, RegistryError, load_registry
+from mlrelay_tools.cli.environment import settings_from_env
 from mlrelay_tools.cli.json_output import JSON_OPTION, echo_json
 
 DATETIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env().read_every_section()
-    except ExplainedError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _registry(settings: Settings) -> Registry:
@@ -75,7 +69,7 @@ def _plan(
     from mlrelay_tools.schedules.jobs import desired_jobs
     from mlrelay_tools.schedules.sync import held_jobs, plan_changes
 
-    settings = _settings()
+    settings = settings_from_env()
     if not settings.project or settings.project == "local":
         raise click.ClickException("GOOGLE_CLOUD_PROJECT is not set: export the project to sync")
     registry = _registry(settings)
@@ -190,7 +184,7 @@ def schedules_export(registry_file: Path | None, out_file: Path) -> None:
 
     from mlrelay_tools.schedules.jobs import desired_jobs
 
-    registry = load_registry(registry_file) if registry_file else _registry(_settings())
+    registry = load_registry(registry_file) if registry_file else _registry(settings_from_env())
     jobs = [
         {
             "job_id": job.job_id,
@@ -230,7 +224,7 @@ def backfill(
     Run ids are those the scheduled ticks would have had, so a slot that ran is not run again."""
     from mlrelay_tools.schedules.backfill import backfill_items
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         items = backfill_items(
             _registry(settings),
@@ -326,7 +320,7 @@ def _run_local_cron(for_seconds: float | None) -> None:
     from mlrelay_tools.local.runtime import build_local_runtime
     from mlrelay_tools.schedules.local_cron import next_slot, run_cron
 
-    settings = _settings()
+    settings = settings_from_env()
     registry = _registry(settings)
     seed_demo_warehouse(settings.warehouse_path)
     runtime = build_local_runtime(settings, registry=registry)
