@@ -59,7 +59,7 @@ def test_library_log_lines_are_cloud_logging_json_with_the_run_id_and_no_secret(
                 "Retrying %s with token %s", "https://slack.com/api/chat.postMessage", token.value
             )
             logging.getLogger("urllib3.connectionpool").warning(
-                "Retrying POST https://hooks.slack.com/services/T0AAA/B0BBB/cccc after 503"
+                "Retrying POST https://hooks.slack.com/services/tfake0/bfake0/cccc after 503"
             )
         # as a Google client does when it is first made: the "google" logger stops propagating
         client_logging.initialize_logging()
@@ -72,6 +72,6 @@ def test_library_log_lines_are_cloud_logging_json_with_the_run_id_and_no_secret(
         assert line["severity"] == "WARNING" and "time" in line
     assert slack["logger"] == "slack_sdk.web.base_client"
     assert token.value not in out.getvalue() and "[redacted]" in slack["message"]
-    assert "B0BBB" not in urllib3["message"] and "hooks.slack.com/[redacted]" in urllib3["message"]
+    assert "bfake0" not in urllib3["message"] and "hooks.slack.com/[redacted]" in urllib3["message"]
     assert "ya29" not in google["message"] and google["severity"] == "INFO"
     assert "logging.googleapis.com/labels" not in google  # outside the run: no run id
