@@ -35,6 +35,19 @@ class Fault:
     method: str = ""
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One request that passed (kept when the proxy's `journal` is on): what a cost count needs."""
+
+    method: str
+    target: str  # path and query
+    status: int
+    seconds: float  # request start -> answer (for a push: how long the function ran)
+    request_bytes: int
+    body: bytes = b""  # the request's body, when `journal_bodies` is on
+    answer: bytes = b""  # the answer's body, likewise
+
+
 @dataclass
 class FaultProxy:
     upstream: str  # host:port
@@ -51,6 +64,9 @@ class FaultProxy:
     serial: bool = False
     forwarding: threading.Lock = field(default_factory=threading.Lock)
     bodies: list[bytes] = field(default_factory=list)
+    # every request with its method, path, status and time (None: not kept)
+    journal: list[JournalEntry] | None = None
+    journal_bodies: bool = False  # keep the request's and the answer's bodies in it too
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: LoopbackServer | None = None
 
@@ -105,6 +121,23 @@ class FaultProxy:
             self._server.stop()
 
     def _forward(self, request: Request) -> Answer:
+        started = time.monotonic()
+        answer = self._answer(request)
+        if self.journal is not None:
+            entry = JournalEntry(
+                request.method,
+                request.target,
+                answer.status,
+                time.monotonic() - started,
+                len(request.body or b""),
+                (request.body or b"") if self.journal_bodies else b"",
+                answer.body if self.journal_bodies else b"",
+            )
+            with self.lock:
+                self.journal.append(entry)
+        return answer
+
+    def _answer(self, request: Request) -> Answer:
         if self.record and request.body:
             with self.lock:
                 self.bodies.append(request.body)
