@@ -1,0 +1,1 @@
+"""Benchmarks (scripts run from the repo root: `.venv/bin/python bench/<name>.py`)."""
