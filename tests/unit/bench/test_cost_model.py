@@ -16,6 +16,7 @@ from bench.cost_model import (
     dollars,
     function_specs,
     gcs_class,
+    gcs_kind,
     idle_monthly,
     message_bytes,
     pubsub_billable,
@@ -46,6 +47,15 @@ def test_gcs_requests_fall_in_the_class_gcs_pricing_gives_them(
     method: str, target: str, expected: str
 ) -> None:
     assert gcs_class(method, target) == expected
+
+
+def test_gcs_requests_are_named_by_kind_for_the_breakdown() -> None:
+    assert gcs_kind("POST", "/upload/storage/v1/b/bkt/o?uploadType=media") == "upload (insert)"
+    assert gcs_kind("GET", "/storage/v1/b/bkt/o?prefix=a") == "list"
+    assert gcs_kind("GET", "/download/storage/v1/b/bkt/o/a?alt=media") == "get media"
+    assert gcs_kind("GET", "/storage/v1/b/bkt/o/a") == "get metadata"
+    assert gcs_kind("POST", "/storage/v1/b/bkt/o/a/rewriteTo/b/bkt/o/b") == "rewriteTo"
+    assert gcs_kind("DELETE", "/storage/v1/b/bkt/o/a") == "delete"
 
 
 def test_pubsub_bills_at_least_1000_bytes_a_request() -> None:
