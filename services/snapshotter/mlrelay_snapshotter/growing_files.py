@@ -35,7 +35,7 @@ class _Followed:
     size: int = 0
 
 
-class _Follower:
+class Follower:
     def __init__(self, folder: Path, pattern: str) -> None:
         self.folder = folder
         self.pattern = pattern
@@ -46,17 +46,20 @@ class _Follower:
     def run(self) -> None:
         try:
             while not self.done.is_set():
-                if not self._step():
+                if not self.step():
                     self.done.wait(_IDLE_SECONDS)
-            while self._step():  # the writer has finished: read each file to its end
+            while self.step():  # the writer has finished: read each file to its end
                 pass
         except OSError as exc:  # a file vanished or could not be read: digest afterwards
             self.failed = f"{type(exc).__name__}: {exc}"
         finally:
-            for followed in self.files.values():
-                followed.handle.close()
+            self.close()
 
-    def _step(self) -> bool:
+    def close(self) -> None:
+        for followed in self.files.values():
+            followed.handle.close()
+
+    def step(self) -> bool:
         """Read what was appended since the last step, one chunk per file; False: nothing new."""
         progress = False
         for path in sorted(self.folder.glob(self.pattern)):
@@ -77,7 +80,7 @@ def checksums_while_written(
     """Run `write` (it fills `folder` with files matching `pattern`, appending only) while a
     second thread digests the files as they grow; returns what `write` returned and, for every
     matching file once it is done, (sha256 hex, crc32c base64) of its final bytes."""
-    follower = _Follower(folder, pattern)
+    follower = Follower(folder, pattern)
     thread = threading.Thread(target=follower.run, name="checksums", daemon=True)
     thread.start()
     try:
@@ -85,15 +88,20 @@ def checksums_while_written(
     finally:
         follower.done.set()
         thread.join()
+    return result, final_digests(follower)
+
+
+def final_digests(follower: Follower) -> dict[Path, tuple[str, str]]:
+    """Every matching file's digests: the follower's where the file is unchanged, else fresh."""
     digests: dict[Path, tuple[str, str]] = {}
-    for path in sorted(folder.glob(pattern)):
+    for path in sorted(follower.folder.glob(follower.pattern)):
         followed = None if follower.failed else follower.files.get(path)
         if followed is not None and _unchanged(path, followed):
             digests[path] = (followed.sums.sha256, followed.sums.crc32c)
         else:
             log.info("checksums_read_again", file=path.name, reason=follower.failed or "changed")
             digests[path] = file_checksums(path)
-    return result, digests
+    return digests
 
 
 def _unchanged(path: Path, followed: _Followed) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import google_crc32c
 from structlog.testing import capture_logs
 
-from mlrelay_snapshotter.growing_files import checksums_while_written
+from mlrelay_snapshotter.growing_files import Follower, checksums_while_written, final_digests
 
 
 def expected(data: bytes) -> tuple[str, str]:
@@ -42,28 +42,23 @@ def test_files_appended_in_pieces_are_digested_as_they_grow(tmp_path: Path) -> N
 
 def test_bytes_changed_behind_the_follower_are_digested_again(tmp_path: Path) -> None:
     path = tmp_path / "part-0.parquet"
-
-    def write() -> None:
-        with path.open("wb") as out:
-            out.write(b"A" * 100_000)
-            out.flush()
-            time.sleep(0.1)  # the follower has read these bytes
-            out.seek(0)
-            out.write(b"B" * 10)  # same size, other bytes: only the crc32c check sees it
-
+    path.write_bytes(b"A" * 100_000)
+    follower = Follower(tmp_path, "part-*.parquet")
+    assert follower.step()  # it has read these bytes
+    with path.open("r+b") as out:
+        out.write(b"B" * 10)  # same size, other bytes: only the crc32c check sees it
+    follower.close()
     with capture_logs() as logs:
-        _, digests = checksums_while_written(tmp_path, "part-*.parquet", write)
+        digests = final_digests(follower)
     assert digests[path] == expected(b"B" * 10 + b"A" * 99_990)
     assert [e["reason"] for e in logs if e["event"] == "checksums_read_again"] == ["changed"]
 
 
 def test_a_file_truncated_after_it_was_read_is_digested_again(tmp_path: Path) -> None:
     path = tmp_path / "part-0.parquet"
-
-    def write() -> None:
-        path.write_bytes(os.urandom(50_000))
-        time.sleep(0.1)
-        path.write_bytes(b"short")
-
-    _, digests = checksums_while_written(tmp_path, "part-*.parquet", write)
-    assert digests == {path: expected(b"short")}
+    path.write_bytes(os.urandom(50_000))
+    follower = Follower(tmp_path, "part-*.parquet")
+    assert follower.step()
+    path.write_bytes(b"short")
+    follower.close()
+    assert final_digests(follower) == {path: expected(b"short")}
