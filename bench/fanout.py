@@ -82,6 +82,7 @@ class Timing:
     size: int
     submitted: list[float] = field(default_factory=list)  # seconds from the tick, per run
     final: list[float] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # event type -> its last, s from tick
 
     @property
     def last_submitted(self) -> float:
@@ -102,6 +103,12 @@ def curve(timings: list[Timing]) -> list[str]:
             f"{t.last_final:>20.2f}{t.last_final / base.last_final:>8.1f}"
         )
     return lines
+
+
+def where_time_goes(timing: Timing) -> list[str]:
+    """Per lifecycle event type, when its last one of the tick's runs happened."""
+    ordered = sorted(timing.stages.items(), key=lambda item: item[1])
+    return [f"{event_type:<24}{seconds:>8.2f} s" for event_type, seconds in ordered]
 
 
 def ratio(timings: list[Timing]) -> float:
@@ -179,6 +186,10 @@ def harness_tick(harness: Any, size: int, timeout: float) -> Timing:
         if len(runs) == size and len(submitted) == size and len(finals) == size:
             timing.submitted = list(submitted.values())
             timing.final = [at - began for at in finals.values()]
+            for e in events:
+                if e.run_id in runs:
+                    since = e.occurred_at.timestamp() - began_wall
+                    timing.stages[e.event_type] = max(timing.stages.get(e.event_type, 0), since)
             return timing
         time.sleep(0.1)
     raise SystemExit(f"N={size}: not all {size} runs reached a final card in {timeout:.0f} s")
@@ -330,6 +341,10 @@ def main() -> int:
         print("\ncloud-shaped harness: one tick -> N runs (jobs completed by the exit handler)")
         for line in curve(timings):
             print("  " + line)
+        for timing in timings:
+            print(f"  N={timing.size}: the last event of each type, from the tick")
+            for line in where_time_goes(timing):
+                print("    " + line)
         met = ratio(timings) <= GOAL
         print(
             f"  T({sizes[-1]}) / T({sizes[0]}) to the last final card: {ratio(timings):.1f}x"
