@@ -7,8 +7,7 @@
 
 Each runs in its own fresh process (peak RSS = that process's ru_maxrss, imports done before the
 clock starts), `--runs` times; the median wall time is reported. Goals: >= 3x faster than
-pandas, <= 1/3 of its peak memory, within 1.1x of raw COPY with both codecs (sha256 and
-crc32c of every file are computed while DuckDB writes it: growing_files.py).
+pandas, <= 1/3 of its peak memory, within 1.1x of raw COPY with both codecs.
 
 Then stream mode (BigQuery Storage Read API -> Parquet -> GCS) against the emulators at 1 M and
 10 M rows: the snapshotter process's peak RSS must not grow with the table (goal: the 10 M figure

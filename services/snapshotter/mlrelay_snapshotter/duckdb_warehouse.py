@@ -4,7 +4,6 @@ rows never pass through Python objects, the local twin of BigQuery's server-side
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -18,7 +17,7 @@ from mlrelay.ports.protocols import (
     SnapshotPlan,
 )
 from mlrelay.sql_parameters import parameter_names, respell_parameters
-from mlrelay_snapshotter.growing_files import checksums_while_written
+from mlrelay_snapshotter.checksums import file_checksums
 
 log = structlog.get_logger()
 
@@ -76,13 +75,9 @@ class DuckDbWarehouse:
         config: dict[str, str | bool | int | float | list[str]] = (
             {"threads": self.threads} if self.threads else {}
         )
-
-        def run_copy() -> tuple[Any, ...] | None:
+        try:
             with duckdb.connect(str(self.database), read_only=True, config=config) as con:
-                return con.execute(copy, params).fetchone()
-
-        try:  # the files' sha256 and crc32c are computed while DuckDB writes them
-            row, digests = checksums_while_written(target, "part-*.parquet", run_copy)
+                row = con.execute(copy, params).fetchone()
         except (
             duckdb.CatalogException,
             duckdb.BinderException,
@@ -96,10 +91,10 @@ class DuckDbWarehouse:
         except duckdb.IOException as exc:
             raise TransientError(f"DuckDB I/O error: {exc}") from exc
         row_count = int(row[0]) if row else 0
-        paths = sorted(digests)
+        paths = sorted(target.glob("part-*.parquet"))
         files = []
         for path in paths:
-            sha256, crc32c = digests[path]
+            sha256, crc32c = file_checksums(path)
             key = path.relative_to(store.root).as_posix()
             files.append(ExportedFile(key, path.stat().st_size, sha256, crc32c))
         schema = pq.read_schema(paths[0]) if paths else None

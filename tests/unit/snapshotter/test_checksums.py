@@ -7,9 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-import google_crc32c
-
-from mlrelay_snapshotter.checksums import RunningChecksums, crc32c_of, file_checksums
+from mlrelay_snapshotter.checksums import RunningChecksums, file_checksums
 
 
 def test_known_answers(tmp_path: Path) -> None:
@@ -29,10 +27,3 @@ def test_a_file_of_many_chunks_matches_the_streamed_checksums(tmp_path: Path) ->
         streamed.update(memoryview(data)[start : start + 65_536])
     assert file_checksums(path) == (streamed.sha256, streamed.crc32c)
     assert streamed.sha256 == hashlib.sha256(data).hexdigest()
-
-
-def test_crc32c_alone_equals_google_crc32c_over_the_same_bytes(tmp_path: Path) -> None:
-    data = os.urandom(5 * 1024 * 1024 + 3)
-    path = tmp_path / "part-0.parquet"
-    path.write_bytes(data)
-    assert base64.b64decode(crc32c_of(path)) == google_crc32c.Checksum(data).digest()
