@@ -7,7 +7,7 @@
 
 Each runs in its own fresh process (peak RSS = that process's ru_maxrss, imports done before the
 clock starts), `--runs` times; the median wall time is reported. Goals: >= 3x faster than
-pandas, <= 1/3 of its peak memory, within 1.2x of raw COPY.
+pandas, <= 1/3 of its peak memory, within 1.1x of raw COPY with both codecs.
 
 Then stream mode (BigQuery Storage Read API -> Parquet -> GCS) against the emulators at 1 M and
 10 M rows: the snapshotter process's peak RSS must not grow with the table (goal: the 10 M figure
@@ -35,7 +35,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = 10_000_000
-GOALS = {"vs_pandas_speed": 3.0, "vs_pandas_memory": 1 / 3, "vs_copy_time": 1.2, "stream": 1.25}
+GOALS = {"vs_pandas_speed": 3.0, "vs_pandas_memory": 1 / 3, "vs_copy_time": 1.1, "stream": 1.25}
 # the options mlrelay's COPY uses (duckdb_warehouse.py), so the comparison isolates its overhead
 COPY_OPTIONS = (
     "FORMAT PARQUET, COMPRESSION {codec}, FILENAME_PATTERN 'part-{{i}}', FILE_SIZE_BYTES '256MB'"
@@ -275,8 +275,16 @@ def compare_embedded(workdir: Path, rows: int, runs: int) -> bool:
             (
                 f"time vs raw COPY ({codec.strip('-') or 'zstd'}): {overhead:.2f}x",
                 overhead <= GOALS["vs_copy_time"],
-                "<= 1.2x",
+                f"<= {GOALS['vs_copy_time']}x",
             )
+        )
+        paired = statistics.median(
+            m["seconds"] / c["seconds"]
+            for m, c in zip(samples[f"mlrelay{codec}"], samples[f"copy{codec}"], strict=True)
+        )
+        print(
+            f"  (median of the {runs} per-round ratios, "
+            f"{codec.strip('-') or 'zstd'}: {paired:.2f}x)"
         )
     for text, ok, goal in checks:
         print(f"  {text:<44} goal {goal:<8} {'met' if ok else 'MISSED'}")
@@ -366,7 +374,7 @@ def main() -> None:
         "--child", nargs=3, metavar=("METHOD", "ARG", "OUT"), help=argparse.SUPPRESS
     )
     parser.add_argument("--rows", type=int, default=ROWS)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stream-rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument(

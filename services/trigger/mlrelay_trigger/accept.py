@@ -2,11 +2,14 @@
 
 A request names a pipeline or a group; a scheduler tick (a request with `schedule` and no
 `logical_time`) stands for the slot its publish time falls in, and fans out to one run per member
-of the schedule. Every member is checked before any run starts, so a bad tick starts nothing.
+of the schedule. Every member is checked before any run starts, so a bad tick starts nothing;
+the members are then accepted side by side (`ACCEPT_THREADS`), not one after another.
 """
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +26,10 @@ from mlrelay.stage.ledger import run_once
 from mlrelay.stage.run_identity import derive_run_id
 
 log = structlog.get_logger()
+
+# members accepted at once: each is a ledger claim plus two publishes, ~0.2 s of waiting on GCS
+# and Pub/Sub, so a 50-member tick accepted one by one took ~11 s before its last run started
+ACCEPT_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,22 @@ def accept_run_request(
         )
         for member in members
     ]
-    return [
-        accept_member(request, message, ports, member, parameters, logical_time, dedup_key)
-        for member, parameters in planned
-    ]
+    if len(planned) == 1:
+        member, parameters = planned[0]
+        return [accept_member(request, message, ports, member, parameters, logical_time, dedup_key)]
+    with ThreadPoolExecutor(min(ACCEPT_THREADS, len(planned)), "accept") as pool:
+
+        def accept(member: Member, parameters: dict[str, Scalar]) -> Acceptance:
+            return accept_member(
+                request, message, ports, member, parameters, logical_time, dedup_key
+            )
+
+        # each thread runs in a copy of this one's context: the message's log fields
+        futures = [
+            pool.submit(contextvars.copy_context().run, accept, member, parameters)
+            for member, parameters in planned
+        ]
+        return [future.result() for future in futures]
 
 
 def accept_member(

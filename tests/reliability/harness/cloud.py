@@ -329,6 +329,7 @@ def cloud_harness(
     max_attempts: int = 5,
     env_overrides: dict[str, str] | None = None,
     backend: str = "vertex",  # or "kfp": the pipelines run on the loopback KFP host
+    extra_registry: str = "",  # appended to the registry (a `groups:` section, say)
 ) -> Iterator[Harness]:
     with ExitStack() as stack:
         pubsub = stack.enter_context(pubsub_emulator(workdir))
@@ -365,7 +366,7 @@ def cloud_harness(
         _seed_bigquery(bq_peer.endpoint)
         shutil.copy(REPO / "pipelines/penguins/penguins_pipeline.yaml", workdir)
         kfp_host = hosts["kfp"].url if "kfp" in hosts else ""
-        (workdir / "registry.yaml").write_text(registry_yaml(pipelines, kfp_host))
+        (workdir / "registry.yaml").write_text(registry_yaml(pipelines, kfp_host) + extra_registry)
 
         env = {
             "PATH": os.environ["PATH"],

@@ -4,6 +4,7 @@ delivered, so no stage after the trigger runs) and the local folder holds the le
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -175,7 +176,9 @@ def test_a_fanned_out_tick_makes_one_run_per_member_for_the_ticks_slot(
     assert all(a.run_id.startswith("churn-20261125t050000z-") for a in accepted)
     assert {a.snapshot_request.logical_time for a in accepted} == {slot}
     assert sorted(list_runs(runtime.store)) == sorted(a.run_id for a in accepted)
-    assert snapshot_requests(runtime, capture) == [a.snapshot_request for a in accepted]
+    # the members are accepted side by side: their publishes may come in either order
+    published = sorted(snapshot_requests(runtime, capture), key=lambda r: r.run_id)
+    assert published == sorted((a.snapshot_request for a in accepted), key=lambda r: r.run_id)
     assert capture.types() == ["trigger.accepted"] * 2
 
 
@@ -220,3 +223,29 @@ def test_a_group_request_one_member_refuses_starts_no_run(
     assert refused.value.field == "parameters.service"
     assert "not a parameter of this pipeline" in str(refused.value)
     assert capture.messages == [] and list_runs(runtime.store) == []
+
+
+def test_the_members_of_a_tick_are_accepted_side_by_side(
+    scheduled: tuple[LocalRuntime, Capture],
+) -> None:
+    """Three members' ledger claims meet at a barrier: accepted one by one, it would break."""
+    runtime, _ = scheduled
+    store = runtime.ports.store
+    barrier = threading.Barrier(3, timeout=5)
+    create = store.create
+
+    def create_together(key: str, data: bytes) -> bool:
+        if key.endswith("/trigger.json"):
+            barrier.wait()
+        return create(key, data)
+
+    store.create = create_together  # type: ignore[method-assign]
+    tick = tick_request(
+        "nightly-all", schedule_named(runtime.ports.registry, "nightly-all", "nightly")
+    )
+    message = delivered(tick, publish_time=datetime(2026, 11, 25, 1, 0, 2, tzinfo=UTC))
+
+    accepted = accept_run_request(tick, message, runtime.ports)
+
+    assert [a.member for a in accepted] == ["churn-1", "churn-2", "fraud"]  # in member order
+    assert len(list_runs(runtime.store)) == 3
