@@ -1,0 +1,52 @@
+"""What a finished stage re-publishes when its message is delivered again.
+
+A duplicate delivery of a finished stage re-emits its results on purpose: the worker may have
+died between recording the stage and publishing them, and the redelivery is what heals that. But
+at three deliveries a message nearly every re-emit is an echo of what its reader already took.
+So a duplicate re-publishes
+- the next stage's request only while that stage has no ledger record (it never started: its
+  request was lost or not yet read; once the record exists, Pub/Sub holds that stage's own
+  message until it is done);
+- a lifecycle event only while the notifier has no claim for it (`notifications/<run>/<type>`;
+  the notifier is the topic's one reader and keeps that claim for every event it took).
+
+Each check is one object read on a duplicate only (a first delivery publishes without looking);
+a read of a missing object is a 404, which GCS does not bill.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRequest
+from mlrelay.ports.container import Ports
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import StageOutcome
+
+log = structlog.get_logger()
+
+__all__ = ["publish_event", "publish_request"]
+
+
+def publish_event(ports: Ports, outcome: StageOutcome, event: LifecycleEvent) -> bool:
+    """Publish `event` unless this is a duplicate and the notifier already took the event."""
+    notified = keys.notification(event.run_id, event.event_type)
+    if outcome.reused and ports.store.read(notified) is not None:
+        log.info("echo_skipped", event_type=event.event_type, why="notifier has it")
+        return False
+    ports.publish(event)
+    return True
+
+
+def publish_request(
+    ports: Ports,
+    outcome: StageOutcome,
+    request: SnapshotRequest | DeployRequest,
+    next_stage: keys.LedgerStage,
+) -> bool:
+    """Publish the next stage's request unless this is a duplicate and that stage started."""
+    if outcome.reused and ports.store.read(keys.ledger(request.run_id, next_stage)) is not None:
+        log.info("echo_skipped", event_type=request.kind, why=f"{next_stage} started")
+        return False
+    ports.publish(request)
+    return True
