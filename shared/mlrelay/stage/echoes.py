@@ -10,8 +10,9 @@ So a duplicate re-publishes
 - a lifecycle event only while the notifier has no claim for it (`notifications/<run>/<type>`;
   the notifier is the topic's one reader and keeps that claim for every event it took).
 
-Each check is one object read on a duplicate only (a first delivery publishes without looking);
-a read of a missing object is a 404, which GCS does not bill.
+Each check is one object read (GCS Class B), on a duplicate only: a first delivery publishes
+without looking. Each message it saves would have cost a push per subscription, a function
+invocation and that function's own ledger read (docs/benchmarks.md, bench/messages.py).
 """
 
 from __future__ import annotations
