@@ -12,7 +12,7 @@ from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import publish_event, publish_request
+from mlrelay.stage.echoes import pass_on, publish_event
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
@@ -134,7 +134,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
         return
     result = outcome.result
     ref = SnapshotRef(**{k: result[k] for k in SnapshotRef.model_fields})
-    publish_event(
+    pass_on(
         ports,
         outcome,
         LifecycleEvent(
@@ -153,10 +153,6 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
             },
             details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
         ),
-    )
-    publish_request(
-        ports,
-        outcome,
         DeployRequest(
             run_id=request.run_id,
             pipeline=request.pipeline,

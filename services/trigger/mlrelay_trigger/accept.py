@@ -18,7 +18,7 @@ from mlrelay.ports.container import Ports
 from mlrelay.registry import resolve_parameters
 from mlrelay.schedules.members import Member, members_of, schedule_named
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import publish_event, publish_request
+from mlrelay.stage.echoes import pass_on
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay.stage.run_identity import derive_run_id
@@ -122,7 +122,7 @@ def accept_member(
             requested_by=recorded["requested_by"],
             accepted_at=recorded["accepted_at"],
         )
-        publish_event(
+        pass_on(
             ports,
             outcome,
             LifecycleEvent(
@@ -143,7 +143,8 @@ def accept_member(
                     "schedule": schedule,
                 },
             ),
+            snapshot_request,
+            "snapshot",
         )
-        publish_request(ports, outcome, snapshot_request, "snapshot")
         log.info("run_accepted", reused=outcome.reused, trigger=request.trigger)
         return Acceptance(run_id, snapshot_request, outcome.reused, member.label)

@@ -4,10 +4,12 @@ A duplicate delivery of a finished stage re-emits its results on purpose: the wo
 died between recording the stage and publishing them, and the redelivery is what heals that. But
 at three deliveries a message nearly every re-emit is an echo of what its reader already took.
 So a duplicate re-publishes
-- the next stage's request only while that stage has no ledger record (it never started: its
-  request was lost or not yet read; once the record exists, Pub/Sub holds that stage's own
-  message until it is done);
-- a lifecycle event only while the notifier has no claim for it (`notifications/<run>/<type>`;
+- nothing once the next stage has a ledger record: Pub/Sub holds that stage's own message until
+  it is done, and the stage's event went out before its request (`pass_on` publishes in that
+  order, and a failed publish stops the delivery), so some delivery published the event too or
+  found the notifier had it;
+- otherwise (the next stage never started: its request was lost or is not read yet) the request,
+  and the lifecycle event unless the notifier has a claim for it (`notifications/<run>/<type>`;
   the notifier is the topic's one reader and keeps that claim for every event it took).
 
 Each check is one object read (GCS Class B), on a duplicate only: a first delivery publishes
@@ -26,7 +28,7 @@ from mlrelay.stage.ledger import StageOutcome
 
 log = structlog.get_logger()
 
-__all__ = ["publish_event", "publish_request"]
+__all__ = ["pass_on", "publish_event"]
 
 
 def publish_event(ports: Ports, outcome: StageOutcome, event: LifecycleEvent) -> bool:
@@ -39,15 +41,17 @@ def publish_event(ports: Ports, outcome: StageOutcome, event: LifecycleEvent) ->
     return True
 
 
-def publish_request(
+def pass_on(
     ports: Ports,
     outcome: StageOutcome,
+    event: LifecycleEvent,
     request: SnapshotRequest | DeployRequest,
     next_stage: keys.LedgerStage,
-) -> bool:
-    """Publish the next stage's request unless this is a duplicate and that stage started."""
+) -> None:
+    """Publish the stage's event, then the next stage's request; a duplicate only what the
+    next stage and the notifier have not taken."""
     if outcome.reused and ports.store.read(keys.ledger(request.run_id, next_stage)) is not None:
         log.info("echo_skipped", event_type=request.kind, why=f"{next_stage} started")
-        return False
+        return
+    publish_event(ports, outcome, event)
     ports.publish(request)
-    return True

@@ -1,6 +1,6 @@
-"""What a duplicate delivery of a finished trigger re-publishes (mlrelay.stage.echoes): the
-snapshot request only while the snapshot has no ledger record, `trigger.accepted` only while the
-notifier has no claim for it. The crash between recording and publishing still heals."""
+"""What a duplicate delivery of a finished trigger re-publishes (mlrelay.stage.echoes): nothing
+once the snapshot has a ledger record; before that the snapshot request, and `trigger.accepted`
+unless the notifier has a claim for it. The crash between recording and publishing still heals."""
 
 from __future__ import annotations
 
@@ -47,4 +47,32 @@ def test_after_a_crash_between_record_and_publish_the_redelivery_still_publishes
 
     assert again.reused
     assert snapshot_requests(runtime, capture) == [first.snapshot_request]
+    assert capture.types() == ["trigger.accepted"]
+
+
+def test_a_duplicate_publishes_nothing_once_the_snapshot_started_even_before_the_notifier(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
+    # the snapshot's record exists, so the request (and, before it, the event) went out
+    request = RunRequest(pipeline="penguins", dedup_key="echo-3")
+    [first] = accept_run_request(request, delivered(request), runtime.ports)
+    runtime.store.create(keys.ledger(first.run_id, "snapshot"), b'{"stage": "snapshot"}')
+
+    [second] = accept_run_request(request, delivered(request, "m-2"), runtime.ports)
+
+    assert second.reused
+    assert snapshot_requests(runtime, capture) == [first.snapshot_request]
+    assert capture.types() == ["trigger.accepted"]
+
+
+def test_a_duplicate_re_publishes_only_the_request_when_the_notifier_already_took_the_event(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
+    request = RunRequest(pipeline="penguins", dedup_key="echo-4")
+    [first] = accept_run_request(request, delivered(request), runtime.ports)
+    runtime.store.create(keys.notification(first.run_id, "trigger.accepted"), b'{"stage": "x"}')
+
+    accept_run_request(request, delivered(request, "m-2"), runtime.ports)
+
+    assert snapshot_requests(runtime, capture) == [first.snapshot_request] * 2
     assert capture.types() == ["trigger.accepted"]
