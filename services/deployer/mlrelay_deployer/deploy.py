@@ -18,7 +18,6 @@ import structlog
 from mlrelay.contracts import DeployRequest, LifecycleEvent
 from mlrelay.ports.container import Ports
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import publish_event
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_deployer.backends import build_backend
@@ -77,16 +76,15 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
             **extra,
         )
 
-    def submitted(links: dict[str, str], *, reused: bool) -> LifecycleEvent:
-        return event(
-            "submitted",
-            f"pipeline {request.pipeline} submitted ({spec.backend})",
-            links=links,
-            details={"backend": spec.backend, "template": template, "reused": reused},
+    def announce(links: dict[str, str], *, reused: bool = False) -> None:
+        ports.publish(
+            event(
+                "submitted",
+                f"pipeline {request.pipeline} submitted ({spec.backend})",
+                links=links,
+                details={"backend": spec.backend, "template": template, "reused": reused},
+            )
         )
-
-    def announce(links: dict[str, str]) -> None:
-        ports.publish(submitted(links, reused=False))
 
     def work() -> dict[str, Any]:
         available = available_arguments(request, backend.completion_destination(request.run_id))
@@ -110,24 +108,22 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
         lease=ports.settings.claim_lease,
     )
     if outcome.record.state == "failed":
-        publish_event(
-            ports,
-            outcome,
+        ports.publish(
             event(
                 "failed",
                 "pipeline could not be started",
                 error=outcome.record.error,
                 details={"field": outcome.record.error_field},
-            ),
+            )
         )
         return
     result = outcome.result
     if result["status"] == "submitted":
-        if outcome.reused:  # a duplicate: say again what was done (unless heard), nothing more
-            publish_event(ports, outcome, submitted({**result.get("links", {})}, reused=True))
+        if outcome.reused:  # a duplicate: say again what was done, do nothing more
+            announce({**result.get("links", {})}, reused=True)
         log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
         return
-    publish_event(ports, outcome, final_event(request, result, reused=outcome.reused))
+    ports.publish(final_event(request, result, reused=outcome.reused))
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)
 
 

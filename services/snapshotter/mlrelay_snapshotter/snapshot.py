@@ -12,7 +12,6 @@ from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import pass_on, publish_event
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
@@ -116,9 +115,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
         lease=ports.settings.claim_lease,
     )
     if outcome.record.state == "failed":
-        publish_event(
-            ports,
-            outcome,
+        ports.publish(
             LifecycleEvent(
                 run_id=request.run_id,
                 pipeline=request.pipeline,
@@ -129,14 +126,12 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 trigger=request.trigger,
                 figures={"duration_seconds": round(time.perf_counter() - began, 3)},
                 details={"field": outcome.record.error_field},
-            ),
+            )
         )
         return
     result = outcome.result
     ref = SnapshotRef(**{k: result[k] for k in SnapshotRef.model_fields})
-    pass_on(
-        ports,
-        outcome,
+    ports.publish(
         LifecycleEvent(
             run_id=request.run_id,
             pipeline=request.pipeline,
@@ -152,7 +147,9 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 "duration_seconds": result["duration_seconds"],
             },
             details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
-        ),
+        )
+    )
+    ports.publish(
         DeployRequest(
             run_id=request.run_id,
             pipeline=request.pipeline,
@@ -162,7 +159,6 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
             requested_by=request.requested_by,
             accepted_at=request.accepted_at,
             snapshot=ref,
-        ),
-        "pipeline",
+        )
     )
     log.info("snapshot_done", reused=outcome.reused, rows=ref.row_count)

@@ -21,7 +21,6 @@ from mlrelay.ports.container import Ports
 from mlrelay.registry import resolve_parameters
 from mlrelay.schedules.members import Member, members_of, schedule_named
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import pass_on
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay.stage.run_identity import derive_run_id
@@ -58,8 +57,7 @@ def accept_run_request(
 
     A request without dedup key or logical time is keyed by its Pub/Sub message id, so a
     redelivery of the same message is still one run. A duplicate re-emits the recorded request
-    while the snapshot has not started (and `accepted` while the notifier has not taken it),
-    which heals a crash between claim and publish (`mlrelay.stage.echoes`).
+    (downstream stages are idempotent too), which also heals a crash between claim and publish.
     """
     registry = ports.registry
     schedule = None
@@ -141,9 +139,7 @@ def accept_member(
             requested_by=recorded["requested_by"],
             accepted_at=recorded["accepted_at"],
         )
-        pass_on(
-            ports,
-            outcome,
+        ports.publish(
             LifecycleEvent(
                 run_id=run_id,
                 pipeline=pipeline,
@@ -161,9 +157,8 @@ def accept_member(
                     "requested_as": request.pipeline,
                     "schedule": schedule,
                 },
-            ),
-            snapshot_request,
-            "snapshot",
+            )
         )
+        ports.publish(snapshot_request)
         log.info("run_accepted", reused=outcome.reused, trigger=request.trigger)
         return Acceptance(run_id, snapshot_request, outcome.reused, member.label)
