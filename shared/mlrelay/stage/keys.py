@@ -12,6 +12,7 @@ notifications/<run_id>/message.json                    the run's one Slack messa
 notifications/<run_id>/previous-outcome.json           the run before it, as first seen
 notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest outcome
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
+history/<pipeline>/<run_id>.json                       a finished run's summary (mlrelay.history)
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
