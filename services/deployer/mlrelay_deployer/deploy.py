@@ -18,6 +18,7 @@ import structlog
 from mlrelay.contracts import DeployRequest, LifecycleEvent
 from mlrelay.ports.container import Ports
 from mlrelay.stage import keys
+from mlrelay.stage.echoes import publish_event, re_request_of
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_deployer.backends import build_backend
@@ -76,15 +77,16 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
             **extra,
         )
 
-    def announce(links: dict[str, str], *, reused: bool = False) -> None:
-        ports.publish(
-            event(
-                "submitted",
-                f"pipeline {request.pipeline} submitted ({spec.backend})",
-                links=links,
-                details={"backend": spec.backend, "template": template, "reused": reused},
-            )
+    def submitted(links: dict[str, str], *, reused: bool) -> LifecycleEvent:
+        return event(
+            "submitted",
+            f"pipeline {request.pipeline} submitted ({spec.backend})",
+            links=links,
+            details={"backend": spec.backend, "template": template, "reused": reused},
         )
+
+    def announce(links: dict[str, str]) -> None:
+        ports.publish(submitted(links, reused=False))
 
     def work() -> dict[str, Any]:
         available = available_arguments(request, backend.completion_destination(request.run_id))
@@ -107,23 +109,28 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
         work,
         lease=ports.settings.claim_lease,
     )
+    re_request = re_request_of(message)
     if outcome.record.state == "failed":
-        ports.publish(
+        publish_event(
+            ports,
+            outcome,
             event(
                 "failed",
                 "pipeline could not be started",
                 error=outcome.record.error,
                 details={"field": outcome.record.error_field},
-            )
+            ),
+            re_request,
         )
         return
     result = outcome.result
     if result["status"] == "submitted":
-        if outcome.reused:  # a duplicate: say again what was done, do nothing more
-            announce({**result.get("links", {})}, reused=True)
+        if outcome.reused:  # a duplicate: say again what was done (unless heard), nothing more
+            links = {**result.get("links", {})}
+            publish_event(ports, outcome, submitted(links, reused=True), re_request)
         log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
         return
-    ports.publish(final_event(request, result, reused=outcome.reused))
+    publish_event(ports, outcome, final_event(request, result, reused=outcome.reused), re_request)
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)
 
 

@@ -12,6 +12,7 @@ from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import SnapshotPlan, Warehouse
 from mlrelay.registry import PipelineSpec
 from mlrelay.stage import keys
+from mlrelay.stage.echoes import pass_on, publish_event, re_request_of
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
@@ -114,8 +115,11 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
         work,
         lease=ports.settings.claim_lease,
     )
+    re_request = re_request_of(message)
     if outcome.record.state == "failed":
-        ports.publish(
+        publish_event(
+            ports,
+            outcome,
             LifecycleEvent(
                 run_id=request.run_id,
                 pipeline=request.pipeline,
@@ -126,12 +130,15 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 trigger=request.trigger,
                 figures={"duration_seconds": round(time.perf_counter() - began, 3)},
                 details={"field": outcome.record.error_field},
-            )
+            ),
+            re_request,
         )
         return
     result = outcome.result
     ref = SnapshotRef(**{k: result[k] for k in SnapshotRef.model_fields})
-    ports.publish(
+    pass_on(
+        ports,
+        outcome,
         LifecycleEvent(
             run_id=request.run_id,
             pipeline=request.pipeline,
@@ -147,9 +154,7 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 "duration_seconds": result["duration_seconds"],
             },
             details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
-        )
-    )
-    ports.publish(
+        ),
         DeployRequest(
             run_id=request.run_id,
             pipeline=request.pipeline,
@@ -159,6 +164,8 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
             requested_by=request.requested_by,
             accepted_at=request.accepted_at,
             snapshot=ref,
-        )
+        ),
+        "pipeline",
+        re_request,
     )
     log.info("snapshot_done", reused=outcome.reused, rows=ref.row_count)

@@ -21,6 +21,7 @@ from mlrelay.ports.container import Ports
 from mlrelay.registry import resolve_parameters
 from mlrelay.schedules.members import Member, members_of, schedule_named
 from mlrelay.stage import keys
+from mlrelay.stage.echoes import pass_on, re_request_of_run
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay.stage.run_identity import derive_run_id
@@ -56,8 +57,10 @@ def accept_run_request(
     """Registry check -> one run id per member -> claim -> `accepted` + SnapshotRequest each.
 
     A request without dedup key or logical time is keyed by its Pub/Sub message id, so a
-    redelivery of the same message is still one run. A duplicate re-emits the recorded request
-    (downstream stages are idempotent too), which also heals a crash between claim and publish.
+    redelivery of the same message is still one run. A redelivery re-emits the recorded request
+    while the snapshot has not started (and `accepted` while the notifier has not taken it),
+    which heals a crash between claim and publish; a new request for a recorded run (another
+    message id) is answered in full, down to the pipeline's outcome (`mlrelay.stage.echoes`).
     """
     registry = ports.registry
     schedule = None
@@ -139,7 +142,9 @@ def accept_member(
             requested_by=recorded["requested_by"],
             accepted_at=recorded["accepted_at"],
         )
-        ports.publish(
+        pass_on(
+            ports,
+            outcome,
             LifecycleEvent(
                 run_id=run_id,
                 pipeline=pipeline,
@@ -157,8 +162,10 @@ def accept_member(
                     "requested_as": request.pipeline,
                     "schedule": schedule,
                 },
-            )
+            ),
+            snapshot_request,
+            "snapshot",
+            re_request_of_run(message, outcome, recorded.get("message_id")),
         )
-        ports.publish(snapshot_request)
         log.info("run_accepted", reused=outcome.reused, trigger=request.trigger)
         return Acceptance(run_id, snapshot_request, outcome.reused, member.label)

@@ -108,9 +108,12 @@ class Ports:
                 self._chat = build(self)
             return self._chat
 
-    def publish(self, message: Message) -> str:
+    def publish(self, message: Message, attributes: Mapping[str, str] | None = None) -> str:
+        """Publish `message` with its own attributes, plus `attributes` (how it was asked for)."""
         return self.publisher.publish(
-            topic_for(self.settings, message), message.to_json(), message.attributes()
+            topic_for(self.settings, message),
+            message.to_json(),
+            {**message.attributes(), **(attributes or {})},
         )
 
 

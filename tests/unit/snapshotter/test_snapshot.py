@@ -137,3 +137,27 @@ def test_a_missing_table_is_a_failed_event_not_a_retry(
     assert capture.types() == ["snapshot.started", "snapshot.failed"]
     failed = capture.events[-1]
     assert "penguins_v2" in (failed.error or "") and failed.details["field"] == "source"
+
+
+def test_a_redelivery_after_the_deploy_started_is_silent_but_a_new_request_is_answered_in_full(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
+    from mlrelay.stage import keys
+    from mlrelay.stage.echoes import RE_REQUEST
+
+    request = request_for("penguins-echo-001")
+    snapshot_for_run(request, PubsubMessage(b"", message_id="s-1"), runtime.ports)
+    runtime.store.create(keys.ledger(request.run_id, "pipeline"), b'{"stage": "pipeline"}')
+    runtime.store.create(keys.notification(request.run_id, "snapshot.completed"), b"{}")
+    capture.messages.clear()
+    capture.events.clear()
+
+    snapshot_for_run(request, PubsubMessage(b"", message_id="s-1"), runtime.ports)
+    assert capture.messages == []  # a redelivery: the deployer and the notifier have it
+
+    asked = PubsubMessage(b"", {RE_REQUEST: "m-2"}, message_id="s-2")
+    snapshot_for_run(request, asked, runtime.ports)
+    topics = [t for t, _ in capture.messages]
+    assert topics == [runtime.settings.topics.lifecycle, runtime.settings.topics.deploys]
+    assert capture.types() == ["snapshot.completed"] and capture.events[0].details["reused"]
+    assert {m.attributes.get(RE_REQUEST) for _, m in capture.messages} == {"m-2"}
