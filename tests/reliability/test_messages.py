@@ -1,10 +1,9 @@
 """Messages published per run, through the cloud-shaped harness with transient faults on every
 peer: at most 10 a run (mean over the burst) when each message is delivered once, at most 20
-when every message is delivered three times, and every run's effects still exactly once. (At 3x
-single runs can exceed 20: three simultaneous deliveries find the stage done before its next
-stage has claimed, and each re-emits; see docs/benchmarks.md.) A finished stage's duplicate
-delivery re-publishes only what its next reader has not taken yet (bench/messages.py prints the
-same figures for a larger burst)."""
+when every message is delivered three times, and every run's effects still exactly once. A
+finished stage's redelivery re-publishes only what is not known to be out (its `published`
+marker, the next stage's record, the notifier's claim: mlrelay.stage.echoes); bench/messages.py
+prints the same figures for a larger burst."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import structlog
 from mlrelay.contracts import DeployRequest, LifecycleEvent
 from mlrelay.ports.container import Ports
 from mlrelay.stage import keys
-from mlrelay.stage.echoes import publish_event, re_request_of
+from mlrelay.stage.echoes import mark_published, publish_event, re_request_of
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_deployer.backends import build_backend
@@ -128,6 +128,8 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
         if outcome.reused:  # a duplicate: say again what was done (unless heard), nothing more
             links = {**result.get("links", {})}
             publish_event(ports, outcome, submitted(links, reused=True), re_request)
+        else:  # `announce` published `submitted` before the record was done
+            mark_published(ports, request.run_id, "pipeline")
         log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
         return
     publish_event(ports, outcome, final_event(request, result, reused=outcome.reused), re_request)

@@ -2,6 +2,7 @@
 
 ```
 runs/<run_id>/<stage>.json                             the run's ledger: a record per stage
+runs/<run_id>/<stage>.published                        empty: the stage's messages went out
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -41,6 +42,11 @@ def run_prefix(run_id: str) -> str:
 
 def ledger(run_id: str, stage: LedgerStage) -> str:
     return f"{run_prefix(run_id)}{stage}.json"
+
+
+def published(run_id: str, stage: LedgerStage) -> str:
+    """Written (create-only, empty) once a finished stage's event and request are published."""
+    return f"{run_prefix(run_id)}{stage}.published"
 
 
 def rejected(rejection_id: str) -> str:

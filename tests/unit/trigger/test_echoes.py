@@ -43,6 +43,7 @@ def test_after_a_crash_between_record_and_publish_the_redelivery_still_publishes
     [first] = accept_run_request(request, delivered(request), runtime.ports)
     capture.messages.clear()
     capture.events.clear()
+    runtime.store.delete(keys.published(first.run_id, "trigger"))  # it died before its marker
 
     [again] = accept_run_request(request, delivered(request), runtime.ports)
 
@@ -58,6 +59,7 @@ def test_a_duplicate_publishes_nothing_once_the_snapshot_started_even_before_the
     request = RunRequest(pipeline="penguins", dedup_key="echo-3")
     [first] = accept_run_request(request, delivered(request), runtime.ports)
     runtime.store.create(keys.ledger(first.run_id, "snapshot"), b'{"stage": "snapshot"}')
+    runtime.store.delete(keys.published(first.run_id, "trigger"))  # the next stage's rule alone
 
     [second] = accept_run_request(request, delivered(request), runtime.ports)
 
@@ -72,6 +74,7 @@ def test_a_duplicate_re_publishes_only_the_request_when_the_notifier_already_too
     request = RunRequest(pipeline="penguins", dedup_key="echo-4")
     [first] = accept_run_request(request, delivered(request), runtime.ports)
     runtime.store.create(keys.notification(first.run_id, "trigger.accepted"), b'{"stage": "x"}')
+    runtime.store.delete(keys.published(first.run_id, "trigger"))  # it died before its marker
 
     accept_run_request(request, delivered(request), runtime.ports)
 
@@ -111,5 +114,22 @@ def test_a_redelivery_of_the_new_request_is_still_only_a_redelivery_of_the_first
     spoofed = PubsubMessage(request.to_json(), {RE_REQUEST: "m-9"}, message_id="m-1")
 
     accept_run_request(request, spoofed, runtime.ports)
+
+    assert capture.messages == []
+
+
+def test_a_redelivery_after_the_first_published_everything_publishes_nothing(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
+    # three deliveries arrive together: the snapshot has not claimed, the notifier not taken
+    # the event, but the first delivery's marker says its messages are out
+    request = RunRequest(pipeline="penguins", dedup_key="echo-7")
+    [first] = accept_run_request(request, delivered(request), runtime.ports)
+    assert runtime.store.read(keys.published(first.run_id, "trigger")) == b""
+    capture.messages.clear()
+    capture.events.clear()
+
+    accept_run_request(request, delivered(request), runtime.ports)
+    accept_run_request(request, delivered(request), runtime.ports)
 
     assert capture.messages == []
