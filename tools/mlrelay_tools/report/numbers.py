@@ -22,7 +22,8 @@ def format_seconds(value: float | None) -> str:
     whole = round(value)
     if whole < 3600:
         return f"{whole // 60} m {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} m"
+    hours, minutes = divmod(round(value / 60), 60)
+    return f"{hours} h {minutes:02d} m"
 
 
 def format_metric(value: float | None) -> str:
