@@ -3,6 +3,9 @@ reader of the page's runs table (from the generated HTML or from the DOM Chromiu
 
 from __future__ import annotations
 
+import struct
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -145,3 +148,75 @@ def seconds_of(text: str) -> float:
     parts = text.split()
     units = {"s": 1, "m": 60, "h": 3600}
     return sum(float(n) * units[u] for n, u in zip(parts[::2], parts[1::2], strict=True))
+
+
+@dataclass(frozen=True)
+class Png:
+    width: int
+    height: int
+    step: int  # bytes per pixel: 3 (RGB) or 4 (RGBA)
+    rows: list[bytes]  # the unfiltered scanlines
+
+    def colours(self, top: int = 0, bottom: int | None = None) -> Counter[tuple[int, int, int]]:
+        """How many pixels of each colour (alpha dropped) between rows `top` and `bottom`."""
+        counted: Counter[tuple[int, int, int]] = Counter()
+        s = self.step
+        for line in self.rows[top:bottom]:
+            counted.update(zip(line[0::s], line[1::s], line[2::s], strict=True))
+        return counted
+
+
+def decode_png(data: bytes) -> Png:
+    """An 8-bit RGB or RGBA PNG (what Chromium's screenshots are), decoded with zlib alone."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    step = 3 if colour == 2 else 4
+    stride = width * step
+    raw = zlib.decompress(idat)
+    assert len(raw) == height * (stride + 1), "truncated image data"
+    low, high = int.from_bytes(b"\x7f" * stride), int.from_bytes(b"\x80" * stride)
+    previous = bytes(stride)
+    rows = []
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]
+        if kind == 2:  # up, most of Chromium's rows: a bytewise sum without carries, at once
+            a, b = int.from_bytes(line), int.from_bytes(previous)
+            line = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride)
+        elif kind != 0:
+            line = _unfilter(kind, bytearray(line), previous, step)
+        rows.append(line)
+        previous = line
+    return Png(width, height, step, rows)
+
+
+def _unfilter(kind: int, line: bytearray, previous: bytes, step: int) -> bytes:
+    for i in range(len(line)):
+        left = line[i - step] if i >= step else 0
+        up = previous[i]
+        if kind == 1:
+            line[i] = (line[i] + left) & 0xFF
+        elif kind == 3:
+            line[i] = (line[i] + (left + up) // 2) & 0xFF
+        elif kind == 4:
+            corner = previous[i - step] if i >= step else 0
+            p = left + up - corner
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+            line[i] = (
+                line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)
+            ) & 0xFF
+        else:
+            raise AssertionError(f"unknown PNG filter {kind}")
+    return bytes(line)
