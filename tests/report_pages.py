@@ -63,7 +63,9 @@ def sample_history(pipeline: str = "penguins") -> list[RunSummary]:
             metrics["log_loss"] = 0.31 + 0.004 * i
         runs.append(
             RunSummary(
-                run_id=HOSTILE_RUN if status == "failed" else f"{pipeline}-2026112{5 + i}-{i:04x}",
+                run_id=HOSTILE_RUN
+                if status == "failed"
+                else f"{pipeline}-{start + timedelta(days=i):%Y%m%d}-{i:04x}",
                 pipeline=pipeline,
                 status=status,  # type: ignore[arg-type]
                 logical_time=start + timedelta(days=i),
