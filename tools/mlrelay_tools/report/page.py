@@ -164,8 +164,8 @@ def _quality(runs: Sequence[RunSummary]) -> list[str]:
             _text(result.get("column")),
             _text(result.get("severity")),
             f'<span class="{verdict}">{verdict}</span>',
-            _text(result.get("observed")),
-            _text(result.get("expected")),
+            _figure(result.get("observed")),
+            _figure(result.get("expected")),
         ]
         rows.append(
             "<tr>"
@@ -250,6 +250,18 @@ def _notes(run: RunSummary) -> str:
     if run.baseline_run_id:
         notes.append(f"compared with {run.baseline_run_id}")
     return "<br>".join(escape(n) for n in notes)
+
+
+def _figure(value: object) -> str:
+    """An observed or expected value: a number as the report writes numbers, a list or mapping
+    (accepted values) as JSON, text as it is."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return _text(value)
+    if isinstance(value, int):
+        return escape(format_count(value))
+    if isinstance(value, float):
+        return escape(format_metric(value))
+    return escape(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _text(value: object) -> str:

@@ -118,3 +118,36 @@ def test_runs_without_metrics_or_quality_say_so_instead_of_drawing_nothing() -> 
     page = page_of(runs)
     assert "No run reported a metric." in page
     assert "No run recorded expectation results." in page
+
+
+def test_observed_and_expected_values_read_as_figures_lists_as_json() -> None:
+    result = {"name": "island_known", "check": "accepted_values", "column": "island"}
+    runs = [
+        sample_history()[0].model_copy(
+            update={
+                "quality": [
+                    {
+                        **result,
+                        "passed": False,
+                        "severity": "error",
+                        "observed": 12345,
+                        "expected": ["Biscoe", "<Dream>"],
+                        "message": "2 unknown",
+                    },
+                    {
+                        **result,
+                        "name": "nulls",
+                        "passed": True,
+                        "severity": "warn",
+                        "observed": 0.0123456,
+                        "expected": 0.05,
+                        "message": "",
+                    },
+                ]
+            }
+        )
+    ]
+    latest = page_of(runs).split('<table id="quality-latest">')[1].split("</table>")[0]
+    assert '<span class="fail">fail</span></td><td>12,345</td>' in latest
+    assert "<td>[&quot;Biscoe&quot;, &quot;&lt;Dream&gt;&quot;]</td>" in latest
+    assert "<td>0.0123</td><td>0.05</td>" in latest
