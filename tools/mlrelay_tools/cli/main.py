@@ -218,6 +218,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.rejected_commands import rejected
 
     cli.add_command(rejected)
+    from mlrelay_tools.cli.report_commands import report
+
+    cli.add_command(report)
 
 
 _register_commands()
