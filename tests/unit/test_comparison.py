@@ -17,7 +17,9 @@ metric_maps = st.dictionaries(st.sampled_from(["accuracy", "f1", "loss", "n"]), 
 
 
 def run(run_id: str, metrics: dict[str, float], rows: int | None = 100, **kw: object) -> RunSummary:
-    return RunSummary(run_id=run_id, pipeline="p", status="succeeded", metrics=metrics, rows=rows, **kw)  # type: ignore[arg-type]
+    return RunSummary(
+        run_id=run_id, pipeline="p", status="succeeded", metrics=metrics, rows=rows, **kw
+    )  # type: ignore[arg-type]
 
 
 @given(before=numbers | st.none(), after=numbers | st.none())
