@@ -284,6 +284,8 @@ def render_update(view: RunView) -> ChatMessage:
     line += escape(view.summary or STATE_WORDS[view.status])
     if view.metrics:
         line += f"  `{escape(_figures(view.metrics))}`"
+    for warning in view.quality_warnings:  # e.g. snapshot.completed with `severity: warn` misses
+        line += f"\n:warning: {escape(warning)}"
     if view.error:
         line += f"\n```{escape(error_excerpt(view.error, 800))}```"
     blocks = [
