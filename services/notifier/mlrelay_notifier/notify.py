@@ -101,11 +101,13 @@ def judged_view(
     *,
     project: str | None,
     advance: bool = True,
+    verdict: Verdict | None = None,
 ) -> tuple[RunView, Verdict | None]:
     """The run's view with the verdict on its final state (written to the history once the
-    final event arrives: see mlrelay_notifier.verdict)."""
+    final event arrives: see mlrelay_notifier.verdict); `verdict`: one already reached."""
     view = build_run_view(event, records, project=project, advance=advance)
-    verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
+    if verdict is None:
+        verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
     return with_verdict(view, verdict), verdict
 
 
@@ -186,10 +188,12 @@ def post_in_run_message(
     wanted: bool,
     why: str,
     project: str | None,
+    verdict: Verdict | None = None,
 ) -> dict[str, Any]:
     """Bot-token mode: create or update the run's message; reply in its thread if wanted."""
     store = ports.store
-    view, verdict = judged_view(ports, event, read_run(store, event.run_id), project=project)
+    records = read_run(store, event.run_id)
+    view, verdict = judged_view(ports, event, records, project=project, verdict=verdict)
     card = render_card(view)
     existing: RunMessage | None
     if wanted:
@@ -243,13 +247,20 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
 
     def work() -> dict[str, Any]:
         records = read_run(ports.store, event.run_id) if event.status in RANK else {}
-        view, _ = judged_view(ports, event, records, project=project, advance=False)
+        view, verdict = judged_view(ports, event, records, project=project, advance=False)
         status = view.status  # a success that missed a gate is announced like a failure
         previous = previous_outcome(ports.store, event, status=status)
         wanted, why = wants_post(event, spec, previous, status=status)
         if chat.threads and event.status in RANK:
             result = post_in_run_message(
-                ports, chat, event, route=route, wanted=wanted, why=why, project=project
+                ports,
+                chat,
+                event,
+                route=route,
+                wanted=wanted,
+                why=why,
+                project=project,
+                verdict=verdict,
             )
         elif not wanted:
             result = {"posted": False, "why": why}
