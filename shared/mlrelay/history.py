@@ -60,6 +60,7 @@ class RunSummary(BaseModel):
     schema_: list[dict[str, Any]] = Field(default_factory=list, alias="schema")
     # the manifest's `quality` block: one result per expectation (see docs/snapshots.md)
     quality: list[dict[str, Any]] = Field(default_factory=list)
+    quality_warnings: list[str] = Field(default_factory=list)  # failed `severity: warn` checks
     failed_task: str | None = None
     error: str | None = None
     baseline_run_id: str | None = None  # the run this one was compared with

@@ -22,12 +22,12 @@ from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import ConfigurationError, InvalidMessageError, PermanentError, TransientError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
-from mlrelay.registry import NotifySpec
+from mlrelay.registry import GateSpec, NotifySpec, PipelineSpec
 from mlrelay.stage import keys
 from mlrelay.stage.dead_letters import keep_dead_letter, source_topic
 from mlrelay.stage.doorway import describe_original
 from mlrelay.stage.envelope import PubsubMessage
-from mlrelay.stage.ledger import claim_attempt, read_run, run_once
+from mlrelay.stage.ledger import StageRecord, claim_attempt, read_run, run_once
 from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.chat import Chat, Posted
 from mlrelay_notifier.chat_choice import as_chat, build_chat
@@ -42,13 +42,14 @@ from mlrelay_notifier.run_message import (
     record_posted,
     release_claim,
 )
-from mlrelay_notifier.run_view import RANK, build_run_view
+from mlrelay_notifier.run_view import RANK, RunView, build_run_view
 from mlrelay_notifier.undelivered import (
     forget_undelivered,
     has_undelivered,
     keep_undelivered,
     read_undelivered,
 )
+from mlrelay_notifier.verdict import REGRESSION, Verdict, judge, with_verdict
 
 log = structlog.get_logger()
 
@@ -73,15 +74,41 @@ def run_message_key(run_id: str) -> str:
 
 
 def notify_spec(ports: Ports, pipeline: str | None) -> NotifySpec:
+    spec = _pipeline_spec(ports, pipeline)
+    return spec.notify if spec is not None else NotifySpec()
+
+
+def pipeline_gates(ports: Ports, pipeline: str | None) -> dict[str, GateSpec]:
+    spec = _pipeline_spec(ports, pipeline)
+    return dict(spec.gates) if spec is not None else {}
+
+
+def _pipeline_spec(ports: Ports, pipeline: str | None) -> PipelineSpec | None:
     if pipeline is None:
-        return NotifySpec()
+        return None
     try:
         registry = ports.registry
     except ConfigurationError as exc:  # a broken registry must not silence failures
         log.warning("notify_registry_unreadable", error=str(exc))
-        return NotifySpec()
-    spec = registry.pipelines.get(pipeline)
-    return spec.notify if spec is not None else NotifySpec()
+        return None
+    return registry.pipelines.get(pipeline)
+
+
+def judged_view(
+    ports: Ports,
+    event: LifecycleEvent,
+    records: dict[str, StageRecord],
+    *,
+    project: str | None,
+    advance: bool = True,
+    verdict: Verdict | None = None,
+) -> tuple[RunView, Verdict | None]:
+    """The run's view with the verdict on its final state (written to the history once the
+    final event arrives: see mlrelay_notifier.verdict); `verdict`: one already reached."""
+    view = build_run_view(event, records, project=project, advance=advance)
+    if verdict is None:
+        verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
+    return with_verdict(view, verdict), verdict
 
 
 def route_for(chat: Chat, spec: NotifySpec) -> str | None:
@@ -161,10 +188,12 @@ def post_in_run_message(
     wanted: bool,
     why: str,
     project: str | None,
+    verdict: Verdict | None = None,
 ) -> dict[str, Any]:
     """Bot-token mode: create or update the run's message; reply in its thread if wanted."""
     store = ports.store
-    view = build_run_view(event, read_run(store, event.run_id), project=project)
+    records = read_run(store, event.run_id)
+    view, verdict = judged_view(ports, event, records, project=project, verdict=verdict)
     card = render_card(view)
     existing: RunMessage | None
     if wanted:
@@ -192,15 +221,17 @@ def post_in_run_message(
         _update(chat, card, moved)
     if not wanted:
         return {"posted": False, "updated": moved is not None, "why": why}
-    reply = render_update(build_run_view(event, {}, project=project, advance=False))
+    reply_view = build_run_view(event, {}, project=project, advance=False)
+    if verdict is not None and event.status in ("succeeded", "failed"):
+        reply_view = with_verdict(reply_view, verdict)
     deliver(
         ports,
         chat,
         event,
-        reply,
+        render_update(reply_view),
         route=existing.channel,
         thread_ts=existing.ts,
-        broadcast=event.status == "failed",
+        broadcast=reply_view.status in ("failed", REGRESSION),  # an edit alone notifies nobody
     )
     return {"posted": True, "channel": existing.channel, "thread_ts": existing.ts}
 
@@ -215,16 +246,25 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
     project = ports.settings.project if ports.settings.mode == "google" else None
 
     def work() -> dict[str, Any]:
-        wanted, why = wants_post(event, spec, previous_outcome(ports.store, event))
+        records = read_run(ports.store, event.run_id) if event.status in RANK else {}
+        view, verdict = judged_view(ports, event, records, project=project, advance=False)
+        status = view.status  # a success that missed a gate is announced like a failure
+        previous = previous_outcome(ports.store, event, status=status)
+        wanted, why = wants_post(event, spec, previous, status=status)
         if chat.threads and event.status in RANK:
             result = post_in_run_message(
-                ports, chat, event, route=route, wanted=wanted, why=why, project=project
+                ports,
+                chat,
+                event,
+                route=route,
+                wanted=wanted,
+                why=why,
+                project=project,
+                verdict=verdict,
             )
         elif not wanted:
             result = {"posted": False, "why": why}
         else:
-            records = read_run(ports.store, event.run_id) if event.status in RANK else {}
-            view = build_run_view(event, records, project=project, advance=False)
             message = render_update(view) if event.status in PROGRESS else render_card(view)
             posted = deliver(ports, chat, event, message, route=route)
             result = {"posted": True, "channel": posted.channel}

@@ -1,8 +1,9 @@
 """Who hears what: the registry's `notify:` policy, and the pipeline's last outcome that
 `on_success: on_recovery` needs.
 
-Failures, rejections and dead letters are always posted. A success is posted always, never, or
-only when the pipeline's previous run failed. Progress (accepted, snapshot ready, submitted) is
+Failures, rejections, dead letters and successes that missed a metric gate
+(`succeeded_with_regression`) are always posted. A success is posted always, never, or only when
+the pipeline's previous run failed or regressed. Progress (accepted, snapshot ready, submitted) is
 posted when `notify.progress` is on (by default only with `on_success: always`).
 """
 
@@ -16,21 +17,26 @@ from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
 from mlrelay.stage import keys
 
-ALWAYS = {"failed", "rejected", "dead_lettered"}
+ALWAYS = {"failed", "rejected", "dead_lettered", "succeeded_with_regression"}
 OUTCOMES = {"succeeded", "failed"}
+BAD = {"failed", "succeeded_with_regression"}  # outcomes a later success recovers from
 
 
-def wants_post(event: LifecycleEvent, spec: NotifySpec, previous: str | None) -> tuple[bool, str]:
-    """(post it?, why) for this event under this pipeline's policy."""
-    if event.status in ALWAYS:
-        return True, f"{event.status}: always posted"
-    if event.status == "succeeded":
+def wants_post(
+    event: LifecycleEvent, spec: NotifySpec, previous: str | None, *, status: str | None = None
+) -> tuple[bool, str]:
+    """(post it?, why) for this event under this pipeline's policy; `status`: the notifier's
+    verdict on the run when it differs from the event's (a success that missed a gate)."""
+    status = status or event.status
+    if status in ALWAYS:
+        return True, f"{status}: always posted"
+    if status == "succeeded":
         if spec.on_success == "always":
             return True, "on_success: always"
         if spec.on_success == "never":
             return False, "on_success: never"
-        if previous == "failed":
-            return True, "on_success: on_recovery, and the previous run failed"
+        if previous in BAD:
+            return True, f"on_success: on_recovery, and the previous run {previous}"
         return False, f"on_success: on_recovery, and the previous run {previous or 'is unknown'}"
     if spec.posts_progress:
         return True, "progress updates are on"
@@ -41,7 +47,9 @@ def outcome_key(pipeline: str) -> str:
     return keys.last_outcome(pipeline)
 
 
-def previous_outcome(store: ObjectStore, event: LifecycleEvent) -> str | None:
+def previous_outcome(
+    store: ObjectStore, event: LifecycleEvent, *, status: str | None = None
+) -> str | None:
     """The outcome of the pipeline's run before this one; records this run's outcome.
 
     The answer is kept per run (`notifications/<run_id>/previous-outcome.json`, create-only), so a
@@ -62,7 +70,7 @@ def previous_outcome(store: ObjectStore, event: LifecycleEvent) -> str | None:
     record = json.dumps(
         {
             "run_id": event.run_id,
-            "status": event.status,
+            "status": status or event.status,
             "occurred_at": event.occurred_at.isoformat(),
         }
     ).encode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrelay.comparison import describe_comparison
 from mlrelay.contracts import LifecycleEvent
 from mlrelay_notifier.run_view import RunView
 
@@ -18,6 +19,7 @@ EMOJI = {
     "completed": ":package:",
     "submitted": ":rocket:",
     "succeeded": ":white_check_mark:",
+    "succeeded_with_regression": ":warning:",
     "failed": ":x:",
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
@@ -28,6 +30,7 @@ CONSOLE_MARK = {
     "completed": "[done]",
     "submitted": "[submitted]",
     "succeeded": "[ok]",
+    "succeeded_with_regression": "[REGRESSION]",
     "failed": "[FAILED]",
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
@@ -38,6 +41,7 @@ STATE_WORDS = {
     "completed": "snapshot ready",
     "submitted": "pipeline running",
     "succeeded": "succeeded",
+    "succeeded_with_regression": "succeeded with regression",
     "failed": "failed",
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
@@ -45,10 +49,12 @@ STATE_WORDS = {
 COLOUR = {
     "succeeded": "#2EB67D",  # green
     "failed": "#E01E5A",  # red
+    "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
     "dead_lettered": "#E01E5A",
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
+RANK_FINAL = ("succeeded", "failed", "succeeded_with_regression")
 ERROR_EXCERPT_CHARS = 1500
 MAX_LINK_BUTTONS = 5
 
@@ -129,7 +135,31 @@ def render_text(event: LifecycleEvent | RunView, *, console: bool = False) -> st
         text += f" ({_figures(figures)})"
     if event.error:
         text += f"\n    error: {event.error[:500]}"
+    if isinstance(event, RunView):
+        text += "".join(f"\n    {line}" for line in verdict_lines(event, console=console))
     return text
+
+
+def verdict_lines(view: RunView, *, console: bool = False) -> list[str]:
+    """Missed gates, the snapshot's quality warnings and the deltas against the last good run."""
+    warn = "warning:" if console else ":warning:"
+    lines = [f"{'gate missed:' if console else ':no_entry_sign:'} {r}" for r in view.regressions]
+    lines += [f"{warn} {w}" for w in view.quality_warnings]
+    if view.comparison is not None:
+        baseline = view.comparison.baseline_run_id
+        head = f"vs last good run {baseline}:" if baseline else "vs last good run:"
+        lines.append(f"{head} " + "; ".join(describe_comparison(view.comparison)))
+    return lines
+
+
+def comparison_section(view: RunView) -> str | None:
+    """The card's "vs last good run" section (mrkdwn), or None before the run is final."""
+    if view.comparison is None:
+        return None
+    baseline = view.comparison.baseline_run_id
+    head = f"*vs last good run* `{escape(baseline)}`" if baseline else "*vs last good run*"
+    body = "\n".join(f"• {escape(line)}" for line in describe_comparison(view.comparison))
+    return f"{head}\n{body}"
 
 
 def trigger_line(view: RunView) -> str:
@@ -163,7 +193,7 @@ def _facts(view: RunView) -> list[str]:
     if view.trigger:
         facts.append(f"*Triggered by*\n{escape(trigger_line(view))}")
     if view.duration_seconds is not None and view.status in STATE_WORDS:
-        label = "Duration" if view.status in ("succeeded", "failed") else "Elapsed"
+        label = "Duration" if view.status in RANK_FINAL else "Elapsed"
         facts.append(f"*{label}*\n{human_duration(view.duration_seconds)}")
     if view.snapshot is not None:
         snap = view.snapshot
@@ -205,6 +235,19 @@ def render_card(view: RunView) -> ChatMessage:
     if view.metrics:
         shown = " ".join(f"`{escape(k)}={escape(_shown(v))}`" for k, v in view.metrics.items())
         details.append(SectionBlock(text=MarkdownTextObject(text=f"*Metrics* {shown}"[:3000])))
+    if view.regressions:
+        missed = "\n".join(f"• {escape(r)}" for r in view.regressions)
+        details.append(
+            SectionBlock(text=MarkdownTextObject(text=f"*Gates missed*\n{missed}"[:3000]))
+        )
+    if view.quality_warnings:
+        shown_w = "\n".join(f":warning: {escape(w)}" for w in view.quality_warnings)
+        details.append(
+            SectionBlock(text=MarkdownTextObject(text=f"*Data warnings*\n{shown_w}"[:3000]))
+        )
+    compared = comparison_section(view)
+    if compared:
+        details.append(SectionBlock(text=MarkdownTextObject(text=compared[:3000])))
     if view.error:
         details.append(
             SectionBlock(
@@ -241,6 +284,8 @@ def render_update(view: RunView) -> ChatMessage:
     line += escape(view.summary or STATE_WORDS[view.status])
     if view.metrics:
         line += f"  `{escape(_figures(view.metrics))}`"
+    for warning in view.quality_warnings:  # e.g. snapshot.completed with `severity: warn` misses
+        line += f"\n:warning: {escape(warning)}"
     if view.error:
         line += f"\n```{escape(error_excerpt(view.error, 800))}```"
     blocks = [

@@ -12,11 +12,20 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from mlrelay.comparison import Comparison
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.stage.ledger import StageRecord
 
 # how far a run has got; the message of a run never goes back to an earlier state
-RANK = {"accepted": 1, "started": 2, "completed": 3, "submitted": 4, "succeeded": 5, "failed": 5}
+RANK = {
+    "accepted": 1,
+    "started": 2,
+    "completed": 3,
+    "submitted": 4,
+    "succeeded": 5,
+    "failed": 5,
+    "succeeded_with_regression": 6,  # the notifier's verdict on a success (a missed gate)
+}
 FINAL = {"succeeded", "failed"}
 
 
@@ -47,6 +56,15 @@ class RunView:
     failed_task: str | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # set on a final view by the notifier's verdict (mlrelay_notifier.verdict)
+    comparison: Comparison | None = None
+    regressions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def quality_warnings(self) -> list[str]:
+        """The verdict's, else those the snapshot event carries (`details.quality_warnings`)."""
+        return self.warnings or [str(w) for w in self.details.get("quality_warnings") or []]
 
     @property
     def event_type(self) -> str:

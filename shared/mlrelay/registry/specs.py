@@ -98,6 +98,20 @@ class NotifySpec(_Spec):
         return self.on_success == "always" if self.progress is None else self.progress
 
 
+class GateSpec(_Spec):
+    """A metric's gate: a run below `min`, or more than `max_drop` (absolute, in the metric's
+    own units) under the last good run, succeeds "with regression"."""
+
+    min: float | None = None
+    max_drop: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> GateSpec:
+        if self.min is None and self.max_drop is None:
+            raise ValueError("give `min`, `max_drop` or both")
+        return self
+
+
 class PipelineSpec(_Spec):
     description: str = ""
     source: SourceSpec
@@ -115,6 +129,9 @@ class PipelineSpec(_Spec):
     # column -> Parquet (Arrow) type as the manifest writes it, e.g. `timestamp[us, tz=UTC]`;
     # a snapshot whose schema differs fails, naming the columns
     expected_schema: dict[str, str] | None = None
+    # metric -> gate; a missed gate makes the run `succeeded_with_regression` (announced like a
+    # failure). Metrics are higher-is-better: `max_drop` is how far under the baseline it may go
+    gates: dict[str, GateSpec] = Field(default_factory=dict)
 
 
 class GroupMember(_Spec):

@@ -40,7 +40,12 @@ def webhook_channel(slack: FakeSlack, delivery: ChatRetries = FAST) -> SlackWebh
 
 
 def run_stages(
-    runtime: LocalRuntime, run_id: str, *, outcome: str = "succeeded", until: str = ""
+    runtime: LocalRuntime,
+    run_id: str,
+    *,
+    outcome: str = "succeeded",
+    until: str = "",
+    accuracy: float = 0.97,
 ) -> list[LifecycleEvent]:
     """Drive one run through the notifier as the stages would: each stage writes its ledger
     record, publishes its event, and the bus delivers it before the next stage."""
@@ -62,7 +67,7 @@ def run_stages(
     }
     deploy: dict[str, Any] = {
         "status": outcome,
-        "metrics": {"accuracy": 0.97} if outcome == "succeeded" else {},
+        "metrics": {"accuracy": accuracy} if outcome == "succeeded" else {},
         "failed_task": "train-model" if outcome == "failed" else None,
         "error": "MemoryError: train-model ran out of memory" if outcome == "failed" else None,
         "links": {"run": "https://kfp.example.com/#/runs/details/r-1"},

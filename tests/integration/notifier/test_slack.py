@@ -114,6 +114,40 @@ def test_bot_mode_failure_is_broadcast_from_the_thread(
     assert replies[-1].broadcast and "MemoryError" in replies[-1].blocks[0]["text"]["text"]
 
 
+def test_bot_mode_a_missed_gate_is_an_amber_card_broadcast_like_a_failure_under_never(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    runtime = start(settings, bot_channel(slack), slack_channel="#ml-training", on_success="never")
+    run_stages(runtime, "penguins-good-1")
+    assert slack.calls() == []  # a success under `never`: silence
+    run_stages(runtime, "penguins-worse-1", accuracy=0.85)  # the demo gates accuracy >= 0.9
+    [message] = slack.channel_messages("#ml-training")  # one full message, as for a failure
+    assert message.blocks[0]["text"]["text"] == ":warning: penguins: succeeded with regression"
+    [attachment] = message.attachments
+    assert attachment["color"] == "#ECB22E"
+    text = json.dumps(attachment, ensure_ascii=False)
+    assert "*vs last good run* `penguins-good-1`" in text
+    assert "accuracy 0.97 → 0.85 ▼ -0.12 (-12.4%)" in text
+    assert "accuracy 0.85 is under the minimum 0.9" in text
+    kept = json.loads(runtime.store.read("history/penguins/penguins-worse-1.json") or b"")
+    assert kept["status"] == "succeeded_with_regression"
+    assert kept["baseline_run_id"] == "penguins-good-1"
+
+
+def test_bot_mode_a_regressions_thread_reply_is_broadcast_and_the_card_moves_on_to_it(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    runtime = start(settings, bot_channel(slack), slack_channel="#ml-training")
+    run_stages(runtime, "penguins-good-2")
+    run_stages(runtime, "penguins-worse-2", accuracy=0.5)
+    parent, *replies = slack.channel_messages("#ml-training")[4:]
+    assert parent.blocks[0]["text"]["text"] == ":warning: penguins: succeeded with regression"
+    assert replies[-1].broadcast and replies[-1].thread_ts == parent.ts
+    assert ":warning: *penguins*" in replies[-1].blocks[0]["text"]["text"]
+    kept = json.loads(runtime.store.read("notifications/penguins-worse-2/message.json") or b"")
+    assert kept["status"] == "succeeded_with_regression"
+
+
 def test_bot_mode_failure_only_policy_posts_one_full_message_on_failure(
     settings: Settings, slack: FakeSlack
 ) -> None:

@@ -48,3 +48,22 @@ def test_previous_outcome_is_the_run_before_and_stays_the_same_on_redelivery(
     assert previous_outcome(store, event("succeeded", "penguins-a-2")) == "failed"  # redelivered
     assert previous_outcome(store, event("succeeded", "penguins-a-3")) == "succeeded"
     assert previous_outcome(store, event("accepted", "penguins-a-4", "trigger")) is None
+
+
+def test_a_regression_is_posted_like_a_failure_and_the_next_success_is_its_recovery(
+    tmp_path: Path,
+) -> None:
+    never, recovery = NotifySpec(on_success="never"), NotifySpec(on_success="on_recovery")
+    regressed = "succeeded_with_regression"
+    assert wants_post(event("succeeded"), never, None, status=regressed) == (
+        True,
+        "succeeded_with_regression: always posted",
+    )
+    store = LocalFolderStore(tmp_path)
+    assert previous_outcome(store, event("succeeded", "penguins-a-1"), status=regressed) is None
+    previous = previous_outcome(store, event("succeeded", "penguins-a-2"))
+    assert previous == regressed
+    assert wants_post(event("succeeded"), recovery, previous) == (
+        True,
+        "on_success: on_recovery, and the previous run succeeded_with_regression",
+    )

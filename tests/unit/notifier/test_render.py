@@ -134,3 +134,19 @@ def test_rejected_message_card_names_the_field_and_where_it_is_kept() -> None:
     facts = all_text(payload["blocks"][1])
     assert "*Field*\\n`pipeline`" in facts and "rejected-abc.json" in facts
     assert payload["attachments"][0]["color"] == "#ECB22E"
+
+
+def test_the_snapshots_quality_warnings_show_on_its_update_card_and_console_line() -> None:
+    event = LifecycleEvent(
+        run_id=RUN,
+        pipeline="penguins",
+        stage="snapshot",
+        status="completed",
+        summary="snapshot of 344 rows in 1 file(s)",
+        details={"quality_warnings": ["sex: 11 nulls (3.2%), more than max_null_fraction 0.01"]},
+    )
+    view = build_run_view(event, ledger(), advance=False)
+    update = all_text(render_update(view).payload())
+    assert ":warning: sex: 11 nulls (3.2%), more than max_null_fraction 0.01" in update
+    assert "*Data warnings*" in all_text(render_card(view).payload())
+    assert "warning: sex: 11 nulls" in render_text(view, console=True)

@@ -87,10 +87,21 @@ _LISTED_STAGES = ("trigger", "snapshot", "pipeline")
 
 
 @runs.command("list")
+@click.option(
+    "--pipeline",
+    help="One pipeline's finished runs from its history: status, logical time, duration, rows "
+    "and key metrics.",
+)
 @JSON_OPTION
-def runs_list(as_json: bool) -> None:
-    """Every run in the ledger, with the state of each stage."""
+def runs_list(pipeline: str | None, as_json: bool) -> None:
+    """Every run in the ledger, with the state of each stage (--pipeline: its finished runs)."""
     from mlrelay.stage.ledger import list_runs, read_run
+
+    if pipeline is not None:
+        from mlrelay_tools.cli.runs_commands import list_history
+
+        list_history(pipeline, as_json)
+        return
 
     store = _store(settings_from_env())
     rows: list[dict[str, Any]] = []
@@ -221,6 +232,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.report_commands import report
 
     cli.add_command(report)
+    from mlrelay_tools.cli.runs_commands import runs_compare
+
+    runs.add_command(runs_compare)
 
 
 _register_commands()

@@ -32,22 +32,28 @@ def notify() -> None:
 )
 def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
     """Print the Block Kit JSON of the message for a LifecycleEvent (JSON file), ready to paste
-    into Slack's Block Kit Builder (https://app.slack.com/block-kit-builder)."""
+    into Slack's Block Kit Builder (https://app.slack.com/block-kit-builder). With the ledger, a
+    finished run's card shows the verdict the notifier recorded in the run history (the deltas
+    against the last good run, missed gates)."""
     from mlrelay.config.settings import Settings
     from mlrelay.contracts import LifecycleEvent, parse_message
     from mlrelay.ports.container import Ports
     from mlrelay.stage.ledger import read_run
     from mlrelay_notifier.render import render_card, render_update
-    from mlrelay_notifier.run_view import build_run_view
+    from mlrelay_notifier.run_view import FINAL, build_run_view
+    from mlrelay_notifier.verdict import recorded_verdict, with_verdict
 
     try:
         event = parse_message(LifecycleEvent, event_file.read_bytes())
         settings = Settings.from_env().read_every_section()
     except ExplainedError as exc:
         raise click.ClickException(str(exc)) from None
-    records = read_run(Ports(settings).store, event.run_id) if ledger else {}
+    store = Ports(settings).store
+    records = read_run(store, event.run_id) if ledger else {}
     project = settings.project if settings.mode == "google" else None
     view = build_run_view(event, records, project=project, advance=not as_update)
+    if ledger and view.pipeline and view.status in FINAL:  # the verdict the notifier recorded
+        view = with_verdict(view, recorded_verdict(store, view.pipeline, view.run_id))
     message = render_update(view) if as_update else render_card(view)
     click.echo(json.dumps(message.payload(), indent=2, ensure_ascii=False))
 

@@ -14,9 +14,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mlrelay.comparison import compare, describe_comparison
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunRequest, Scalar
+from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
+from mlrelay.ports.protocols import ObjectStore
 from mlrelay.stage.ledger import StageRecord, read_run
 from mlrelay_tools.cli.progress import RunProgress
 from mlrelay_tools.demo import seed_demo_warehouse
@@ -54,6 +57,24 @@ class RunSummary:
     wall_seconds: float
     dead_lettered: int
     reused: list[str]
+    # the notifier's verdict: (baseline run id or None, the deltas against it)
+    compared: tuple[str | None, list[str]] | None = None
+
+
+def settled(
+    store: ObjectStore, pipeline: str, status: str, reason: str | None, run_id: str | None
+) -> tuple[str, str | None, tuple[str | None, list[str]] | None]:
+    """The notifier's verdict from the run history: a success that missed a metric gate is
+    `succeeded_with_regression`; with the deltas against the last good run."""
+    record = read_summary(store, pipeline, run_id) if run_id else None
+    if record is None or record.status == "failed":
+        return status, reason, None
+    baseline = record.baseline_run_id
+    found = read_summary(store, pipeline, baseline) if baseline else None
+    compared = (baseline, describe_comparison(compare(record, found)))
+    if status == "succeeded" and record.status != "succeeded":
+        return record.status, "; ".join(record.regressions) or None, compared
+    return status, reason, compared
 
 
 def final_status(progress: RunProgress) -> tuple[str, str | None]:
@@ -99,6 +120,7 @@ def run_locally(
         stats = runtime.bus.run_until_idle()
         live.update(progress.renderable())
     status, reason = final_status(progress)
+    status, reason, compared = settled(runtime.store, pipeline, status, reason, progress.run_id)
     records = read_run(runtime.store, progress.run_id) if progress.run_id else {}
     return RunSummary(
         progress.run_id,
@@ -109,12 +131,15 @@ def run_locally(
         time.perf_counter() - began,
         stats.dead_lettered,
         sorted(progress.reused),
+        compared,
     )
 
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2))
-    style = "bold green" if summary.status == "succeeded" else "bold red"
+    style = {"succeeded": "bold green", "succeeded_with_regression": "bold yellow"}.get(
+        summary.status, "bold red"
+    )
     table.add_row("status", f"[{style}]{summary.status}[/]")
     table.add_row("run id", summary.run_id or "-")
     if summary.reason:
@@ -142,6 +167,9 @@ def summary_table(summary: RunSummary) -> Table:
             table.add_row("metrics", metrics)
         for name, uri in r.get("outputs", {}).items():
             table.add_row(f"output {name}", uri)
+    if summary.compared is not None:
+        baseline, lines = summary.compared
+        table.add_row(f"vs {baseline}" if baseline else "vs last good", "\n".join(lines))
     if summary.reused:
         table.add_row("reused", ", ".join(summary.reused) + " (recorded earlier: no work redone)")
     table.add_row("notifications", f"{summary.notifications} sent")
