@@ -42,8 +42,8 @@ def dead_letter_a_run(settings: Settings, channel: RecordingChat) -> str:
     finally:
         use_ports(None)
     assert stats.dead_lettered == 1
-    [run_id] = [r for r in runtime.store.list("runs/") if "dl-cli" in r]
-    return run_id.split("/")[1]
+    [run_id] = {r.split("/")[1] for r in runtime.store.list("runs/") if "dl-cli" in r}
+    return run_id
 
 
 @pytest.mark.pipeline
