@@ -37,10 +37,16 @@ def test_bigquery_sql_quotes_columns_and_binds_every_value() -> None:
     assert params == {"e0_value_0": "O'Brien", "e0_value_1": 7}
     assert "O'Brien" not in sql and "7" not in sql.replace("e0_value", "")
     assert "`kind` NOT IN (@e0_value_0, @e0_value_1)" in sql
-    assert "COUNT(*) OVER (PARTITION BY `a`, `b`) AS `_mlrelay_e1_duplicates`" in sql
+    assert (
+        "COUNT(DISTINCT CASE WHEN `a` IS NOT NULL AND `b` IS NOT NULL THEN "
+        "TO_JSON_STRING(STRUCT(`a`, `b`)) END) AS `e1_duplicates`"
+    ) in sql
+    assert "COUNT(*) - COUNT(`kind`) AS `e2_nulls_0`" in sql
+    assert sql.endswith(" FROM `p.d.t`")
     assert sql.startswith("SELECT COUNT(*) AS `rows`,") and "MAX(`ts`) AS `e3_newest`" in sql
     duck, _ = query.render("duckdb", "snap")
     assert '"kind" NOT IN ($e0_value_0, $e0_value_1)' in duck
+    assert 'THEN ROW("a", "b") END)' in duck
 
 
 def test_a_missing_column_names_the_expectation() -> None:

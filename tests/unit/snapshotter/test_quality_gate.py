@@ -231,7 +231,8 @@ def test_values_outside_the_accepted_ones_and_duplicates_are_counted(
     failed = assert_stopped(runtime, capture, "events-values-001")
     outside, duplicates = failed.details["quality"]
     assert outside["observed"] == 150 and "(e.g. 'view')" in outside["message"]
-    assert duplicates["observed"] == 300  # 14 (day, kind) pairs among 300 rows
+    assert duplicates["observed"] == 286  # 300 rows, 14 (day, kind) pairs
+    assert "286 duplicate row(s) beyond the first of each (day, kind)" in duplicates["message"]
     assert "and 1 more" in failed.error
 
 
