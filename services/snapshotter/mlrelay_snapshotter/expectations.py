@@ -68,7 +68,7 @@ class MeasuresQuery:
                 if m.kind == "outside":
                     expr = f"COALESCE(SUM(CASE WHEN {outside} THEN 1 ELSE 0 END), 0)"
                 else:
-                    expr = f"MIN(CASE WHEN {outside} THEN CAST({column} AS STRING) END)"
+                    expr = f"MIN(CASE WHEN {outside} THEN {column} END)"
             else:
                 expr = f"MAX({column})"
             selects.append(f"{expr} AS {q(m.alias)}")
@@ -197,6 +197,8 @@ def evaluate(
         elif e.accepted_values is not None:
             outside = int(measured[f"e{i}_outside"])
             example = measured.get(f"e{i}_outside_example")
+            if not isinstance(example, str | int | float | bool | None):
+                example = str(example)  # a date, a decimal: as the message shows it
             text = f"{outside} rows outside the accepted values"
             text += f" (e.g. {example!r})" if outside else ""
             results.append(result(e, outside == 0, outside, list(e.accepted_values.values), text))
