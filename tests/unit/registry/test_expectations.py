@@ -90,3 +90,13 @@ def test_a_window_is_a_count_of_units(count: int, unit: str) -> None:
 def test_a_window_of_another_form_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="whole number and a unit"):
         parse_window(text)
+
+
+def test_a_column_outside_the_expected_schema_is_found_by_validate() -> None:
+    text = problems(
+        "      - not_null: [id, user_id]\n    expected_schema: {id: int64, kind: string}\n"
+    )
+    assert (
+        "pipelines.p.expectations.0: not_null(id, user_id) reads 'user_id', which is not in "
+        "expected_schema (id, kind)"
+    ) in text
