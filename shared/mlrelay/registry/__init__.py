@@ -1,8 +1,8 @@
 """The pipeline registry: one YAML file listing every pipeline mlrelay may run.
 
 `specs` holds the typed specs, `backends` the options of each pipeline backend, `expectations`
-the checks on a snapshot's data, `checks` the
-cross-field checks, `loading` the YAML loading with every problem's file, line and field.
+the checks on a snapshot's data, `checks` the cross-field checks, `loading` the YAML loading with
+every problem's file, line and field.
 """
 
 from mlrelay.registry.expectations import ExpectationSpec
