@@ -5,6 +5,11 @@
 2. the pandas route a team writes by hand (`SELECT * -> DataFrame -> to_parquet`);
 3. raw DuckDB `COPY ... TO` with the same Parquet options, and nothing else.
 
+Then the quality gate's cost: the same embedded snapshot, then the expectations' aggregate query
+timed apart from the export (goal: <= 10 % of it): five expectations (min_rows, not_null on three
+columns, accepted_values, max_null_fraction, fresh_within) in one query, and `unique` on the
+10 M distinct ids in a second one, timed on its own (a gate with both runs them as one query).
+
 Each runs in its own fresh process (peak RSS = that process's ru_maxrss, imports done before the
 clock starts), `--runs` times; the median wall time is reported. Goals: >= 3x faster than
 pandas, <= 1/3 of its peak memory, within 1.1x of raw COPY with both codecs.
@@ -35,7 +40,22 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = 10_000_000
-GOALS = {"vs_pandas_speed": 3.0, "vs_pandas_memory": 1 / 3, "vs_copy_time": 1.1, "stream": 1.25}
+GOALS = {
+    "vs_pandas_speed": 3.0,
+    "vs_pandas_memory": 1 / 3,
+    "vs_copy_time": 1.1,
+    "stream": 1.25,
+    "gate": 0.10,
+}
+GATE_EXPECTATIONS = [
+    {"min_rows": 1},
+    {"not_null": ["id", "user_id", "occurred_at"]},
+    {"accepted_values": {"column": "kind", "values": ["search", "view", "cart", "buy", "return"]}},
+    {"max_null_fraction": {"column": "price", "fraction": 0.01}},
+    {"fresh_within": {"column": "occurred_at", "window": "400d"}},
+]
+UNIQUE_EXPECTATION = {"unique": ["id"]}  # 10 M distinct ids: timed on its own
+EXTRA: dict[str, float] = {}  # figures a child reports beside its wall time
 # the options mlrelay's COPY uses (duckdb_warehouse.py), so the comparison isolates its overhead
 COPY_OPTIONS = (
     "FORMAT PARQUET, COMPRESSION {codec}, FILENAME_PATTERN 'part-{{i}}', FILE_SIZE_BYTES '256MB'"
@@ -84,6 +104,43 @@ def run_mlrelay(database: Path, out: Path, codec: str = "zstd") -> int:
     plan = SnapshotPlan("table", "events", None, {}, "snapshots/bench/run/", "bench")
     warehouse = DuckDbWarehouse(database, compression=codec)
     result = warehouse.export_snapshot(plan, LocalFolderStore(out))
+    return result.row_count
+
+
+def run_gate(database: Path, out: Path) -> int:
+    """The embedded snapshot, then its expectations: EXTRA holds the two times apart."""
+    from datetime import UTC, datetime
+
+    from mlrelay.adapters.local_folder import LocalFolderStore
+    from mlrelay.ports.protocols import SnapshotPlan
+    from mlrelay.registry import ExpectationSpec
+    from mlrelay_snapshotter.duckdb_warehouse import DuckDbWarehouse
+    from mlrelay_snapshotter.quality_gate import gate_snapshot
+
+    expectations = [ExpectationSpec.model_validate(e) for e in GATE_EXPECTATIONS]
+    plan = SnapshotPlan("table", "events", None, {}, "snapshots/bench/run/", "bench")
+    warehouse = DuckDbWarehouse(database)
+    store = LocalFolderStore(out)
+    began = time.perf_counter()
+    result = warehouse.export_snapshot(plan, store)
+    EXTRA["export_seconds"] = time.perf_counter() - began
+    quality = []
+    for name, checks in (
+        ("gate", expectations),
+        ("unique", [ExpectationSpec.model_validate(UNIQUE_EXPECTATION)]),
+    ):
+        began = time.perf_counter()
+        quality += gate_snapshot(
+            checks,
+            plan=plan,
+            store=store,
+            export=result,
+            warehouse=warehouse,
+            previous_rows=None,
+            logical_time=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        EXTRA[f"{name}_seconds"] = time.perf_counter() - began
+    EXTRA["gate_passed"] = float(all(q["passed"] for q in quality))
     return result.row_count
 
 
@@ -178,6 +235,12 @@ WARM_IMPORTS = {
     "copy": ["duckdb"],
     "copy-snappy": ["duckdb"],
     "mlrelay-snappy": ["duckdb", "pyarrow.parquet", "mlrelay_snapshotter.duckdb_warehouse"],
+    "gate": [
+        "duckdb",
+        "pyarrow.parquet",
+        "mlrelay_snapshotter.duckdb_warehouse",
+        "mlrelay_snapshotter.quality_gate",
+    ],
     "stream": ["pyarrow.parquet", "mlrelay_snapshotter.bigquery_warehouse"],
     "writer": ["duckdb", "pyarrow.parquet", "mlrelay_snapshotter.parquet_stream"],
 }
@@ -192,13 +255,21 @@ def child(method: str, arg: str, out: Path) -> None:
         rows = run_stream(arg, out)
     elif method == "writer":
         rows = run_writer(arg, out)
+    elif method == "gate":
+        rows = run_gate(Path(arg), out)
     else:
         rows = METHODS[method](Path(arg), out)
     seconds = time.perf_counter() - began
     size = sum(f.stat().st_size for f in out.rglob("*.parquet")) if out.exists() else 0
     print(
         json.dumps(
-            {"rows": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "mb": size / 1e6}
+            {
+                "rows": rows,
+                "seconds": seconds,
+                "peak_rss_mb": peak_rss_mb(),
+                "mb": size / 1e6,
+                **EXTRA,
+            }
         )
     )
 
@@ -291,6 +362,33 @@ def compare_embedded(workdir: Path, rows: int, runs: int) -> bool:
     return all(ok for _, ok, _ in checks)
 
 
+def compare_gate(workdir: Path, rows: int, runs: int) -> bool:
+    """The expectations' query against the snapshot's own time, in the same process each run."""
+    database = workdir / f"events-{rows}.duckdb"
+    make_source(database, rows)
+    samples = []
+    for _ in range(runs):
+        sample = measure("gate", str(database), workdir)
+        assert sample["rows"] == rows and sample["gate_passed"] == 1.0, sample
+        samples.append(sample)
+    export = statistics.median(s["export_seconds"] for s in samples)
+    print(f"\nthe quality gate on {rows:,} rows (median of {runs} runs, fresh process each)")
+    print(f"{'step':<50}{'wall s':>8}{'of snapshot':>13}")
+    print(f"{'snapshot (export, checksums, schema)':<50}{export:>8.2f}")
+    ok = True
+    for name, what in (
+        ("gate", f"{len(GATE_EXPECTATIONS)} expectations, one DuckDB query on its files"),
+        ("unique", f"unique(id) on {rows:,} distinct ids, alone"),
+    ):
+        seconds = statistics.median(s[f"{name}_seconds"] for s in samples)
+        ratio = statistics.median(s[f"{name}_seconds"] / s["export_seconds"] for s in samples)
+        met = ratio <= GOALS["gate"]
+        ok = ok and (met or name == "unique")  # unique's price is shown, not held to the goal
+        verdict = ("met" if met else "MISSED") if name == "gate" else "(not a goal)"
+        print(f"{what:<50}{seconds:>8.2f}{ratio:>12.1%}   goal <= 10% {verdict}")
+    return ok
+
+
 # --- stream mode's memory against the emulators ----------------------------------------------
 
 
@@ -378,6 +476,9 @@ def main() -> None:
     parser.add_argument("--stream-rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument(
+        "--gate-only", action="store_true", help="only the quality gate's cost (no comparisons)"
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mlrelay-bench"
     )
     args = parser.parse_args()
@@ -387,7 +488,10 @@ def main() -> None:
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    if args.gate_only:
+        sys.exit(0 if compare_gate(args.workdir, args.rows, args.runs) else 1)
     ok = compare_embedded(args.workdir, args.rows, args.runs)
+    ok = compare_gate(args.workdir, args.rows, args.runs) and ok
     if not args.skip_stream:
         database = args.workdir / f"events-{args.rows}.duckdb"
         ok = compare_stream(args.workdir, args.stream_rows, database) and ok

@@ -13,6 +13,8 @@ MlrelayError
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MlrelayError(Exception):
     """The root: `except MlrelayError` catches every error mlrelay raises on purpose."""
@@ -21,10 +23,13 @@ class MlrelayError(Exception):
 class ExplainedError(MlrelayError):
     """An error a person reads: `field` names what is wrong, `problem` how, `fix` what to do."""
 
-    def __init__(self, field: str, problem: str, fix: str = "") -> None:
+    def __init__(
+        self, field: str, problem: str, fix: str = "", *, details: dict[str, Any] | None = None
+    ) -> None:
         self.field = field
         self.problem = problem
         self.fix = fix
+        self.details = details or {}  # what the `failed` event carries beside the text
         text = f"{field}: {problem}"
         if fix:
             text += f" ({fix})"

@@ -15,8 +15,10 @@ from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent, RunRequest
 from mlrelay.errors import TransientError
 from mlrelay.ports.container import use_ports
+from mlrelay.registry import parse_registry
+from mlrelay.stage.ledger import read_run
 from mlrelay_tools.local.runtime import LocalRuntime
-from tests.helpers import Capture, RecordingChat, make_runtime, publish_run
+from tests.helpers import REGISTRY, Capture, RecordingChat, make_runtime, publish_run
 
 
 def test_malformed_json_is_rejected_and_kept(
@@ -141,3 +143,25 @@ def test_an_always_failing_handler_is_dead_lettered_and_reported(
     [post] = channel.posts
     assert post.startswith("[DEAD-LETTER] penguins · delivery.dead_lettered")
     assert "mlrelay-trigger failed 3 deliveries" in post
+
+
+def test_a_failed_expectation_stops_the_run_before_any_pipeline_starts(
+    runtime: LocalRuntime, capture: Capture, channel: RecordingChat
+) -> None:
+    text = REGISTRY.read_text().replace("- min_rows: 100", "- min_rows: 1000")
+    runtime.ports._registry = parse_registry(text, "registry.yaml", REGISTRY.parent)
+    runtime.ports.__dict__.pop("registry", None)
+    publish_run(runtime, {"pipeline": "penguins", "dedup_key": "gate-1"})
+    stats = runtime.bus.run_until_idle()
+    assert stats.dead_lettered == 0 and stats.failed_deliveries == 0
+    assert capture.types() == ["trigger.accepted", "snapshot.started", "snapshot.failed"]
+    failed = capture.events[-1]
+    assert failed.error == (
+        "expectations[0]: min_rows(1000): 344 rows (fewer than 1000) (fix the data at the "
+        "source, or change the expectation in the pipeline's registry entry)"
+    )
+    assert [q["passed"] for q in failed.details["quality"]] == [False, True, True, True]
+    assert set(read_run(runtime.store, failed.run_id)) == {"trigger", "snapshot"}  # no pipeline
+    assert not (runtime.settings.home / "pipeline-runs").exists()
+    assert runtime.store.read("snapshots/penguins/latest.json") is None
+    assert "min_rows(1000): 344 rows" in channel.posts[-1]

@@ -114,6 +114,15 @@ SNAPSHOTTER: tuple[GoogleCall, ...] = (
     ),
     GoogleCall(
         "snapshotter",
+        BQ,
+        "query",
+        "bigquery.jobs.insert (the expectations' query reads the staging table)",
+        "bigquery.tables.getData",
+        "roles/bigquery.dataEditor",
+        "dataset:staging",
+    ),
+    GoogleCall(
+        "snapshotter",
         BQ_JOBS,
         "get_job",
         "bigquery.jobs.get",

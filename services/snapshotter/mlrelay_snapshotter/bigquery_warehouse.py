@@ -15,9 +15,15 @@ import structlog
 from mlrelay.adapters.gcs_store import GcsStore
 from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.errors import PermanentError, TransientError
-from mlrelay.ports.protocols import ColumnSchema, ExportResult, ObjectStore, SnapshotPlan
+from mlrelay.ports.protocols import (
+    AggregateQuery,
+    ColumnSchema,
+    ExportResult,
+    ObjectStore,
+    SnapshotPlan,
+)
 from mlrelay_snapshotter.bigquery_jobs import bigquery_errors, run_job
-from mlrelay_snapshotter.bigquery_source import source_query, staging_table_id
+from mlrelay_snapshotter.bigquery_source import scalar_parameter, source_query, staging_table_id
 from mlrelay_snapshotter.exported_files import arrow_columns, describe_all
 from mlrelay_snapshotter.parquet_stream import StreamLayout, parquet_schema, write_parquet_files
 from mlrelay_snapshotter.storage_read import read_arrow_batches
@@ -84,9 +90,7 @@ class BigQueryWarehouse:
 
         self.ensure_staging_dataset()
         source = source_query(plan)
-        destination = staging_table_id(
-            self.client.project, self.config.staging_dataset, plan.job_id.removeprefix("mlrelay-")
-        )
+        destination = self.staging_table(plan)
 
         def start(job_id: str) -> Any:
             config = bigquery.QueryJobConfig(
@@ -116,6 +120,52 @@ class BigQueryWarehouse:
             timeout=self.timeout,
         )
         return job, source.point_in_time
+
+    def measure_snapshot(
+        self, plan: SnapshotPlan, store: ObjectStore, export: ExportResult, query: AggregateQuery
+    ) -> dict[str, Any]:
+        """One query job (deterministic id, so a redelivery re-attaches to it) on the staging
+        table the export read, its values in `query_parameters`."""
+        from google.cloud import bigquery
+
+        del store, export  # the staging table holds exactly what was exported
+        staging = self.staging_table(plan)
+        sql, values = query.render("bigquery", f"`{staging}`")
+        parameters = [scalar_parameter(name, value) for name, value in values.items()]
+
+        def start(job_id: str) -> Any:
+            config = bigquery.QueryJobConfig(
+                query_parameters=parameters, labels={"mlrelay": "expectations"}
+            )
+            return self.client.query(
+                sql,
+                job_config=config,
+                job_id=job_id,
+                location=self.location,
+                retry=self.retry,
+                timeout=self.timeout,
+                job_retry=None,
+            )
+
+        job = run_job(
+            self.client,
+            f"{plan.job_id}-expectations",
+            start,
+            what="the expectations query",
+            location=self.location,
+            wait_seconds=self.config.job_wait_seconds,
+            retry=self.retry,
+            timeout=self.timeout,
+            field="expectations",
+        )
+        with bigquery_errors("reading the expectations' results", "expectations"):
+            rows = list(job.result(retry=self.retry, timeout=self.timeout))
+        return dict(rows[0].items()) if rows else {}
+
+    def staging_table(self, plan: SnapshotPlan) -> str:
+        return staging_table_id(
+            self.client.project, self.config.staging_dataset, plan.job_id.removeprefix("mlrelay-")
+        )
 
     def ensure_staging_dataset(self) -> None:
         from google.api_core import exceptions

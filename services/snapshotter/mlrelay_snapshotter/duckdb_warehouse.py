@@ -4,12 +4,14 @@ rows never pass through Python objects, the local twin of BigQuery's server-side
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.ports.protocols import (
+    AggregateQuery,
     ColumnSchema,
     ExportedFile,
     ExportResult,
@@ -102,3 +104,33 @@ class DuckDbWarehouse:
         return ExportResult(
             files, row_count, columns, f"duckdb {duckdb.__version__}", point_in_time=point_in_time
         )
+
+    def measure_snapshot(
+        self, plan: SnapshotPlan, store: ObjectStore, export: ExportResult, query: AggregateQuery
+    ) -> dict[str, Any]:
+        """The aggregate query over the Parquet files the export just wrote (DuckDB reads them
+        in place; the list of files is a parameter too)."""
+        import duckdb
+
+        del plan  # the files are the snapshot
+        assert isinstance(store, LocalFolderStore)  # export_snapshot refused any other
+        sql, params = query.render("duckdb", "read_parquet($mlrelay_files)")
+        params["mlrelay_files"] = [store.path(f.key).as_posix() for f in export.files]
+        try:
+            with duckdb.connect(":memory:") as con:
+                cursor = con.execute(sql, params)
+                row = cursor.fetchone()
+                names = [d[0] for d in cursor.description or []]
+        except (
+            duckdb.BinderException,
+            duckdb.ConversionException,
+            duckdb.InvalidInputException,
+        ) as exc:
+            raise PermanentError(
+                "expectations",
+                str(exc).splitlines()[0],
+                "fix the pipeline's expectations in the registry (a column's type or values)",
+            ) from None
+        except duckdb.IOException as exc:
+            raise TransientError(f"DuckDB I/O error reading the snapshot: {exc}") from exc
+        return dict(zip(names, row or (), strict=True))

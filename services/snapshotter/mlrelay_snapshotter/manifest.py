@@ -41,6 +41,7 @@ class SnapshotManifest(BaseModel):
     source_schema: list[dict[str, Any]] = []  # the warehouse's own types (BigQuery), if known
     files: list[ManifestFile]
     fingerprint: str
+    quality: list[dict[str, Any]] = []  # the expectations' results (quality_gate.py)
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,6 +78,7 @@ def build_manifest(
     export: ExportResult,
     prefix: str,
     store: ObjectStore,
+    quality: list[dict[str, Any]] | None = None,
 ) -> SnapshotManifest:
     return SnapshotManifest(
         run_id=run_id,
@@ -103,6 +105,7 @@ def build_manifest(
             for f in export.files
         ],
         fingerprint=data_fingerprint(export, prefix),
+        quality=quality or [],
     )
 
 

@@ -7,15 +7,23 @@ from typing import Any
 
 import structlog
 
-from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef, SnapshotRequest
+from mlrelay.contracts import (
+    DeployRequest,
+    LifecycleEvent,
+    SnapshotRef,
+    SnapshotRequest,
+    utc_now,
+)
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import SnapshotPlan, Warehouse
-from mlrelay.registry import PipelineSpec
+from mlrelay.registry import ExpectationSpec, PipelineSpec
 from mlrelay.stage import keys
 from mlrelay.stage.echoes import pass_on, publish_event, re_request_of
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
+from mlrelay_snapshotter.expectations import warnings
 from mlrelay_snapshotter.manifest import SnapshotManifest, build_manifest, move_latest_pointer
+from mlrelay_snapshotter.quality_gate import gate_snapshot, previous_row_count
 from mlrelay_snapshotter.schema_check import check_expected_schema
 from mlrelay_snapshotter.warehouses import build_warehouse
 
@@ -48,9 +56,11 @@ def export_with_manifest(
     warehouse: Warehouse,
     ports: Ports,
     expected_schema: dict[str, str] | None = None,
+    expectations: list[ExpectationSpec] | None = None,
 ) -> SnapshotManifest:
-    """Export, check the schema, and write the manifest create-only; a manifest already there
-    means an earlier delivery finished the data, and is reused."""
+    """Export, check the schema and the expectations, and write the manifest create-only; a
+    manifest already there means an earlier delivery finished the data (and measured it), and
+    is reused with its quality results."""
     store = ports.store
     manifest_key = plan.prefix + "manifest.json"
     existing = store.read(manifest_key)
@@ -60,6 +70,16 @@ def export_with_manifest(
     else:
         export = warehouse.export_snapshot(plan, store)
         check_expected_schema(expected_schema, export.schema)
+        snapshot_time = request.logical_time or utc_now()
+        quality = gate_snapshot(
+            expectations or [],
+            plan=plan,
+            store=store,
+            export=export,
+            warehouse=warehouse,
+            previous_rows=previous_row_count(store, dataset, request.run_id, snapshot_time),
+            logical_time=snapshot_time,
+        )
         manifest = build_manifest(
             run_id=request.run_id,
             pipeline=request.pipeline,
@@ -70,6 +90,7 @@ def export_with_manifest(
             export=export,
             prefix=plan.prefix,
             store=store,
+            quality=quality,
         )
         if not store.create(manifest_key, manifest.to_json()):
             manifest = SnapshotManifest.from_json(store.read(manifest_key) or b"")
@@ -96,9 +117,11 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
             )
         )
         manifest = export_with_manifest(
-            request, plan, dataset, warehouse, ports, spec.expected_schema
+            request, plan, dataset, warehouse, ports, spec.expected_schema, spec.expectations
         )
         return {
+            "quality": manifest.quality,
+            "quality_warnings": warnings(manifest.quality),
             "manifest_uri": ports.store.uri(plan.prefix + "manifest.json"),
             "fingerprint": manifest.fingerprint,
             "row_count": manifest.row_count,
@@ -129,7 +152,10 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 error=outcome.record.error,
                 trigger=request.trigger,
                 figures={"duration_seconds": round(time.perf_counter() - began, 3)},
-                details={"field": outcome.record.error_field},
+                details={
+                    "field": outcome.record.error_field,
+                    **(outcome.record.error_details or {}),
+                },
             ),
             re_request,
         )
@@ -153,7 +179,12 @@ def snapshot_for_run(request: SnapshotRequest, message: PubsubMessage, ports: Po
                 "files": ref.file_count,
                 "duration_seconds": result["duration_seconds"],
             },
-            details={"reused": outcome.reused, "fingerprint": ref.fingerprint},
+            details={
+                "reused": outcome.reused,
+                "fingerprint": ref.fingerprint,
+                "quality": result.get("quality", []),
+                "quality_warnings": result.get("quality_warnings", []),
+            },
         ),
         DeployRequest(
             run_id=request.run_id,

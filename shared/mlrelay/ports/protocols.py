@@ -83,10 +83,28 @@ class ExportResult:
     source_schema: list[ColumnSchema] = field(default_factory=list)  # the warehouse's own types
 
 
+SqlDialect = Literal["duckdb", "bigquery"]
+
+
+class AggregateQuery(Protocol):
+    """One aggregate query over a snapshot (the expectations' measures), in either dialect."""
+
+    def render(self, dialect: SqlDialect, relation: str) -> tuple[str, dict[str, Any]]:
+        """(SQL reading `relation`, its parameters by name): no value is ever in the SQL."""
+        ...
+
+
 class Warehouse(Protocol):
     def export_snapshot(self, plan: SnapshotPlan, store: ObjectStore) -> ExportResult:
         """Copy the source to Parquet files under `plan.prefix`, without the data passing
         through this process where the engine can write it itself."""
+        ...
+
+    def measure_snapshot(
+        self, plan: SnapshotPlan, store: ObjectStore, export: ExportResult, query: AggregateQuery
+    ) -> dict[str, Any]:
+        """Run `query` inside the engine over what `export_snapshot` read or wrote, once per
+        run (a redelivery reuses the job), and return its one row by column name."""
         ...
 
 

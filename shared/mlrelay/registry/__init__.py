@@ -1,9 +1,11 @@
 """The pipeline registry: one YAML file listing every pipeline mlrelay may run.
 
-`specs` holds the typed specs, `backends` the options of each pipeline backend, `checks` the
-cross-field checks, `loading` the YAML loading with every problem's file, line and field.
+`specs` holds the typed specs, `backends` the options of each pipeline backend, `expectations`
+the checks on a snapshot's data, `checks` the cross-field checks, `loading` the YAML loading with
+every problem's file, line and field.
 """
 
+from mlrelay.registry.expectations import ExpectationSpec
 from mlrelay.registry.loading import RegistryError, RegistryProblem, load_registry, parse_registry
 from mlrelay.registry.specs import (
     GateSpec,
@@ -18,6 +20,7 @@ from mlrelay.registry.specs import (
 )
 
 __all__ = [
+    "ExpectationSpec",
     "GateSpec",
     "GroupMember",
     "GroupSpec",

@@ -42,6 +42,7 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
                 )
             )
     found += sql_parameter_problems((*at, "source"), spec.source, spec.parameters)
+    found += expectation_problems(at, spec)
     if spec.backend in ("vertex", "kfp") and getattr(spec, spec.backend) is None:
         found.append(
             ((*at, "backend"), f"`backend: {spec.backend}` needs a `{spec.backend}:` section")
@@ -55,6 +56,23 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
             )
         )
     return found
+
+
+def expectation_problems(at: tuple[str | int, ...], spec: PipelineSpec) -> list[Found]:
+    """With an `expected_schema`, the columns the expectations read are known now: a column not
+    in it is found by `mlrelay validate` rather than at the snapshot."""
+    if spec.expected_schema is None:
+        return []
+    known = ", ".join(spec.expected_schema)
+    return [
+        (
+            (*at, "expectations", i),
+            f"{expectation.label} reads {column!r}, which is not in expected_schema ({known})",
+        )
+        for i, expectation in enumerate(spec.expectations)
+        for column in expectation.columns
+        if column not in spec.expected_schema
+    ]
 
 
 def sql_parameter_problems(

@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
 from mlrelay.registry.backends import KfpOptions, VertexOptions
+from mlrelay.registry.expectations import ExpectationSpec
 from mlrelay.schedules.cron import parse_unix_cron
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -129,6 +130,8 @@ class PipelineSpec(_Spec):
     # column -> Parquet (Arrow) type as the manifest writes it, e.g. `timestamp[us, tz=UTC]`;
     # a snapshot whose schema differs fails, naming the columns
     expected_schema: dict[str, str] | None = None
+    # checks on the snapshot before any compute: a failed `error` one stops the run
+    expectations: list[ExpectationSpec] = Field(default_factory=list)
     # metric -> gate; a missed gate makes the run `succeeded_with_regression` (announced like a
     # failure). Metrics are higher-is-better: `max_drop` is how far under the baseline it may go
     gates: dict[str, GateSpec] = Field(default_factory=dict)

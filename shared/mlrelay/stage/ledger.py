@@ -114,6 +114,7 @@ def run_once(
             exc.field,
             attempts,
             claim_id,
+            exc.details or None,
         )
         return _finish(store, key, failed)
     except BaseException:

@@ -21,6 +21,7 @@ class StageRecord:
     error_field: str | None = None
     attempts: int = 1
     claim_id: str | None = None  # which delivery holds a `running` claim
+    error_details: dict[str, Any] | None = None  # a PermanentError's details (e.g. `quality`)
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str).encode()
