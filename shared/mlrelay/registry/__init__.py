@@ -6,6 +6,7 @@ cross-field checks, `loading` the YAML loading with every problem's file, line a
 
 from mlrelay.registry.loading import RegistryError, RegistryProblem, load_registry, parse_registry
 from mlrelay.registry.specs import (
+    ActionsSpec,
     GroupMember,
     GroupSpec,
     NotifySpec,
@@ -17,6 +18,7 @@ from mlrelay.registry.specs import (
 )
 
 __all__ = [
+    "ActionsSpec",
     "GroupMember",
     "GroupSpec",
     "NotifySpec",
