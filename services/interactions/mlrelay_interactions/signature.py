@@ -26,6 +26,10 @@ def signature_problem(
         return "malformed X-Slack-Request-Timestamp or X-Slack-Signature"
     if abs(now - int(timestamp)) > WINDOW_SECONDS:
         return "timestamp outside the 5-minute window"
+    try:
+        body.decode("utf-8")  # Slack sends UTF-8; the verifier decodes the body to sign it
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
     verifier = SignatureVerifier(signing_secret)
     if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
         return "signature does not match"
