@@ -29,6 +29,7 @@ NOT_IN_THE_RUNTIME = (
     "mlrelay_snapshotter",
     "mlrelay_deployer",
     "mlrelay_notifier",
+    "mlrelay_interactions",
 )
 
 

@@ -145,7 +145,8 @@ def test_without_a_signing_secret_the_door_fails_closed(
         response = door.post(body, signed_headers("", body))
         assert response.status_code == 503
         assert door.published() == 0
-        assert "SLACK_SIGNING_SECRET" in capsys.readouterr().out
+        logged = capsys.readouterr()
+        assert "SLACK_SIGNING_SECRET" in logged.out + logged.err
     finally:
         use_ports(None)
 
