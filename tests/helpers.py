@@ -29,6 +29,7 @@ NOT_IN_THE_RUNTIME = (
     "mlrelay_snapshotter",
     "mlrelay_deployer",
     "mlrelay_notifier",
+    "mlrelay_interactions",
 )
 
 
@@ -193,3 +194,94 @@ def final_status(state: str, message: str | None = None) -> Any:
         error_code=None if message is None else 9,
         error_message=message,
     )
+
+
+# --- Slack's signed requests (the interactions function) --------------------------------------
+SLACK_USER = "U123ABC"
+
+
+def slack_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """Slack's v0 signature: HMAC-SHA256 over `v0:<timestamp>:<body>` with the signing secret."""
+    import hashlib
+    import hmac
+
+    base = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    import time
+
+    when = int(time.time()) if timestamp is None else timestamp
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(when),
+        "X-Slack-Signature": slack_signature(secret, body, when),
+    }
+
+
+def button_body(
+    run_id: str,
+    action: str = "retry",
+    user: str = SLACK_USER,
+    response_url: str = "",
+) -> bytes:
+    """A `block_actions` post, as Slack sends a click on a run card's button."""
+    from urllib.parse import urlencode
+
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "ana", "team_id": "T0000"},
+        "team": {"id": "T0000"},
+        "container": {"type": "message", "message_ts": "1764560000.000100"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": f"mlrelay_{action}",
+                "block_id": "run-actions",
+                "value": run_id,
+                "action_ts": "1764560001.000200",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def slash_body(text: str, user: str = SLACK_USER, response_url: str = "") -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(
+        {
+            "command": "/mlrelay",
+            "text": text,
+            "user_id": user,
+            "team_id": "T0000",
+            "response_url": response_url,
+        }
+    ).encode()
+
+
+def http_function_client(service: str, target: str) -> Any:
+    """A test client of an HTTP function of `services/<service>/main.py`."""
+    from functions_framework import create_app
+
+    source = REPO / "services" / service / "main.py"
+    return create_app(target, str(source), "http").test_client()
+
+
+def seed_run(store: Any, run_id: str, pipeline: str = "penguins", failed: bool = True) -> None:
+    """A run in the ledger: accepted by the trigger, its pipeline failed (or still running)."""
+    trigger = StageRecord(
+        "trigger", "done", SAMPLE_ACCEPTED.isoformat(), result={"pipeline": pipeline}
+    )
+    store.write(keys_ledger(run_id, "trigger"), trigger.to_json())
+    state = "failed" if failed else "running"
+    record = StageRecord("pipeline", state, SAMPLE_ACCEPTED.isoformat(), error="OOM")
+    store.write(keys_ledger(run_id, "pipeline"), record.to_json())
+
+
+def keys_ledger(run_id: str, stage: Any) -> str:
+    from mlrelay.stage import keys
+
+    return keys.ledger(run_id, stage)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the four function packages (folder + reproducible zip each) into dist/functions.
+# Build the five function packages (folder + reproducible zip each) into dist/functions.
 # Locally: bash cloudbuild/steps/package.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -154,6 +154,38 @@ class LifecycleEvent(Message):
         return attrs
 
 
+CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject"]
+COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject")
+
+
+class RunCommand(Message):
+    """A person asks for something to be done to a run (a Slack button or slash command, or the
+    CLI). Published once per `action_key`: the same click delivered twice, Slack's retries and
+    concurrent clicks on one card share the key, so the consumer acts once per run state.
+
+    `response_url` is Slack's reply address for this interaction: not a secret, but a capability
+    (anyone holding it may post into the conversation for 30 minutes), so it is never logged."""
+
+    kind: ClassVar[str] = "run_command"
+    schema_version: Literal[1] = 1
+    action: CommandAction
+    run_id: RunId
+    pipeline: PipelineName
+    requested_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    requested_at: AwareDatetime
+    source: Literal["slack", "cli"]
+    # `<run_id>/<action>/<state>`: the run state (a digest of its ledger) the request was made in
+    action_key: Annotated[
+        str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{2,127}/[a-z]+/[0-9a-f]{16}$")
+    ]
+    response_url: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    def attributes(self) -> dict[str, str]:
+        attrs = super().attributes()
+        attrs["action"] = self.action
+        return attrs
+
+
 M = TypeVar("M", bound=Message)
 
 _EXPECTATIONS = {

@@ -1,7 +1,9 @@
 """A loopback HTTP server that plays Slack for the real `slack_sdk` clients.
 
-It serves incoming webhooks (`POST /services/...`) and the Web API methods the notifier uses
-(`chat.postMessage`, `chat.update`, and its lookups `conversations.history`/`.replies`/`.list`),
+It serves incoming webhooks (`POST /services/...`), interaction response URLs
+(`POST /actions/...`, what the interactions function answers a click on), and the Web API
+methods mlrelay uses (`chat.postMessage`, `chat.update`, the lookups
+`conversations.history`/`.replies`/`.list`, and `usergroups.users.list`),
 checks the bot token, rejects blocks Slack would reject (`invalid_blocks`), keeps the channel's
 messages, threads and message metadata, and records every request with the time it arrived.
 Lookups answer like Slack: channel ids only, newest first (replies: the parent, then oldest
@@ -107,6 +109,8 @@ class FakeSlack(LoopbackFake):
         self.channel_ids: dict[str, str] = {}
         self.messages: list[Message] = []
         self.missing_scopes: dict[str, str] = {}  # method -> the scope Slack says it needs
+        self.user_groups: dict[str, list[str]] = {}  # usergroup id -> its members' user ids
+        self.responses: list[dict[str, Any]] = []  # what was posted to a response URL
         self._lock = threading.Lock()
         self._ts = 0
 
@@ -129,6 +133,10 @@ class FakeSlack(LoopbackFake):
         self.channel_ids[name] = channel_id
         self.channel_ids[channel_id] = channel_id
         return channel_id
+
+    def response_url(self, name: str = "1") -> str:
+        """An interaction's response URL, as Slack puts it in a request (`/actions/...`)."""
+        return f"{self.base}/actions/T0000/{name}/{'r' * 24}"
 
     def queue(
         self,
@@ -199,6 +207,9 @@ class FakeSlack(LoopbackFake):
                 )
             )
             return 200, "ok", {}
+        if path.startswith("/actions/"):
+            self.responses.append(body)
+            return 200, "ok", {}
         if path.startswith("/api/"):
             return 200, json.dumps(self._api(path.removeprefix("/api/"), headers, body)), {}
         return 404, "not found", {}
@@ -210,6 +221,11 @@ class FakeSlack(LoopbackFake):
             return {"ok": False, "error": "missing_scope", "needed": self.missing_scopes[method]}
         if method.startswith("conversations."):
             return self._lookup(method, body)
+        if method == "usergroups.users.list":
+            members = self.user_groups.get(str(body.get("usergroup")))
+            if members is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(members)}
         if method not in ("chat.postMessage", "chat.update"):
             return {"ok": False, "error": "unknown_method"}
         channel = self.channel_ids.get(str(body.get("channel")))

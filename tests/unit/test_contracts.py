@@ -135,3 +135,56 @@ def test_arbitrary_json_objects_only_ever_raise_invalid_message(data: dict[str, 
         parse_message(RunRequest, json.dumps(data))
     except InvalidMessageError as exc:
         assert exc.field
+
+
+def test_run_command_round_trips_and_routes_by_action() -> None:
+    from mlrelay.config.settings import Settings
+    from mlrelay.contracts import RunCommand
+    from mlrelay.ports.container import topic_for
+
+    command = RunCommand(
+        action="cancel",
+        run_id="penguins-a-1",
+        pipeline="penguins",
+        requested_by="slack:U123ABC",
+        requested_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        source="slack",
+        action_key="penguins-a-1/cancel/0123456789abcdef",
+        response_url="https://hooks.slack.com/actions/T/1/x",
+    )
+    assert parse_message(RunCommand, command.to_json()) == command
+    assert command.attributes() == {
+        "event_type": "run_command",
+        "schema_version": "1",
+        "run_id": "penguins-a-1",
+        "pipeline": "penguins",
+        "action": "cancel",
+    }
+    assert topic_for(Settings(), command) == "mlrelay-commands"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"action": "deploy"}, "action"),
+        ({"source": "email"}, "source"),
+        ({"action_key": "penguins-a-1/cancel"}, "action_key"),
+        ({"requested_at": "2026-12-01T12:00:00"}, "requested_at"),
+    ],
+)
+def test_a_bad_run_command_names_the_field(change: dict[str, str], field: str) -> None:
+    from mlrelay.contracts import RunCommand
+
+    raw = {
+        "action": "retry",
+        "run_id": "penguins-a-1",
+        "pipeline": "penguins",
+        "requested_by": "slack:U123ABC",
+        "requested_at": "2026-12-01T12:00:00Z",
+        "source": "slack",
+        "action_key": "penguins-a-1/retry/0123456789abcdef",
+        **change,
+    }
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_message(RunCommand, json.dumps(raw))
+    assert caught.value.field == field

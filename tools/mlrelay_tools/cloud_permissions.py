@@ -1,7 +1,8 @@
 """Every Google API method mlrelay's deployed code calls, who calls it, and the role that allows it.
 
 One row per (identity, call): the identity is a service's account (`trigger`, `snapshotter`,
-`deployer`, `notifier`) or `pipelines`, the account Vertex AI pipeline jobs run as. `grant_on`
+`deployer`, `notifier`, `interactions`) or `pipelines`, the account Vertex AI pipeline jobs run
+as. `grant_on`
 names where Terraform grants the role (`project`, `bucket:snapshots`, `topic:lifecycle`, ...).
 
 tests/unit/infra/test_cloud_permissions.py holds Terraform to this table: every row's role is
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SERVICES = ("trigger", "snapshotter", "deployer", "notifier")
+# the services behind a subscription (each keeps its ledger in the bucket), and every service
+STAGE_SERVICES = ("trigger", "snapshotter", "deployer", "notifier")
+SERVICES = (*STAGE_SERVICES, "interactions")
 
 GCS = "shared/mlrelay/adapters/gcs_store.py"
 PUBSUB = "shared/mlrelay/adapters/pubsub_publisher.py"
@@ -34,6 +37,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "snapshotter": ("deploys", "lifecycle"),
     "deployer": ("lifecycle",),
     "notifier": ("lifecycle",),
+    "interactions": ("commands",),
 }
 
 
@@ -297,6 +301,50 @@ NOTIFIER: tuple[GoogleCall, ...] = (
     ),
 )
 
+# The public door reads the ledger and the run history, and writes only its command claims.
+_INTERACTIONS_OBJECTS = (
+    ("download_as_bytes", "storage.objects.get", "storage.objects.get", "bucket:snapshots"),
+    ("list_blobs", "storage.objects.list", "storage.objects.list", "bucket:snapshots"),
+)
+_INTERACTIONS_CLAIMS = (
+    (
+        "upload_from_string",
+        "storage.objects.insert (a command claim)",
+        "storage.objects.create, storage.objects.delete (overwrite)",
+    ),
+    ("delete", "storage.objects.delete (a released claim)", "storage.objects.delete"),
+    ("download_as_bytes", "storage.objects.get (a command claim)", "storage.objects.get"),
+)
+INTERACTIONS: tuple[GoogleCall, ...] = (
+    *(
+        GoogleCall("interactions", GCS, call, api, perm, "roles/storage.objectViewer", on)
+        for call, api, perm, on in _INTERACTIONS_OBJECTS
+    ),
+    *(
+        GoogleCall(
+            "interactions",
+            GCS,
+            call,
+            api,
+            perm,
+            "roles/storage.objectAdmin",
+            "bucket:snapshots/commands/",
+            "an IAM condition on the `commands/` prefix",
+        )
+        for call, api, perm in _INTERACTIONS_CLAIMS
+    ),
+    GoogleCall(
+        "interactions",
+        FUNCTIONS_TF,
+        "secret_environment_variables",
+        "secretmanager.projects.secrets.versions.access (at start, by Cloud Run)",
+        "secretmanager.versions.access",
+        "roles/secretmanager.secretAccessor",
+        "secret:interactions",
+        "the Slack signing secret (and the bot token, for user groups)",
+    ),
+)
+
 PIPELINES: tuple[GoogleCall, ...] = (
     GoogleCall(
         "pipelines",
@@ -319,11 +367,12 @@ PIPELINES: tuple[GoogleCall, ...] = (
 )
 
 CALLS: tuple[GoogleCall, ...] = (
-    *(row for service in SERVICES for row in _object_calls(service)),
+    *(row for service in STAGE_SERVICES for row in _object_calls(service)),
     *(row for service in SERVICES for row in _publish_calls(service)),
     *SNAPSHOTTER,
     *DEPLOYER,
     *NOTIFIER,
+    *INTERACTIONS,
     *PIPELINES,
 )
 

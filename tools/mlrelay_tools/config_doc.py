@@ -16,6 +16,7 @@ from typing import Any
 from mlrelay.config.chat import ChatSettings
 from mlrelay.config.deployer import DeployerSettings
 from mlrelay.config.env import Secret, env_vars
+from mlrelay.config.interactions import InteractionSettings
 from mlrelay.config.settings import SECTIONS, Settings
 from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.config.topics import Topics
@@ -24,8 +25,10 @@ READ_BY: dict[type[Any], str] = {
     Settings: "every function and the CLI",
     Topics: "every function, the local bus and Terraform (`infra/`)",
     SnapshotSettings: "the snapshotter, the first time it takes a snapshot",
-    ChatSettings: "the notifier and the dead-letter function, the first time they post",
+    ChatSettings: "the notifier and the dead-letter function, the first time they post (and the "
+    "interactions function, for the bot token that looks up user groups)",
     DeployerSettings: "the deployer, the first time it starts a pipeline",
+    InteractionSettings: "the interactions function, on its first request",
 }
 
 

@@ -18,10 +18,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.functions import FUNCTIONS, HTTP_FUNCTIONS
 from mlrelay.errors import ConfigurationError
 
-SERVICES = tuple(dict.fromkeys(spec.service_dir for spec in FUNCTIONS))
+SERVICES = tuple(
+    dict.fromkeys(
+        [spec.service_dir for spec in FUNCTIONS] + [spec.service_dir for spec in HTTP_FUNCTIONS]
+    )
+)
 LOCK_NAME = "requirements.lock"
 REGENERATE = "python -m mlrelay_tools.locks"
 # the oldest Python the lock must install on (requires-python); --universal covers the newer ones

@@ -27,6 +27,7 @@ module "mlrelay" {
   template_repositories     = var.template_repositories
   slack_webhook_secret_id   = var.slack_webhook_secret_id
   slack_bot_token_secret_id = var.slack_bot_token_secret_id
+  slack_signing_secret_id   = var.slack_signing_secret_id
   slack_default_channel     = var.slack_default_channel
   bigquery_location         = var.bigquery_location
   cmek                      = var.cmek

@@ -12,3 +12,8 @@ output "service_accounts" {
   description = "Service accounts created for mlrelay."
   value       = module.mlrelay.service_accounts
 }
+
+output "interactions_url" {
+  description = "Request URL for the Slack app's interactivity and /mlrelay (docs/slack-actions.md)."
+  value       = module.mlrelay.interactions_url
+}

@@ -63,6 +63,12 @@ variable "slack_bot_token_secret_id" {
   default     = null
 }
 
+variable "slack_signing_secret_id" {
+  description = "Secret Manager secret id of the Slack app's signing secret: set, the interactions function (Slack buttons, /mlrelay) is deployed."
+  type        = string
+  default     = null
+}
+
 variable "slack_default_channel" {
   description = "Slack channel for rejections and dead letters in bot-token mode."
   type        = string

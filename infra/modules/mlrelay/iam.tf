@@ -40,7 +40,7 @@ resource "google_pubsub_topic_iam_member" "publishes" {
 
 # Every stage keeps its ledger record and claims in the snapshot bucket: object admin there only.
 resource "google_storage_bucket_iam_member" "ledger" {
-  for_each = local.services
+  for_each = local.stage_services
   bucket   = google_storage_bucket.snapshots.name
   role     = "roles/storage.objectAdmin"
   member   = local.sa[each.value]
@@ -173,4 +173,43 @@ resource "google_cloud_run_v2_service_iam_member" "pusher_invokes" {
   name     = google_cloudfunctions2_function.this[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.pusher.email}"
+}
+
+# Interactions: read the ledger and the run history, and write its own command claims
+# (`commands/` only: create-only claims, overwritten and released by compare-and-swap).
+resource "google_storage_bucket_iam_member" "interactions_reads_ledger" {
+  bucket = google_storage_bucket.snapshots.name
+  role   = "roles/storage.objectViewer"
+  member = local.sa["interactions"]
+}
+
+resource "google_storage_bucket_iam_member" "interactions_claims_commands" {
+  bucket = google_storage_bucket.snapshots.name
+  role   = "roles/storage.objectAdmin"
+  member = local.sa["interactions"]
+  condition {
+    title       = "command-claims-only"
+    description = "the interactions function writes only its command claims"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.snapshots.name}/objects/commands/\")"
+  }
+}
+
+# Interactions: read the signing secret (and the bot token, for user groups), nothing else.
+resource "google_secret_manager_secret_iam_member" "interactions_reads_slack" {
+  for_each  = local.service_secrets["interactions"]
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.sa["interactions"]
+}
+
+# Slack calls the interactions function from the internet, unauthenticated: the function checks
+# Slack's request signature itself (docs/slack-actions.md). The one public function.
+resource "google_cloud_run_v2_service_iam_member" "public_invokes_interactions" {
+  count    = var.slack_signing_secret_id == null ? 0 : 1
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.interactions[0].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }

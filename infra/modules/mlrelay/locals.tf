@@ -35,14 +35,18 @@ locals {
       concurrency     = try(coalesce(var.functions[name].concurrency), spec.concurrency)
     })
   }
-  services = toset([for spec in local.function_specs : spec.service])
+  # the services behind a subscription, and all of them (the interactions function is HTTP:
+  # HTTP_FUNCTIONS in shared/mlrelay/config/functions.py, functions.tf)
+  stage_services = toset([for spec in local.function_specs : spec.service])
+  services       = setunion(local.stage_services, ["interactions"])
 
   # Topics each service publishes to (and nothing else).
   publishes = {
-    trigger     = ["snapshots", "lifecycle"]
-    snapshotter = ["deploys", "lifecycle"]
-    deployer    = ["lifecycle"]
-    notifier    = ["lifecycle"]
+    trigger      = ["snapshots", "lifecycle"]
+    snapshotter  = ["deploys", "lifecycle"]
+    deployer     = ["lifecycle"]
+    notifier     = ["lifecycle"]
+    interactions = ["commands"]
   }
 
   # Environment of every function: settings are read once at start-up (shared/mlrelay/config/,
@@ -58,6 +62,7 @@ locals {
     MLRELAY_TOPIC_DEPLOYS         = var.topic_names.deploys
     MLRELAY_TOPIC_LIFECYCLE       = var.topic_names.lifecycle
     MLRELAY_TOPIC_DEAD_LETTER     = var.topic_names.dead_letter
+    MLRELAY_TOPIC_COMMANDS        = var.topic_names.commands
     MLRELAY_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
   }
   service_env = {
@@ -71,6 +76,7 @@ locals {
     notifier = {
       MLRELAY_SLACK_CHANNEL = var.slack_default_channel
     }
+    interactions = {}
   }
   # secrets exposed to a service as environment variables: env var -> secret id
   service_secrets = {
@@ -80,6 +86,11 @@ locals {
     deployer = { for name, secret in var.kfp_token_secret_ids : "MLRELAY_KFP_TOKEN_${upper(name)}" => secret }
     notifier = merge(
       var.slack_webhook_secret_id == null ? {} : { SLACK_WEBHOOK_URL = var.slack_webhook_secret_id },
+      var.slack_bot_token_secret_id == null ? {} : { SLACK_BOT_TOKEN = var.slack_bot_token_secret_id },
+    )
+    # the signing secret checks every request; the bot token looks up allowed user groups
+    interactions = merge(
+      var.slack_signing_secret_id == null ? {} : { SLACK_SIGNING_SECRET = var.slack_signing_secret_id },
       var.slack_bot_token_secret_id == null ? {} : { SLACK_BOT_TOKEN = var.slack_bot_token_secret_id },
     )
   }

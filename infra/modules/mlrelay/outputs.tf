@@ -30,3 +30,8 @@ output "pipeline_job_events_topic" {
   description = "Topic that receives Vertex AI pipeline job state changes from the log sink."
   value       = google_pubsub_topic.pipeline_job_events.id
 }
+
+output "interactions_url" {
+  description = "The Slack app's Interactivity and slash-command Request URL (null: no signing secret given)."
+  value       = one(google_cloudfunctions2_function.interactions[*].service_config[0].uri)
+}

@@ -23,6 +23,7 @@ variable "topic_names" {
     deploys     = string
     lifecycle   = string
     dead_letter = string
+    commands    = string
   })
   default = {
     runs        = "mlrelay-runs"
@@ -30,6 +31,7 @@ variable "topic_names" {
     deploys     = "mlrelay-deploys"
     lifecycle   = "mlrelay-lifecycle"
     dead_letter = "mlrelay-dead-letter"
+    commands    = "mlrelay-commands"
   }
 }
 
@@ -155,4 +157,10 @@ variable "kfp_iap" {
   description = "A KFP host behind IAP (`kfp.client_id`): the deployer may sign for itself (Service Account Token Creator on its own account), which kfp needs to get the IAP ID token on Cloud Functions."
   type        = bool
   default     = false
+}
+
+variable "slack_signing_secret_id" {
+  description = "Secret Manager secret (id, not value) holding the Slack app's signing secret. Set: the interactions function (Slack buttons and /mlrelay, public ingress) is deployed with it. null = no interactions function."
+  type        = string
+  default     = null
 }

@@ -42,3 +42,26 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         dead_letters_to_topic=False,
     ),
 )
+
+
+@dataclass(frozen=True)
+class HttpFunctionSpec:
+    """A function called over HTTP (no topic, no subscription, no dead letters): the public door
+    for Slack's interactivity. Kept apart from FUNCTIONS, whose every row is a subscription."""
+
+    name: str
+    service_dir: str
+    package: str
+    entry_point: str
+    publishes: tuple[str, ...]  # fields of Topics
+
+
+HTTP_FUNCTIONS: tuple[HttpFunctionSpec, ...] = (
+    HttpFunctionSpec(
+        "mlrelay-interactions",
+        "interactions",
+        "mlrelay_interactions",
+        "on_slack_request",
+        publishes=("commands",),
+    ),
+)

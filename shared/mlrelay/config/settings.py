@@ -28,6 +28,7 @@ from mlrelay.config.env import (
     setting,
     upper,
 )
+from mlrelay.config.interactions import InteractionSettings
 from mlrelay.config.snapshot import SnapshotSettings
 from mlrelay.config.topics import Topics
 from mlrelay.errors import ConfigurationError
@@ -169,6 +170,10 @@ class Settings:
     def deployer(self) -> DeployerSettings:
         return self.section(DeployerSettings)
 
+    @property
+    def interactions(self) -> InteractionSettings:
+        return self.section(InteractionSettings)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if env is None else env
@@ -201,6 +206,7 @@ SECTIONS: tuple[type[Any], ...] = (
     SnapshotSettings,
     ChatSettings,
     DeployerSettings,
+    InteractionSettings,
 )
 """Every settings section, in the order docs/configuration.md lists them."""
 

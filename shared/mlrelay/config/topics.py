@@ -13,6 +13,7 @@ DEFAULT_TOPICS: dict[str, str] = {
     "deploys": "mlrelay-deploys",
     "lifecycle": "mlrelay-lifecycle",
     "dead_letter": "mlrelay-dead-letter",
+    "commands": "mlrelay-commands",
 }
 
 
@@ -44,6 +45,12 @@ class Topics:
         "MLRELAY_TOPIC_DEAD_LETTER",
         "Where failed deliveries go after the attempt limit; the dead-letter function reads it.",
         default=DEFAULT_TOPICS["dead_letter"],
+    )
+    commands: str = setting(
+        "MLRELAY_TOPIC_COMMANDS",
+        "Run commands (retry, rerun, cancel, approve, reject) from Slack's buttons and the "
+        "`/mlrelay` slash command; the interactions function publishes them.",
+        default=DEFAULT_TOPICS["commands"],
     )
 
     @classmethod

@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 
 from mlrelay.config.settings import Settings
-from mlrelay.contracts import DeployRequest, LifecycleEvent, Message, RunRequest, SnapshotRequest
+from mlrelay.contracts import (
+    DeployRequest,
+    LifecycleEvent,
+    Message,
+    RunCommand,
+    RunRequest,
+    SnapshotRequest,
+)
 from mlrelay.errors import ConfigurationError
 from mlrelay.logs import configure_logging
 from mlrelay.ports.protocols import ObjectStore, PipelineBackend, Publisher, Warehouse
@@ -124,6 +131,7 @@ def topic_for(settings: Settings, message: Message) -> str:
         SnapshotRequest.kind: topics.snapshots,
         DeployRequest.kind: topics.deploys,
         LifecycleEvent.kind: topics.lifecycle,
+        RunCommand.kind: topics.commands,
     }
     return by_kind[message.kind]
 

@@ -8,6 +8,7 @@ every problem's file, line and field.
 from mlrelay.registry.expectations import ExpectationSpec
 from mlrelay.registry.loading import RegistryError, RegistryProblem, load_registry, parse_registry
 from mlrelay.registry.specs import (
+    ActionsSpec,
     GateSpec,
     GroupMember,
     GroupSpec,
@@ -20,6 +21,7 @@ from mlrelay.registry.specs import (
 )
 
 __all__ = [
+    "ActionsSpec",
     "ExpectationSpec",
     "GateSpec",
     "GroupMember",

@@ -113,6 +113,19 @@ class GateSpec(_Spec):
         return self
 
 
+SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,30}$")]
+SlackUserGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,30}$")]
+
+
+class ActionsSpec(_Spec):
+    """Who may act on this pipeline's runs from Slack (retry, rerun, cancel, approve, reject, and
+    the `/mlrelay status|runs` answers): these Slack user ids, or members of these user groups.
+    Empty: nobody."""
+
+    allowed_users: list[SlackUserId] = Field(default_factory=list)
+    allowed_user_groups: list[SlackUserGroupId] = Field(default_factory=list)
+
+
 class PipelineSpec(_Spec):
     description: str = ""
     source: SourceSpec
@@ -127,6 +140,7 @@ class PipelineSpec(_Spec):
     parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
     overridable: list[Identifier] = Field(default_factory=list)
     notify: NotifySpec = Field(default_factory=NotifySpec)
+    actions: ActionsSpec = Field(default_factory=ActionsSpec)
     # column -> Parquet (Arrow) type as the manifest writes it, e.g. `timestamp[us, tz=UTC]`;
     # a snapshot whose schema differs fails, naming the columns
     expected_schema: dict[str, str] | None = None

@@ -14,6 +14,7 @@ notifications/<run_id>/previous-outcome.json           the run before it, as fir
 notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest outcome
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
 history/<pipeline>/<run_id>.json                       a finished run's summary (mlrelay.history)
+commands/<run_id>/<action>-<state>.json                one claim per command in one run state
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
@@ -33,6 +34,7 @@ DEAD_LETTERS = "deadletters/"
 SNAPSHOTS = "snapshots/"
 NOTIFICATIONS = "notifications/"
 UNDELIVERED = NOTIFICATIONS + "undelivered/"
+COMMANDS = "commands/"
 PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
 
 
@@ -93,3 +95,9 @@ def undelivered_prefix(run_id: str) -> str:
 
 def undelivered(run_id: str, event_type: str) -> str:
     return f"{undelivered_prefix(run_id)}{event_type}.json"
+
+
+def command(run_id: str, action: str, state: str) -> str:
+    """The claim of one command (`retry`, `cancel`, ...) on a run in one state (a digest of its
+    ledger): Slack's retries and concurrent clicks find it; the next state gets a new one."""
+    return f"{COMMANDS}{run_id}/{action}-{state}.json"

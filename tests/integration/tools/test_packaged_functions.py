@@ -107,7 +107,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     os.environ[key] = value
 
 
-def serve(world: World, service: str, target: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+def serve(
+    world: World,
+    service: str,
+    target: str,
+    signature: str = "cloudevent",
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], int, Path]:
     deployed = world.deployed[service]
     port = free_port()
     log = world.workdir / f"{service}-{target}.log"
@@ -121,6 +127,7 @@ def serve(world: World, service: str, target: str) -> tuple[subprocess.Popen[byt
         "MLRELAY_REGISTRY": "registry/registry.yaml",
         "PUBSUB_EMULATOR_HOST": world.pubsub,
         "STORAGE_EMULATOR_HOST": world.gcs,
+        **(extra_env or {}),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -131,7 +138,7 @@ def serve(world: World, service: str, target: str) -> tuple[subprocess.Popen[byt
                 "--target",
                 target,
                 "--signature-type",
-                "cloudevent",
+                signature,
                 "--source",
                 "main.py",
                 "--host",
@@ -247,3 +254,46 @@ def test_packaged_notifier_posts_once_per_run_and_status(world: World) -> None:
         stop(process)
     assert blob_names("notifications/penguins-pkg-1/") != []
     assert log.read_text().count("pipeline penguins succeeded") == 1
+
+
+def post_form(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+
+
+def test_packaged_interactions_checks_signatures_and_the_allowlist(world: World) -> None:
+    """The HTTP function from its package: unsigned is 401; a signed click by someone the
+    shipped registry does not list is an ephemeral refusal; nothing reaches the commands topic."""
+    from tests.helpers import button_body, seed_run, signed_headers, slash_body
+
+    secret = "c3" * 16
+    run_id = "penguins-pkg-click-1"
+    from mlrelay.adapters.gcs_store import GcsStore
+
+    seed_run(GcsStore(BUCKET, PROJECT), run_id)
+    process, port, log = serve(
+        world,
+        "interactions",
+        "on_slack_request",
+        signature="http",
+        extra_env={"SLACK_SIGNING_SECRET": secret},
+    )
+    try:
+        click = button_body(run_id, "retry")
+        status, _ = post_form(port, click, signed_headers("0" * 32, click))
+        assert status == 401, log.read_text()
+        status, text = post_form(port, click, signed_headers(secret, click))
+        assert status == 200, log.read_text()
+        assert json.loads(text)["response_type"] == "ephemeral"
+        assert "may not act on `penguins`" in json.loads(text)["text"]
+        usage = slash_body("help")
+        status, text = post_form(port, usage, signed_headers(secret, usage))
+        assert (status, "Usage:" in text) == (200, True), log.read_text()
+    finally:
+        stop(process)
+    assert pull(world, "mlrelay-commands") == []
+    assert secret not in log.read_text()

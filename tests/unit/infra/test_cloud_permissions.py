@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlrelay_tools.cloud_permissions import CALLS, PUBLISHES, SERVICES, markdown
+from mlrelay_tools.cloud_permissions import CALLS, PUBLISHES, SERVICES, STAGE_SERVICES, markdown
 from tests.helpers import REPO
 from tests.unit.infra.terraform_files import module_locals, module_resources
 
@@ -51,6 +51,7 @@ SCOPES: dict[str, tuple[str | None, dict[str, str]]] = {
         {
             '${each.value}|${local.service_secrets["notifier"]}': "secret:slack",
             '${each.value}|${local.service_secrets["deployer"]}': "secret:kfp_tokens",
+            '${each.value}|${local.service_secrets["interactions"]}': "secret:interactions",
         },
     ),
     "google_service_account_iam_member": (
@@ -84,8 +85,22 @@ def scope_of(kind: str, name: str, body: dict[str, Any]) -> str:
         if wanted_for_each and for_each != wanted_for_each:
             continue
         if wanted in ("*", value):
-            return on
+            return on + _object_prefix(kind, name, body)
     raise AssertionError(f"{kind}.{name}: teach this test what {attribute} = {value} names")
+
+
+def _object_prefix(kind: str, name: str, body: dict[str, Any]) -> str:
+    """A bucket grant limited by an IAM condition to one object prefix: `/<prefix>/`."""
+    conditions = body.get("condition") or []
+    if not conditions:
+        return ""
+    (condition,) = conditions
+    prefix = re.fullmatch(
+        r'resource\.name\.startsWith\("projects/_/buckets/\$\{[\w.]+\}/objects/([\w-]+)/"\)',
+        condition["expression"].replace('\\"', '"'),
+    )
+    assert prefix, f"{kind}.{name}: teach this test what condition {condition} names"
+    return f"/{prefix[1]}/"
 
 
 def grants_in_terraform() -> dict[Grant, str]:
@@ -101,8 +116,8 @@ def grants_in_terraform() -> dict[Grant, str]:
         elif match := re.fullmatch(r'\$\{local\.sa\["(\w+)"\]\}', member):
             grants[Grant(match[1], role, scope_of(kind, name, body))] = where
         elif member == "${local.sa[each.value]}":
-            assert body["for_each"] == "${local.services}", where
-            for service in SERVICES:
+            assert body["for_each"] == "${local.stage_services}", where
+            for service in STAGE_SERVICES:
                 grants[Grant(service, role, scope_of(kind, name, body))] = where
         elif member == "${local.sa[each.value.service]}":  # the publish grants, per topic
             assert body["for_each"] == "${local.publish_grants}", where

@@ -14,7 +14,7 @@ import pytest
 
 from mlrelay.config.deployer import KFP_TOKEN_PREFIX
 from mlrelay.config.env import env_vars
-from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.functions import FUNCTIONS, HTTP_FUNCTIONS
 from mlrelay.config.settings import SECTIONS
 from mlrelay.config.topics import DEFAULT_TOPICS
 from mlrelay_tools.packaging import SERVICES
@@ -62,12 +62,13 @@ def test_terraform_sets_only_env_vars_the_settings_read() -> None:
     env = set(module_locals()["common_env"])
     for service_env in module_locals()["service_env"].values():
         env |= set(service_env)
-    env |= {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"}
+    env |= {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"}
     env.discard("MLRELAY_SERVICE")  # a label for logs and dashboards, read by nobody
     assert env <= read, env - read
     locals_tf = (MODULE / "locals.tf").read_text()
     assert "{ SLACK_WEBHOOK_URL = var.slack_webhook_secret_id }" in locals_tf
     assert "{ SLACK_BOT_TOKEN = var.slack_bot_token_secret_id }" in locals_tf
+    assert "{ SLACK_SIGNING_SECRET = var.slack_signing_secret_id }" in locals_tf
 
 
 def test_function_packages_in_terraform_are_the_ones_mlrelay_package_builds() -> None:
@@ -197,3 +198,34 @@ def test_kfp_token_secrets_reach_the_deployer_as_the_variables_it_reads() -> Non
         '${local.sa["deployer"]}',
     )
     assert module_variables()["kfp_token_secret_ids"]["default"] == {}
+
+
+def test_the_interactions_function_is_the_only_public_one() -> None:
+    """HTTP_FUNCTIONS agree with Terraform; public ingress and the allUsers invoker belong to the
+    interactions function alone, deployed only with a signing secret."""
+    (spec,) = HTTP_FUNCTIONS
+    resources = module_resources()
+    functions = {
+        name: body for kind, name, body in resources if kind == "google_cloudfunctions2_function"
+    }
+    interactions = functions["interactions"]
+    assert interactions["name"] == spec.name
+    assert interactions["count"] == "${var.slack_signing_secret_id == null ? 0 : 1}"
+    (build,) = interactions["build_config"]
+    assert build["entry_point"] == spec.entry_point
+    assert f'package["{spec.service_dir}"]' in str(build["source"])
+    ingress = {
+        name: body["service_config"][0]["ingress_settings"] for name, body in functions.items()
+    }
+    assert ingress == {"this": "ALLOW_INTERNAL_ONLY", "interactions": "ALLOW_ALL"}
+    public = [
+        (kind, name)
+        for kind, name, body in resources
+        if kind.endswith("_iam_member") and body["member"] in ("allUsers", "allAuthenticatedUsers")
+    ]
+    assert public == [("google_cloud_run_v2_service_iam_member", "public_invokes_interactions")]
+    assert {k: tuple(v) for k, v in module_locals()["publishes"].items()}[spec.service_dir] == (
+        spec.publishes
+    )
+    secrets = module_locals()["service_secrets"]["interactions"]
+    assert "SLACK_SIGNING_SECRET = var.slack_signing_secret_id" in secrets

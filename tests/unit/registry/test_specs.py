@@ -22,3 +22,18 @@ def test_overrides_are_limited_to_allowed_parameters_and_typed() -> None:
         resolve_parameters(spec, {"n_estimators": "many"})
     with pytest.raises(PermanentError, match="expected int"):
         resolve_parameters(spec, {"n_estimators": True})
+
+
+def test_actions_allow_nobody_by_default_and_check_slack_ids() -> None:
+    from mlrelay.registry import RegistryError, parse_registry
+
+    assert load_registry(REGISTRY).pipeline("penguins").actions.allowed_users == []
+    text = REGISTRY.read_text().replace(
+        "\n  penguins:\n",
+        "\n  penguins:\n    actions:\n      allowed_users: [U012ABC, alice]\n",
+        1,
+    )
+    assert "alice" in text
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text, "registry.yaml", REGISTRY.parent)
+    assert "actions.allowed_users.1" in str(caught.value)

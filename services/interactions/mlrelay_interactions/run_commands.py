@@ -1,0 +1,98 @@
+"""One `RunCommand` per (run, action, run state): the claim is the ledger's create-only claim
+(`commands/<run_id>/<action>-<state>.json`), so the same click delivered twice, Slack's retries
+and ten people clicking the same card at once publish one command. The state is a digest of the
+run's ledger and history summary: once the run moves on (a new attempt, a new outcome) the same
+button asks afresh."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from mlrelay.contracts import CommandAction, RunCommand
+from mlrelay.errors import PermanentError, TransientError
+from mlrelay.history import read_summary
+from mlrelay.ports.container import Ports
+from mlrelay.stage import keys
+from mlrelay.stage.ledger import read_run, run_once
+
+log = structlog.get_logger()
+
+
+class CommandNotPublished(Exception):
+    """The bus did not take the command: the claim is given back, the user may click again."""
+
+
+@dataclass(frozen=True)
+class KnownRun:
+    run_id: str
+    pipeline: str
+    state: str  # 16 hex digits: the run's ledger and outcome as of now
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    command: RunCommand
+    first: bool  # False: already requested (by `requested_by` of the first request)
+    requested_by: str
+
+
+def find_run(ports: Ports, run_id: str) -> KnownRun:
+    """The run as the ledger knows it; the pipeline comes from the ledger, never the click."""
+    records = read_run(ports.store, run_id)
+    trigger = records.get("trigger")
+    pipeline = (trigger.result or {}).get("pipeline") if trigger is not None else None
+    if not isinstance(pipeline, str):
+        raise PermanentError("run_id", f"{run_id!r} is not a run mlrelay knows", "check the id")
+    summary = read_summary(ports.store, pipeline, run_id)
+    seen = [
+        [name, record.state, record.attempts, record.finished_at]
+        for name, record in sorted(records.items())
+    ]
+    seen.append(["history", summary.status if summary else None, None, None])
+    state = hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
+    return KnownRun(run_id, pipeline, state)
+
+
+def request_command(
+    ports: Ports,
+    run: KnownRun,
+    action: CommandAction,
+    *,
+    requested_by: str,
+    requested_at: datetime,
+    response_url: str | None,
+) -> CommandOutcome:
+    command = RunCommand(
+        action=action,
+        run_id=run.run_id,
+        pipeline=run.pipeline,
+        requested_by=requested_by,
+        requested_at=requested_at,
+        source="slack",
+        action_key=f"{run.run_id}/{action}/{run.state}",
+        response_url=response_url,
+    )
+
+    def publish() -> dict[str, str]:
+        try:
+            message_id = ports.publish(command)
+        except TransientError as exc:
+            raise CommandNotPublished(str(exc)) from exc
+        log.info("command_published", action=action, message_id=message_id)
+        return {"message_id": message_id, "requested_by": requested_by}
+
+    key = keys.command(run.run_id, action, run.state)
+    try:
+        outcome = run_once(ports.store, key, "command", publish, lease=ports.settings.claim_lease)
+    except TransientError:  # another delivery of the same click is publishing it right now
+        log.info("command_already_in_progress", action=action)
+        return CommandOutcome(command, first=False, requested_by=requested_by)
+    if outcome.reused:
+        log.info("command_already_requested", action=action)
+    first_by = str(outcome.result.get("requested_by") or requested_by)
+    return CommandOutcome(command, first=not outcome.reused, requested_by=first_by)
