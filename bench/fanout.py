@@ -123,6 +123,7 @@ class PeerLoad:
     requests: int
     most_at_once: int  # the most requests in flight at one moment
     median_seconds: float  # arrival -> answer
+    median_upstream: float  # of that, the peer's own time (less the wait for a serial proxy)
     first: float  # the first arrival
     last: float  # the last answer
     queued: float  # seconds requests waited for a serial proxy's one upstream, in all
@@ -145,6 +146,7 @@ def peer_load(name: str, entries: list[Any], began: float) -> PeerLoad:
         len(entries),
         most_at_once(spans),
         statistics.median(e.seconds for e in entries) if entries else 0.0,
+        statistics.median(e.seconds - e.waited for e in entries) if entries else 0.0,
         min((start for start, _ in spans), default=0.0),
         max((end for _, end in spans), default=0.0),
         sum(e.waited for e in entries),
@@ -154,13 +156,13 @@ def peer_load(name: str, entries: list[Any], began: float) -> PeerLoad:
 def load_table(loads: list[PeerLoad]) -> list[str]:
     """Per proxy: how many requests, how many at once at most, how long each took."""
     lines = [
-        f"{'peer':<22}{'requests':>9}{'most at once':>14}{'median s':>10}{'first s':>9}"
-        f"{'last s':>8}{'queued s':>10}"
+        f"{'peer':<22}{'requests':>9}{'most at once':>14}{'median s':>10}{'upstream s':>12}"
+        f"{'first s':>9}{'last s':>8}{'queued s':>10}"
     ]
     for p in loads:
         lines.append(
             f"{p.name:<22}{p.requests:>9}{p.most_at_once:>14}{p.median_seconds:>10.2f}"
-            f"{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}"
+            f"{p.median_upstream:>12.2f}{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}"
         )
     return lines
 
