@@ -127,6 +127,7 @@ class PeerLoad:
     first: float  # the first arrival
     last: float  # the last answer
     queued: float  # seconds requests waited for a serial proxy's one upstream, in all
+    busy: float  # the peer's own seconds, in all: for a serial proxy, its upstream's busy time
 
 
 def most_at_once(spans: list[tuple[float, float]]) -> int:
@@ -150,6 +151,7 @@ def peer_load(name: str, entries: list[Any], began: float) -> PeerLoad:
         min((start for start, _ in spans), default=0.0),
         max((end for _, end in spans), default=0.0),
         sum(e.waited for e in entries),
+        sum(e.seconds - e.waited for e in entries),
     )
 
 
@@ -157,12 +159,12 @@ def load_table(loads: list[PeerLoad]) -> list[str]:
     """Per proxy: how many requests, how many at once at most, how long each took."""
     lines = [
         f"{'peer':<22}{'requests':>9}{'most at once':>14}{'median s':>10}{'upstream s':>12}"
-        f"{'first s':>9}{'last s':>8}{'queued s':>10}"
+        f"{'first s':>9}{'last s':>8}{'queued s':>10}{'busy s':>9}"
     ]
     for p in loads:
         lines.append(
             f"{p.name:<22}{p.requests:>9}{p.most_at_once:>14}{p.median_seconds:>10.2f}"
-            f"{p.median_upstream:>12.2f}{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}"
+            f"{p.median_upstream:>12.2f}{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}{p.busy:>9.1f}"
         )
     return lines
 

@@ -62,6 +62,6 @@ def test_a_proxys_load_is_measured_from_the_tick() -> None:
     load = fanout.peer_load("mlrelay-snapshotter", entries, 100.0)
     assert (load.requests, load.most_at_once, load.median_seconds) == (3, 2, 2.0)
     assert load.median_upstream == 1.0  # 2.0, 0.5 and 1.0 s once the queueing is taken off
-    assert (load.first, load.last, load.queued) == (0.5, 5.5, 2.5)
+    assert (load.first, load.last, load.queued, load.busy) == (0.5, 5.5, 2.5, 3.5)
     row = fanout.load_table([load])[1].split()
-    assert row == ["mlrelay-snapshotter", "3", "2", "2.00", "1.00", "0.50", "5.50", "2.5"]
+    assert row == ["mlrelay-snapshotter", "3", "2", "2.00", "1.00", "0.50", "5.50", "2.5", "3.5"]
