@@ -164,7 +164,8 @@ def load_table(loads: list[PeerLoad]) -> list[str]:
     for p in loads:
         lines.append(
             f"{p.name:<22}{p.requests:>9}{p.most_at_once:>14}{p.median_seconds:>10.2f}"
-            f"{p.median_upstream:>12.2f}{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}{p.busy:>9.1f}"
+            f"{p.median_upstream:>12.2f}{p.first:>9.2f}{p.last:>8.2f}{p.queued:>10.1f}"
+            f"{p.busy:>9.1f}"
         )
     return lines
 
