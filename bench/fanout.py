@@ -7,13 +7,19 @@ message showing `pipeline.succeeded`), twice:
 
 - on the cloud-shaped harness (Pub/Sub emulator pushing to the four services as
   functions-framework processes, GCS and BigQuery emulators, loopback Vertex AI and Slack); the
-  jobs are completed by the shipped exit-handler reporter (`harness.complete_new_jobs()`);
+  jobs are completed by the shipped exit-handler reporter (`harness.complete_new_jobs()`). With
+  `--push emulator` the emulator pushes (2 at once per subscription, bench/push_window.py); with
+  `--push deployed` bench/push_pump.py pushes each function's messages as many at once as the
+  deployed function serves; `both` (the default) runs the two. Per N it prints where the time
+  goes: the last event of each type, and each proxy's requests (pushes in flight, time queued
+  for and busy in each peer);
 - on the embedded bus (the services' handlers in this process, `MLRELAY_BUS_WORKERS` threads),
   with a pipeline backend that accepts and finishes a run at once instead of `kfp.local` (which
   trains for seconds per run): what is timed is mlrelay's relaying, not training.
 
-Goal: T(50) <= 10 x T(1) on the harness. Each group's members carry their own `seed`, so the
-three ticks' runs never share a run id. Run from the repo root: `.venv/bin/python bench/fanout.py`.
+Goal: T(50) <= 10 x T(1) on the harness (judged on the deployed push). Each group's members
+carry their own `seed`, so the three ticks' runs never share a run id. Run from the repo root:
+`.venv/bin/python bench/fanout.py`.
 """
 
 from __future__ import annotations
