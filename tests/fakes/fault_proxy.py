@@ -46,6 +46,8 @@ class JournalEntry:
     request_bytes: int
     body: bytes = b""  # the request's body, when `journal_bodies` is on
     answer: bytes = b""  # the answer's body, likewise
+    at: float = 0.0  # time.monotonic() when the request arrived
+    waited: float = 0.0  # of `seconds`, how long it queued for a `serial` proxy's one upstream
 
 
 @dataclass
@@ -69,6 +71,7 @@ class FaultProxy:
     journal_bodies: bool = False  # keep the request's and the answer's bodies in it too
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: LoopbackServer | None = None
+    _waits: threading.local = field(default_factory=threading.local)
 
     @property
     def port(self) -> int:
@@ -122,6 +125,7 @@ class FaultProxy:
 
     def _forward(self, request: Request) -> Answer:
         started = time.monotonic()
+        self._waits.seconds = 0.0
         answer = self._answer(request)
         if self.journal is not None:
             entry = JournalEntry(
@@ -132,6 +136,8 @@ class FaultProxy:
                 len(request.body or b""),
                 (request.body or b"") if self.journal_bodies else b"",
                 answer.body if self.journal_bodies else b"",
+                started,
+                self._waits.seconds,
             )
             with self.lock:
                 self.journal.append(entry)
@@ -165,7 +171,9 @@ class FaultProxy:
         body = request.body or None
         try:
             if self.serial:
+                queued = time.monotonic()
                 with self.forwarding:
+                    self._waits.seconds = time.monotonic() - queued
                     connection.request(request.method, request.target, body=body, headers=headers)
                     answer = connection.getresponse()
                     data = answer.read()

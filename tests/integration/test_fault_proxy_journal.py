@@ -3,6 +3,7 @@ path, status, time and, when asked, its bodies; nothing before it is switched on
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,3 +42,24 @@ def test_the_journal_keeps_each_request_with_its_time_and_bodies() -> None:
     assert first.seconds >= 0.2  # request start -> answer, the upstream's time included
     assert (first.request_bytes, first.body, first.answer) == (5, b"hello", b'{"ok": true}')
     assert (second.target, second.status) == ("/again", 503)
+
+
+def test_the_journal_says_when_each_request_came_and_how_long_a_serial_proxy_queued_it() -> None:
+    with LoopbackServer(_slow) as upstream:
+        proxy = FaultProxy(upstream.address, "bigquery", serial=True).start()
+        proxy.journal = []
+        began = time.monotonic()
+        try:
+            posts = [threading.Thread(target=_post, args=(proxy.url + "/q", b"")) for _ in "ab"]
+            for post in posts:
+                post.start()
+            for post in posts:
+                post.join()
+        finally:
+            proxy.stop()
+    assert proxy.journal is not None and len(proxy.journal) == 2
+    assert all(began <= entry.at <= began + 1.0 for entry in proxy.journal)
+    first, second = sorted(proxy.journal, key=lambda entry: entry.waited)
+    assert first.waited < 0.1  # it had the upstream to itself
+    assert second.waited >= 0.15  # it queued behind the first one's 0.2 s
+    assert second.seconds >= second.waited + 0.2

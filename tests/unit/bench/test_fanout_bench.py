@@ -42,3 +42,26 @@ def test_the_curve_is_each_size_against_one_pipeline() -> None:
     assert fanout.ratio(timings) == 6.0
     lines = fanout.curve(timings)
     assert lines[2].split() == ["50", "4.00", "4.0", "12.00", "6.0"]
+
+
+def test_most_at_once_counts_the_spans_open_together() -> None:
+    fanout = load_bench()
+    assert fanout.most_at_once([]) == 0
+    assert fanout.most_at_once([(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]) == 1  # one after another
+    assert fanout.most_at_once([(0.0, 3.0), (0.5, 1.0), (0.8, 2.0), (2.5, 4.0)]) == 3
+
+
+def test_a_proxys_load_is_measured_from_the_tick() -> None:
+    fanout = load_bench()
+    entry = fanout.importlib.import_module("tests.fakes.fault_proxy").JournalEntry
+    entries = [
+        entry("POST", "/", 204, 2.0, 10, at=100.5),
+        entry("POST", "/", 204, 1.0, 10, at=101.0, waited=0.5),
+        entry("POST", "/", 204, 3.0, 10, at=102.5, waited=2.0),
+    ]
+    load = fanout.peer_load("mlrelay-snapshotter", entries, 100.0)
+    assert (load.requests, load.most_at_once, load.median_seconds) == (3, 2, 2.0)
+    assert load.median_upstream == 1.0  # 2.0, 0.5 and 1.0 s once the queueing is taken off
+    assert (load.first, load.last, load.queued, load.busy) == (0.5, 5.5, 2.5, 3.5)
+    row = fanout.load_table([load])[1].split()
+    assert row == ["mlrelay-snapshotter", "3", "2", "2.00", "1.00", "0.50", "5.50", "2.5", "3.5"]
