@@ -186,9 +186,10 @@ def test_a_tick_delivered_three_times_and_retried_by_the_scheduler_makes_one_run
     assert stats.dead_lettered == 0
     [run_id] = list_runs(runtime.store)
     assert {e.run_id for e in accepted(capture)} == {run_id}
-    assert (
-        len(accepted(capture)) == 5 and sum(not e.details["reused"] for e in accepted(capture)) == 1
-    )
+    # accepted once; the scheduler's two retries are new messages, each answered in full; the
+    # duplicates of m-1 only while the first delivery's messages are not yet out (its marker)
+    assert sum(not e.details["reused"] for e in accepted(capture)) == 1
+    assert 3 <= len(accepted(capture)) <= 5
     assert run_id.startswith("tiny-20261125t150000z-")
     trigger = read_run(runtime.store, run_id)["trigger"].result or {}
     assert trigger["logical_time"] == "2026-11-25T15:00:00+00:00"

@@ -15,6 +15,7 @@ from mlrelay.contracts import DeployRequest, LifecycleEvent, SnapshotRef
 from mlrelay.kfp_components import report_pipeline_completion
 from mlrelay.ports.container import use_ports
 from mlrelay.registry import load_registry
+from mlrelay.stage.echoes import RE_REQUEST
 from mlrelay_tools.local.runtime import LocalRuntime
 from tests.fakes.metadata_server import FakeMetadataServer
 from tests.helpers import (
@@ -111,8 +112,10 @@ def deploy_request(manifest: Path, fingerprint: str, run_id: str) -> DeployReque
     )  # fmt: skip
 
 
-def publish_deploy(runtime: LocalRuntime, request: DeployRequest) -> None:
-    runtime.bus.publish(runtime.settings.topics.deploys, request.to_json(), request.attributes())
+def publish_deploy(runtime: LocalRuntime, request: DeployRequest, asked: str = "") -> None:
+    """`asked`: the request answers a new run request for a recorded run (mlrelay.stage.echoes)."""
+    attributes = request.attributes() | ({RE_REQUEST: asked} if asked else {})
+    runtime.bus.publish(runtime.settings.topics.deploys, request.to_json(), attributes)
     runtime.bus.run_until_idle()
 
 
@@ -151,7 +154,9 @@ def test_failing_run_reports_one_failed_event_naming_the_failing_task(
 
     capture.events.clear()
     publish_deploy(runtime, deploy_request(manifest, "0" * 64, "penguins-bad-1"))
-    assert capture.types() == ["pipeline.failed"]  # a duplicate re-reports, runs nothing
+    assert capture.types() == []  # a duplicate runs nothing; its outcome is out (the marker)
+    publish_deploy(runtime, deploy_request(manifest, "0" * 64, "penguins-bad-1"), asked="m-2")
+    assert capture.types() == ["pipeline.failed"]  # a new request re-reports, runs nothing
     assert capture.events[0].details["reused"] is True
 
 

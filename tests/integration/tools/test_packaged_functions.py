@@ -212,7 +212,11 @@ def test_packaged_trigger_accepts_a_run_and_publishes_the_snapshot_request(world
     [snapshot] = pull(world, "mlrelay-snapshots")
     parsed = SnapshotRequest.model_validate(json.loads(snapshot.message.data))
     assert parsed.pipeline == "penguins"
-    assert blob_names(f"runs/{parsed.run_id}/") == [f"runs/{parsed.run_id}/trigger.json"]
+    # the stage's record and its `published` marker (mlrelay.stage.echoes)
+    assert blob_names(f"runs/{parsed.run_id}/") == [
+        f"runs/{parsed.run_id}/trigger.json",
+        f"runs/{parsed.run_id}/trigger.published",
+    ]
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(line["message"] == "run_accepted" for line in lines)  # Cloud Logging JSON
 

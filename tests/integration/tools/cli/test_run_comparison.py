@@ -1,7 +1,8 @@
 """Two penguins runs with different parameters through `mlrelay run` (real subprocesses, the
 embedded flow): the second run's card, through `mlrelay notify preview`, shows the deltas
 against the first; a degrading parameter misses the demo's gate and the run ends
-`succeeded_with_regression`; the history holds both summaries."""
+`succeeded_with_regression`; the history holds both summaries, and `mlrelay report` draws them
+with the ledger's numbers (the page as headless Chromium renders it)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,21 @@ def test_a_degrading_parameter_regresses_against_the_last_good_run(tmp_path: Pat
     assert listed[1]["metrics"]["accuracy"] == ledger["pipeline"]["result"]["metrics"]["accuracy"]
     compared_json = json.loads(mlrelay(tmp_path, "runs", "compare", good, bad, "--json").stdout)
     assert {m["name"]: m["direction"] for m in compared_json["metrics"]}["accuracy"] == "down"
+
+    # the history as a picture: the page's numbers, as Chromium renders them, are the ledger's
+    from tests.integration.tools.cli.test_report_command import chromium
+    from tests.report_pages import runs_table
+
+    page = tmp_path / "report.html"
+    drawn = mlrelay(tmp_path, "report", "penguins", "--output", str(page))
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    rows = runs_table(chromium(tmp_path, "--dump-dom", page.as_uri()).stdout.decode())
+    assert [(r["run id"], r["status"]) for r in rows] == [
+        (bad, "succeeded_with_regression"),
+        (good, "succeeded"),
+    ]
+    for row, run_id in zip(rows, (bad, good), strict=True):
+        recorded = json.loads(mlrelay(tmp_path, "runs", "show", run_id).stdout)
+        assert int(row["rows@value"]) == recorded["snapshot"]["result"]["row_count"] == 344
+        accuracy = recorded["pipeline"]["result"]["metrics"]["accuracy"]
+        assert float(row["accuracy@value"]) == accuracy
