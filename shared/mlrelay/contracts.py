@@ -122,6 +122,7 @@ Status = Literal[
     "submitted",
     "succeeded",
     "failed",
+    "cancelled",
     "dead_lettered",
 ]
 

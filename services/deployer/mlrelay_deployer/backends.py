@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlrelay.errors import ConfigurationError
+from mlrelay.errors import ConfigurationError, PermanentError
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
@@ -64,6 +64,19 @@ class LocalKfpBackend:
             duration_seconds=result.duration_seconds,
             completion=read_completion(report),
         )
+
+    def cancel(self, *, run_id: str, job_name: str) -> str:
+        """Stop the run's child process (the deploy handler then records `cancelled`)."""
+        from mlrelay_deployer.kfp_local import cancel_local_run
+
+        try:
+            return cancel_local_run(self.runs_dir / run_id)
+        except LookupError:
+            raise PermanentError(
+                "run_id",
+                f"{run_id} is not running on this machine (its local run has ended)",
+                "nothing to cancel; see the run's message for its outcome",
+            ) from None
 
 
 def read_completion(report: Path) -> dict[str, Any] | None:

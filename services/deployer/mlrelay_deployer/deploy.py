@@ -132,6 +132,9 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
             mark_published(ports, request.run_id, "pipeline")
         log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
         return
+    if result["status"] == "cancelled":  # stopped by a cancel command, which reports it
+        log.info("pipeline_cancelled", reused=outcome.reused)
+        return
     publish_event(ports, outcome, final_event(request, result, reused=outcome.reused), re_request)
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)
 
