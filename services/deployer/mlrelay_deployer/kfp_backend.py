@@ -269,7 +269,13 @@ class KfpHostBackend:
                 f"{run_id} is no longer running on the KFP host ({state})",
                 "nothing to cancel; see the run's message for its outcome",
             )
-        self._call("terminate the run", lambda: self.client.terminate_run(job_name))
+
+        def terminating() -> Any:  # a terminate whose answer was lost may have landed
+            return {} if self.client.get_run(job_name).state in KFP_CANCELLED else None
+
+        self._call(
+            "terminate the run", lambda: self.client.terminate_run(job_name), found=terminating
+        )
         after = self._call("read the run", lambda: self.client.get_run(job_name))
         log.info("kfp_run_terminated", kfp_id=job_name, state=after.state)
         return str(after.state or state)

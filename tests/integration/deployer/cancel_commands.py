@@ -41,5 +41,7 @@ def cancel_command(
 
 def send(runtime: LocalRuntime, command: RunCommand, times: int = 1) -> None:
     for _ in range(times):
-        runtime.bus.publish(runtime.settings.topics.commands, command.to_json(), command.attributes())
+        runtime.bus.publish(
+            runtime.settings.topics.commands, command.to_json(), command.attributes()
+        )
     runtime.bus.run_until_idle()

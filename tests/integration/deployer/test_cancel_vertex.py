@@ -40,7 +40,9 @@ def proxy(vertex: FakeVertex) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def runtime(settings: Settings, channel: RecordingChat, proxy: FaultProxy) -> Iterator[LocalRuntime]:
+def runtime(
+    settings: Settings, channel: RecordingChat, proxy: FaultProxy
+) -> Iterator[LocalRuntime]:
     client = PipelineServiceClient(
         transport="rest",
         client_options={"api_endpoint": proxy.url},
