@@ -51,7 +51,7 @@ def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRec
         )
     summary = read_summary(ports.store, command.pipeline, run_id)
     if summary is not None:
-        raise PermanentError("run_id", f"{run_id} has already {summary.status}", _OVER)
+        raise PermanentError("run_id", f"{run_id} has already ended ({summary.status})", _OVER)
     deploy = records.get("pipeline")
     if deploy is None:
         stage = "snapshot" if "snapshot" in records else "trigger"
@@ -65,7 +65,7 @@ def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRec
         raise PermanentError("run_id", f"{run_id} is being submitted right now", _STILL)
     status = str(result.get("status", "submitted"))
     if status != "submitted":
-        raise PermanentError("run_id", f"{run_id} has already {status}", _OVER)
+        raise PermanentError("run_id", f"{run_id} has already ended ({status})", _OVER)
     if result.get("details", {}).get("kind") == "recurring_run":
         raise PermanentError(
             "run_id",

@@ -137,7 +137,7 @@ def test_cancel_of_a_finished_run_calls_nothing_and_says_its_state(
 
     assert len(kfp_host.requests) == before  # not even a read
     [rejected] = [e for e in events.events if e.status == "rejected"]
-    assert f"{RUN_ID} has already failed" in str(rejected.error)
+    assert f"{RUN_ID} has already ended (failed)" in str(rejected.error)
 
 
 def test_a_run_the_host_says_has_finished_is_not_terminated(

@@ -153,7 +153,9 @@ def test_cancel_of_a_run_mlrelay_knows_is_finished_calls_nothing_and_says_its_st
     assert vertex.cancels() == []
     assert cancelled(events) == []
     rejected = [e for e in events.events if e.status == "rejected"]
-    assert rejected and all(f"{RUN_ID} has already succeeded" in str(e.error) for e in rejected)
+    assert rejected and all(
+        f"{RUN_ID} has already ended (succeeded)" in str(e.error) for e in rejected
+    )
     assert runtime.store.list(keys.REJECTED)
 
 
