@@ -76,6 +76,12 @@ def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRec
 
 
 def cancelled_event(command: RunCommand, result: dict[str, Any]) -> LifecycleEvent:
+    requested = {
+        "action": command.action,
+        "requested_by": command.requested_by,
+        "requested_at": command.requested_at.isoformat(),
+        "source": command.source,
+    }
     return LifecycleEvent(
         run_id=command.run_id,
         pipeline=command.pipeline,
@@ -83,14 +89,7 @@ def cancelled_event(command: RunCommand, result: dict[str, Any]) -> LifecycleEve
         status="cancelled",
         summary=f"pipeline cancelled by {command.requested_by}",
         links=dict(result.get("links") or {}),
-        details={
-            "command": {
-                "action": command.action,
-                "requested_by": command.requested_by,
-                "requested_at": command.requested_at.isoformat(),
-                "source": command.source,
-            }
-        },
+        details={"command": requested},
     )
 
 
@@ -106,7 +105,10 @@ def cancel_for_command(command: RunCommand, message: PubsubMessage, ports: Ports
         job_name = job_to_cancel(ports, command, records)
         spec = ports.registry.pipeline(command.pipeline)
         backend = ports.pipeline_backend(command.pipeline, lambda p: build_backend(p, spec))
-        service_state = backend.cancel(run_id=command.run_id, job_name=job_name)
+        requested = cancelled_event(command, {}).details["command"]
+        service_state = backend.cancel(
+            run_id=command.run_id, job_name=job_name, requested=requested
+        )
         deploy = records.get("pipeline")
         links = dict(((deploy.result if deploy else None) or {}).get("links") or {})
         log.info("pipeline_cancel_requested", job=job_name, service_state=service_state)

@@ -255,7 +255,7 @@ class KfpHostBackend:
             },
         )
 
-    def cancel(self, *, run_id: str, job_name: str) -> str:
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
         """Terminate the KFP run `start` created (`job_name`: its KFP run id). A run already
         terminating is success; one already finished is refused with its state named."""
         run = self._call("read the run", lambda: self.client.get_run(job_name))

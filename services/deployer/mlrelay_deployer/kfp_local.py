@@ -33,6 +33,7 @@ class LocalRunResult:
     error: str | None  # short error text (last lines of the failing task's error)
     log_path: str
     duration_seconds: float
+    cancelled_by: dict[str, str] | None = None  # a cancelled run: who asked, when, from where
 
 
 def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -138,6 +139,10 @@ def run_local_pipeline(
     duration = time.monotonic() - started
 
     if (workdir / CANCEL_FILE).exists():
+        try:
+            requested = json.loads((workdir / CANCEL_FILE).read_text())
+        except (OSError, ValueError):
+            requested = {}
         return LocalRunResult(
             status="cancelled",
             run_dir=str(run_dir),
@@ -147,6 +152,7 @@ def run_local_pipeline(
             error=None,
             log_path=str(log_path),
             duration_seconds=duration,
+            cancelled_by={str(k): str(v) for k, v in dict(requested or {}).items()},
         )
 
     if timed_out:
@@ -178,7 +184,7 @@ def run_local_pipeline(
         )
 
 
-def cancel_local_run(workdir: Path) -> str:
+def cancel_local_run(workdir: Path, requested: dict[str, str] | None = None) -> str:
     """Stop the local run in `workdir`: mark it cancelled, then end its child and the task
     processes it started (SIGTERM to the child's process group). Returns `terminated`; raises
     LookupError when no child is running there (never started, or already finished)."""
@@ -187,7 +193,7 @@ def cancel_local_run(workdir: Path) -> str:
         pid = int(pid_path.read_text())
     except (OSError, ValueError):
         raise LookupError(f"no local pipeline is running in {workdir}") from None
-    (workdir / CANCEL_FILE).write_text("cancelled")
+    (workdir / CANCEL_FILE).write_text(json.dumps(requested or {}))
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:  # it ended meanwhile; the mark still tells the runner

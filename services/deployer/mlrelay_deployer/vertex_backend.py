@@ -183,7 +183,7 @@ class VertexPipelineBackend:
             },
         )
 
-    def cancel(self, *, run_id: str, job_name: str) -> str:
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
         """CancelPipelineJob on the job `start` created; Vertex AI answers FAILED_PRECONDITION
         for a job already finished (we then name its state), OK for one being cancelled."""
         import requests  # type: ignore[import-untyped,unused-ignore]

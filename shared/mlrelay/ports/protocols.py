@@ -145,9 +145,11 @@ class PipelineBackend(Protocol):
         status `submitted`, the local one the final state."""
         ...
 
-    def cancel(self, *, run_id: str, job_name: str) -> str:
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
         """Ask the service to stop the run (`job_name`: what `start` recorded). Returns what the
         service now says of it (e.g. `PIPELINE_STATE_CANCELLING`); a run already being cancelled
         is success (a redelivered command); a run already finished raises PermanentError naming
-        its state, without changing it."""
+        its state, without changing it. `requested`: who asked, when and from where (the
+        `pipeline.cancelled` event's `details.command`), for a backend whose `start` reports
+        the run's end itself (the local one)."""
         ...

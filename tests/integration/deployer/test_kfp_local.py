@@ -96,12 +96,14 @@ def test_cancel_stops_the_running_child_and_its_tasks_and_the_run_is_cancelled(
         time.sleep(0.02)
     task = int(task_pid.read_text())
 
-    assert cancel_local_run(workdir) == "terminated"
+    asked = {"action": "cancel", "requested_by": "cli:ops", "requested_at": "t", "source": "cli"}
+    assert cancel_local_run(workdir, asked) == "terminated"
     runner.join(timeout=10)
 
     assert not runner.is_alive()
     [result] = results
     assert result.status == "cancelled"
+    assert result.cancelled_by == asked  # the run reports who stopped it
     assert result.error is None
     assert not (workdir / PID_FILE).exists()
     deadline = time.monotonic() + 5

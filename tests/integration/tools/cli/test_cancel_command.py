@@ -99,6 +99,8 @@ def test_cancel_stops_a_running_local_run_through_the_command_path(
     assert claim.state == "done" and claim.result["requested_by"] == shown["requested_by"]  # type: ignore[index]
     [result] = results
     assert result.status == "cancelled"
+    assert result.cancelled_by is not None and result.cancelled_by["source"] == "cli"
+    assert result.cancelled_by["requested_by"] == shown["requested_by"]
     summary = read_summary(store, "penguins", RUN_ID)  # the notifier heard pipeline.cancelled
     assert summary is not None and summary.status == "cancelled"
     assert store.read(keys.notification(RUN_ID, "pipeline.cancelled")) is not None
