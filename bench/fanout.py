@@ -324,6 +324,9 @@ class InstantBackend:
     def completion_destination(self, run_id: str) -> str:
         return ""
 
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
+        return "PIPELINE_STATE_CANCELLED"  # the bench never cancels; the protocol asks for it
+
     def start(
         self,
         *,

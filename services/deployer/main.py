@@ -1,7 +1,9 @@
-"""Cloud Function `mlrelay-deployer` (2nd gen, Pub/Sub trigger on the deploys topic)."""
+"""Cloud Functions `mlrelay-deployer` (the deploys topic) and `mlrelay-cancel` (the commands
+topic, cancels only), 2nd gen, Pub/Sub triggers."""
 
 import functions_framework
 
 from mlrelay_deployer import entry
 
 on_deploy_request = functions_framework.cloud_event(entry.on_deploy_request)
+on_cancel_command = functions_framework.cloud_event(entry.on_cancel_command)

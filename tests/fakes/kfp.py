@@ -224,6 +224,17 @@ def _route(fake: FakeKfp, method: str, path: str, query: dict[str, list[str]], b
     if (method, path) == ("GET", "/runs"):
         items = [r for r in found(fake.runs) if in_experiment(r)]
         return _answer(200, {"runs": items, "total_size": len(items)})
+    if method == "GET" and (m := re.fullmatch(r"/runs/([^/:]+)", path)):
+        run = fake.runs.get(m.group(1))
+        return _answer(200, run) if run else _error(404, f"run {m.group(1)} not found")
+    if method == "POST" and (m := re.fullmatch(r"/runs/([^/:]+):terminate", path)):
+        run = fake.runs.get(m.group(1))
+        if run is None:
+            return _error(404, f"run {m.group(1)} not found")
+        if run["state"] in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"):
+            return _error(400, f"Failed to terminate run {m.group(1)}: it is {run['state']}")
+        run["state"] = "CANCELING"
+        return _answer(200, {})
     if (method, path) == ("POST", "/runs"):
         run = {**body, "run_id": fake.new_id("run"), "state": "PENDING", "created_at": NOW}
         fake.runs[run["run_id"]] = run

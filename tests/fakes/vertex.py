@@ -16,7 +16,9 @@ from typing import Any
 from .server import Answer, LoopbackFake, Request, json_answer
 
 _JOBS = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs$")
-_JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/[^/]+)$")
+_JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/[^/:]+)$")
+_CANCEL = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/[^/:]+):cancel$")
+FINISHED = ("PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
 _STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
            503: "UNAVAILABLE"}  # fmt: skip
@@ -57,6 +59,21 @@ class FakeVertex(LoopbackFake):
     def creates(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and _JOBS.match(r.path)]
 
+    def cancels(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and _CANCEL.match(r.path)]
+
+    def set_state(self, name: str, state: str) -> None:
+        """Move a job on (RUNNING, SUCCEEDED...), as the service would while it runs."""
+        with self.lock:
+            self.jobs[name]["state"] = state
+
+    def finish_cancelling(self) -> None:
+        """What the service does a little after a cancel: CANCELLING jobs become CANCELLED."""
+        with self.lock:
+            for job in self.jobs.values():
+                if job["state"] == "PIPELINE_STATE_CANCELLING":
+                    job["state"] = "PIPELINE_STATE_CANCELLED"
+
     def reset(self) -> None:
         with self.lock:
             self.jobs.clear()
@@ -64,6 +81,8 @@ class FakeVertex(LoopbackFake):
             self.failures.clear()
 
     def answer(self, request: Request) -> Answer:
+        if request.method == "POST" and _CANCEL.match(request.path):
+            return self._cancel(request)
         if request.method == "POST":
             return self._create(request)
         match = _JOB.match(request.path)
@@ -94,6 +113,27 @@ class FakeVertex(LoopbackFake):
             }
             self.jobs[name] = job
         return json_answer(200, job, JSON)
+
+    def _cancel(self, request: Request) -> Answer:
+        """CancelPipelineJob: a pending or running job becomes CANCELLING (a second cancel of it
+        is OK, as on the service); a finished one is FAILED_PRECONDITION (HTTP 400)."""
+        with self.lock:
+            failure = self.failures.popleft() if self.failures else None
+            if failure:
+                return error(*failure)
+            match = _CANCEL.match(request.path)
+            job = self.jobs.get(match.group(1)) if match else None
+            if job is None:
+                return error(404, f"{request.path} not found")
+            if job["state"] in FINISHED:
+                return json_answer(
+                    400,
+                    {"error": {"code": 400, "status": "FAILED_PRECONDITION",
+                               "message": f"Cannot cancel a job in state {job['state']}."}},
+                    JSON,
+                )  # fmt: skip
+            job["state"] = "PIPELINE_STATE_CANCELLING"
+        return json_answer(200, {}, JSON)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -70,7 +70,8 @@ resource "google_project_iam_member" "snapshotter_read_sessions" {
   member  = local.sa["snapshotter"]
 }
 
-# Deployer: create Vertex AI pipeline jobs that run as the pipelines account.
+# Deployer: create (and, for a `cancel` command, cancel) Vertex AI pipeline jobs that run as
+# the pipelines account.
 resource "google_project_iam_member" "deployer_vertex" {
   project = var.project_id
   role    = "roles/aiplatform.user"

@@ -6,23 +6,28 @@ locals {
   # several requests at once, so its Slack pacing holds across all posts (docs/notifications.md).
   function_specs = {
     "mlrelay-trigger" = {
-      service = "trigger", entry_point = "on_run_request", topic = "runs", dead_letters = true,
+      service = "trigger", entry_point = "on_run_request", topic = "runs", dead_letters = true, filter = "",
       memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
     }
     "mlrelay-snapshotter" = {
-      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true,
+      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true, filter = "",
       memory  = "1Gi", cpu = null, timeout_seconds = 540, max_instances = 10, concurrency = 1
     }
     "mlrelay-deployer" = {
-      service = "deployer", entry_point = "on_deploy_request", topic = "deploys", dead_letters = true,
+      service = "deployer", entry_point = "on_deploy_request", topic = "deploys", dead_letters = true, filter = "",
       memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 10, concurrency = 1
     }
+    "mlrelay-cancel" = {
+      service = "deployer", entry_point = "on_cancel_command", topic = "commands", dead_letters = true,
+      filter  = "attributes.action = \"cancel\"",
+      memory  = "1Gi", cpu = null, timeout_seconds = 120, max_instances = 2, concurrency = 1
+    }
     "mlrelay-notifier" = {
-      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
+      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true, filter = "",
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
     }
     "mlrelay-dead-letters" = {
-      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter", dead_letters = false,
+      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter", dead_letters = false, filter = "",
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
     }
   }

@@ -26,6 +26,8 @@ resource "google_pubsub_subscription" "function" {
   project  = var.project_id
   name     = each.key
   topic    = google_pubsub_topic.this[each.value.topic].id
+  # mlrelay-cancel takes only the cancel commands; the others every message of their topic
+  filter = each.value.filter
 
   ack_deadline_seconds       = min(600, max(10, each.value.timeout_seconds))
   message_retention_duration = "604800s"

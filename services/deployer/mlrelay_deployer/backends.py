@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlrelay.errors import ConfigurationError
+from mlrelay.errors import ConfigurationError, PermanentError
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
@@ -62,8 +62,23 @@ class LocalKfpBackend:
             error=result.error,
             links={"run_dir": Path(result.run_dir).as_uri(), "log": Path(result.log_path).as_uri()},
             duration_seconds=result.duration_seconds,
+            details={"command": result.cancelled_by} if result.cancelled_by is not None else {},
             completion=read_completion(report),
         )
+
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
+        """Stop the run's child process: `start` then returns `cancelled`, with `requested` as
+        its details' `command` (the deploy reports it too, wherever it runs)."""
+        from mlrelay_deployer.kfp_local import cancel_local_run
+
+        try:
+            return cancel_local_run(self.runs_dir / run_id, requested)
+        except LookupError:
+            raise PermanentError(
+                "run_id",
+                f"{run_id} is not running on this machine (its local run has ended)",
+                "nothing to cancel; see the run's message for its outcome",
+            ) from None
 
 
 def read_completion(report: Path) -> dict[str, Any] | None:

@@ -132,6 +132,17 @@ def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports)
             mark_published(ports, request.run_id, "pipeline")
         log.info("pipeline_submitted", job=result.get("job_name"), reused=outcome.reused)
         return
+    if result["status"] == "cancelled":  # the local run, stopped by a cancel command
+        requested = dict(result.get("details", {}).get("command") or {})
+        cancelled = event(
+            "cancelled",
+            f"pipeline cancelled by {requested.get('requested_by', 'a cancel command')}",
+            links=dict(result.get("links") or {}),
+            details={"command": requested},
+        )  # the cancel command reports the same event: the notifier posts it once
+        publish_event(ports, outcome, cancelled, re_request)
+        log.info("pipeline_cancelled", reused=outcome.reused)
+        return
     publish_event(ports, outcome, final_event(request, result, reused=outcome.reused), re_request)
     log.info("pipeline_reported", status=result["status"], reused=outcome.reused)
 

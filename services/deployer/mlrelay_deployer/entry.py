@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from cloudevents.http import CloudEvent
 
-from mlrelay.contracts import DeployRequest
+from mlrelay.contracts import DeployRequest, RunCommand
 from mlrelay.stage.doorway import handle_pubsub_event
+from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
 
 
 def on_deploy_request(event: CloudEvent) -> None:
     """Pub/Sub `deploys` topic -> one pipeline run per run id."""
     handle_pubsub_event(event, DeployRequest, stage="pipeline", work=deploy_for_run)
+
+
+def on_cancel_command(event: CloudEvent) -> None:
+    """Pub/Sub `commands` topic, `attributes.action = "cancel"` -> the run's job stopped once."""
+    handle_pubsub_event(event, RunCommand, stage="pipeline", work=cancel_for_command)

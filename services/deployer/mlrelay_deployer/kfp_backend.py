@@ -34,6 +34,8 @@ from mlrelay.registry.backends import KfpOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
 
 log = structlog.get_logger()
+KFP_CANCELLED = ("CANCELING", "CANCELED")
+KFP_FINISHED = ("SUCCEEDED", "FAILED", "SKIPPED", *KFP_CANCELLED)
 T = TypeVar("T")
 ATTEMPTS = 3
 # kfp.Client sends such a host (AI Platform Pipelines' inverse proxy) a Google access token itself
@@ -252,6 +254,31 @@ class KfpHostBackend:
                 "already_existed": existed,
             },
         )
+
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
+        """Terminate the KFP run `start` created (`job_name`: its KFP run id). A run already
+        terminating is success; one already finished is refused with its state named."""
+        run = self._call("read the run", lambda: self.client.get_run(job_name))
+        state = str(run.state or "RUNTIME_STATE_UNSPECIFIED")
+        if state in KFP_CANCELLED:
+            log.info("kfp_run_already_terminating", kfp_id=job_name, state=state)
+            return state
+        if state in KFP_FINISHED:
+            raise PermanentError(
+                "run_id",
+                f"{run_id} is no longer running on the KFP host ({state})",
+                "nothing to cancel; see the run's message for its outcome",
+            )
+
+        def terminating() -> Any:  # a terminate whose answer was lost may have landed
+            return {} if self.client.get_run(job_name).state in KFP_CANCELLED else None
+
+        self._call(
+            "terminate the run", lambda: self.client.terminate_run(job_name), found=terminating
+        )
+        after = self._call("read the run", lambda: self.client.get_run(job_name))
+        log.info("kfp_run_terminated", kfp_id=job_name, state=after.state)
+        return str(after.state or state)
 
     def _pipeline_version(
         self, pipeline: str, template: PipelineTemplate, spec: dict[str, Any]

@@ -18,12 +18,14 @@ from typing import Any, Literal
 LOG_FILE = "pipeline.log"
 RESULT_FILE = "result.json"
 LOG_TAIL_LINES = 20
+PID_FILE = "child.pid"  # the running child's process id (its own session: the group's id)
+CANCEL_FILE = "cancelled"  # written by `cancel_local_run` before it stops the child
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class LocalRunResult:
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "cancelled"]
     run_dir: str  # the pipeline_root of this run
     outputs: dict[str, str]  # output name -> artifact URI (or scalar as string)
     metrics: dict[str, float]  # from the Metrics output's metadata
@@ -31,6 +33,7 @@ class LocalRunResult:
     error: str | None  # short error text (last lines of the failing task's error)
     log_path: str
     duration_seconds: float
+    cancelled_by: dict[str, str] | None = None  # a cancelled run: who asked, when, from where
 
 
 def _log_tail(log_path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -97,6 +100,7 @@ def run_local_pipeline(
     result_path = workdir / RESULT_FILE
     run_dir = workdir / "root"
     result_path.unlink(missing_ok=True)
+    (workdir / CANCEL_FILE).unlink(missing_ok=True)
 
     command = [
         sys.executable,
@@ -122,13 +126,34 @@ def run_local_pipeline(
             env=_child_env(),
             start_new_session=True,
         )
+        pid_path = workdir / PID_FILE
+        pid_path.write_text(str(child.pid))
         try:
             child.wait(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+        finally:
+            pid_path.unlink(missing_ok=True)
     duration = time.monotonic() - started
+
+    if (workdir / CANCEL_FILE).exists():
+        try:
+            requested = json.loads((workdir / CANCEL_FILE).read_text())
+        except (OSError, ValueError):
+            requested = {}
+        return LocalRunResult(
+            status="cancelled",
+            run_dir=str(run_dir),
+            outputs={},
+            metrics={},
+            failed_task=None,
+            error=None,
+            log_path=str(log_path),
+            duration_seconds=duration,
+            cancelled_by={str(k): str(v) for k, v in dict(requested or {}).items()},
+        )
 
     if timed_out:
         return LocalRunResult(
@@ -157,3 +182,20 @@ def run_local_pipeline(
             log_path=str(log_path),
             duration_seconds=duration,
         )
+
+
+def cancel_local_run(workdir: Path, requested: dict[str, str] | None = None) -> str:
+    """Stop the local run in `workdir`: mark it cancelled, then end its child and the task
+    processes it started (SIGTERM to the child's process group). Returns `terminated`; raises
+    LookupError when no child is running there (never started, or already finished)."""
+    pid_path = workdir / PID_FILE
+    try:
+        pid = int(pid_path.read_text())
+    except (OSError, ValueError):
+        raise LookupError(f"no local pipeline is running in {workdir}") from None
+    (workdir / CANCEL_FILE).write_text(json.dumps(requested or {}))
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended meanwhile; the mark still tells the runner
+        return "terminated"
+    return "terminated"

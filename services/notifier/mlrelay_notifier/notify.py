@@ -20,6 +20,7 @@ import structlog
 
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import ConfigurationError, InvalidMessageError, PermanentError, TransientError
+from mlrelay.history import read_summary
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry import GateSpec, NotifySpec, PipelineSpec
@@ -42,7 +43,7 @@ from mlrelay_notifier.run_message import (
     record_posted,
     release_claim,
 )
-from mlrelay_notifier.run_view import RANK, RunView, build_run_view
+from mlrelay_notifier.run_view import FINAL, RANK, RunView, build_run_view
 from mlrelay_notifier.undelivered import (
     forget_undelivered,
     has_undelivered,
@@ -222,7 +223,7 @@ def post_in_run_message(
     if not wanted:
         return {"posted": False, "updated": moved is not None, "why": why}
     reply_view = build_run_view(event, {}, project=project, advance=False)
-    if verdict is not None and event.status in ("succeeded", "failed"):
+    if verdict is not None and event.status in FINAL:
         reply_view = with_verdict(reply_view, verdict)
     deliver(
         ports,
@@ -236,6 +237,19 @@ def post_in_run_message(
     return {"posted": True, "channel": existing.channel, "thread_ts": existing.ts}
 
 
+def settled_otherwise(ports: Ports, event: LifecycleEvent) -> str | None:
+    """The run's recorded final status when this final event says another: a run is settled
+    once, by whichever final event comes first (a cancel, then the job's exit handler reporting
+    its failure; or the job's success, then a late cancel): the second is a no-op."""
+    if event.status not in FINAL or event.pipeline is None:
+        return None
+    kept = read_summary(ports.store, event.pipeline, event.run_id)
+    if kept is None:
+        return None
+    status = "succeeded" if kept.status == REGRESSION else kept.status
+    return None if status == event.status else status
+
+
 def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
     """Post the event unless policy or an earlier delivery says not to; True when posted now."""
     if event.event_type in QUIET:
@@ -246,6 +260,11 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
     project = ports.settings.project if ports.settings.mode == "google" else None
 
     def work() -> dict[str, Any]:
+        settled = settled_otherwise(ports, event)
+        if settled is not None:
+            log.info("final_event_after_another", settled=settled)
+            why = f"the run had already {settled}: its first final event stands"
+            return {"chat": chat.name, "event_type": event.event_type, "posted": False, "why": why}
         records = read_run(ports.store, event.run_id) if event.status in RANK else {}
         view, verdict = judged_view(ports, event, records, project=project, advance=False)
         status = view.status  # a success that missed a gate is announced like a failure

@@ -1,10 +1,11 @@
 """Who hears what: the registry's `notify:` policy, and the pipeline's last outcome that
 `on_success: on_recovery` needs.
 
-Failures, rejections, dead letters and successes that missed a metric gate
-(`succeeded_with_regression`) are always posted. A success is posted always, never, or only when
-the pipeline's previous run failed or regressed. Progress (accepted, snapshot ready, submitted) is
-posted when `notify.progress` is on (by default only with `on_success: always`).
+Failures, rejections, dead letters, cancelled runs (a person stopped them: the card says so, in
+the thread without the failure's broadcast to the channel) and successes that missed a metric
+gate (`succeeded_with_regression`) are always posted. A success is posted always, never, or only
+when the pipeline's previous run failed or regressed. Progress (accepted, snapshot ready,
+submitted) is posted when `notify.progress` is on (by default only with `on_success: always`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
 from mlrelay.stage import keys
 
-ALWAYS = {"failed", "rejected", "dead_lettered", "succeeded_with_regression"}
-OUTCOMES = {"succeeded", "failed"}
+ALWAYS = {"failed", "cancelled", "rejected", "dead_lettered", "succeeded_with_regression"}
+OUTCOMES = {"succeeded", "failed", "cancelled"}
 BAD = {"failed", "succeeded_with_regression"}  # outcomes a later success recovers from
 
 

@@ -21,6 +21,7 @@ EMOJI = {
     "succeeded": ":white_check_mark:",
     "succeeded_with_regression": ":warning:",
     "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
 }
@@ -32,6 +33,7 @@ CONSOLE_MARK = {
     "succeeded": "[ok]",
     "succeeded_with_regression": "[REGRESSION]",
     "failed": "[FAILED]",
+    "cancelled": "[cancelled]",
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
 }
@@ -43,18 +45,20 @@ STATE_WORDS = {
     "succeeded": "succeeded",
     "succeeded_with_regression": "succeeded with regression",
     "failed": "failed",
+    "cancelled": "cancelled",
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
     "failed": "#E01E5A",  # red
+    "cancelled": "#616061",  # grey: stopped by a person, not broken
     "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
     "dead_lettered": "#E01E5A",
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
-RANK_FINAL = ("succeeded", "failed", "succeeded_with_regression")
+RANK_FINAL = ("succeeded", "failed", "cancelled", "succeeded_with_regression")
 ERROR_EXCERPT_CHARS = 1500
 MAX_LINK_BUTTONS = 5
 

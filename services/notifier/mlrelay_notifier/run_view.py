@@ -24,9 +24,10 @@ RANK = {
     "submitted": 4,
     "succeeded": 5,
     "failed": 5,
+    "cancelled": 5,  # stopped by a cancel command (details.command says who)
     "succeeded_with_regression": 6,  # the notifier's verdict on a success (a missed gate)
 }
-FINAL = {"succeeded", "failed"}
+FINAL = {"succeeded", "failed", "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def build_run_view(
         summary = {
             "failed": f"{stage} failed",
             "succeeded": "pipeline succeeded",
+            "cancelled": "pipeline cancelled",
             "submitted": "pipeline running",
             "completed": "snapshot ready",
             "started": "snapshot running",

@@ -1,9 +1,10 @@
 """What a finished run comes to: its summary in the history (`history/<pipeline>/<run_id>.json`),
 its comparison with the pipeline's last good run, and the metric gates it missed.
 
-The notifier is the history's writer: the final event (`pipeline.succeeded`, `*.failed`) writes
-the summary, so it exists for every backend. A redelivered final event keeps the baseline the
-first delivery chose and writes the same summary again; a late progress event only reads it.
+The notifier is the history's writer: the final event (`pipeline.succeeded`, `*.failed`,
+`pipeline.cancelled`) writes the summary, so it exists for every backend. A redelivered final
+event keeps the baseline the first delivery chose and writes the same summary again; a late
+progress event only reads it.
 A missed gate turns `succeeded` into `succeeded_with_regression`.
 """
 
@@ -32,7 +33,7 @@ REGRESSION: Final = "succeeded_with_regression"
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # succeeded, succeeded_with_regression or failed
+    status: str  # succeeded, succeeded_with_regression, failed or cancelled
     comparison: Comparison | None = None  # only for a success
     regressions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # the snapshot's quality warnings
@@ -136,6 +137,10 @@ def settle(
     gates: dict[str, GateSpec],
 ) -> Verdict:
     """A final view: compare it, apply the gates, write its summary; what the card shows."""
+    if view.status == "cancelled" and view.pipeline is not None:
+        summary = summarize(view, records, store, "cancelled")
+        write_summary(store, summary)
+        return Verdict("cancelled", warnings=summary.quality_warnings)
     if view.status == "failed" or view.pipeline is None:
         summary = summarize(view, records, store, "failed")
         if view.pipeline is not None:
@@ -165,7 +170,7 @@ def recorded_verdict(store: ObjectStore, pipeline: str, run_id: str) -> Verdict 
     baseline = (
         read_summary(store, pipeline, summary.baseline_run_id) if summary.baseline_run_id else None
     )
-    comparison = None if summary.status == "failed" else compare(summary, baseline)
+    comparison = None if summary.status in ("failed", "cancelled") else compare(summary, baseline)
     return Verdict(summary.status, comparison, summary.regressions, summary.quality_warnings)
 
 

@@ -16,6 +16,8 @@ class FunctionSpec:
     entry_point: str
     topic: str  # a field of Topics
     dead_letters_to_topic: bool = True  # failed deliveries go on to the dead-letter topic
+    # a Pub/Sub subscription filter (the same syntax on the local bus): only these messages
+    filter: str = ""
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -29,6 +31,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "mlrelay-deployer", "deployer", "mlrelay_deployer", "on_deploy_request", "deploys"
+    ),
+    FunctionSpec(
+        "mlrelay-cancel",
+        "deployer",
+        "mlrelay_deployer",
+        "on_cancel_command",
+        "commands",
+        filter='attributes.action = "cancel"',
     ),
     FunctionSpec(
         "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"

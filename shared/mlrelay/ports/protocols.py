@@ -110,7 +110,7 @@ class Warehouse(Protocol):
 
 @dataclass(frozen=True)
 class PipelineOutcome:
-    status: Literal["submitted", "succeeded", "failed"]
+    status: Literal["submitted", "succeeded", "failed", "cancelled"]
     job_name: str
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -143,4 +143,13 @@ class PipelineBackend(Protocol):
         """Start (or find) the run named `run_id` (labelled `labels` where the service has
         labels); call `announce(links)` once the service has accepted it. Async backends return
         status `submitted`, the local one the final state."""
+        ...
+
+    def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
+        """Ask the service to stop the run (`job_name`: what `start` recorded). Returns what the
+        service now says of it (e.g. `PIPELINE_STATE_CANCELLING`); a run already being cancelled
+        is success (a redelivered command); a run already finished raises PermanentError naming
+        its state, without changing it. `requested`: who asked, when and from where (the
+        `pipeline.cancelled` event's `details.command`), for a backend whose `start` reports
+        the run's end itself (the local one)."""
         ...

@@ -15,6 +15,8 @@ notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest out
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
 history/<pipeline>/<run_id>.json                       a finished run's summary (mlrelay.history)
 commands/<run_id>/<action>-<state>.json                one claim per command in one run state
+commands/<run_id>/<action>-<state>.done.json           its consumer's claim: carried out once
+commands/<run_id>/<action>-<state>.published           empty: the command's outcome event went out
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
@@ -101,3 +103,14 @@ def command(run_id: str, action: str, state: str) -> str:
     """The claim of one command (`retry`, `cancel`, ...) on a run in one state (a digest of its
     ledger): Slack's retries and concurrent clicks find it; the next state gets a new one."""
     return f"{COMMANDS}{run_id}/{action}-{state}.json"
+
+
+def command_done(run_id: str, action: str, state: str) -> str:
+    """The consumer's claim on one command (the door's claim is `command`): a redelivered
+    command finds it and does not act twice."""
+    return f"{COMMANDS}{run_id}/{action}-{state}.done.json"
+
+
+def command_published(run_id: str, action: str, state: str) -> str:
+    """Written (create-only, empty) once the carried-out command's lifecycle event went out."""
+    return f"{COMMANDS}{run_id}/{action}-{state}.published"

@@ -128,6 +128,7 @@ def test_function_specs_are_read_from_locals_tf() -> None:
         "mlrelay-trigger",
         "mlrelay-snapshotter",
         "mlrelay-deployer",
+        "mlrelay-cancel",
         "mlrelay-notifier",
         "mlrelay-dead-letters",
     }

@@ -22,6 +22,8 @@ def event(status: str, run_id: str = "penguins-a-1", stage: str = "pipeline") ->
     [
         ("failed", {"on_success": "never", "progress": False}, None, True),
         ("rejected", {"on_success": "never"}, None, True),
+        ("cancelled", {"on_success": "never", "progress": False}, None, True),
+        ("succeeded", {"on_success": "on_recovery"}, "cancelled", False),  # not a recovery
         ("dead_lettered", {"on_success": "never"}, None, True),
         ("succeeded", {"on_success": "always"}, None, True),
         ("succeeded", {"on_success": "never"}, "failed", False),
@@ -67,3 +69,9 @@ def test_a_regression_is_posted_like_a_failure_and_the_next_success_is_its_recov
         True,
         "on_success: on_recovery, and the previous run succeeded_with_regression",
     )
+
+
+def test_a_cancelled_run_is_an_outcome_the_next_run_sees(tmp_path: Path) -> None:
+    store = LocalFolderStore(tmp_path)
+    assert previous_outcome(store, event("cancelled", "penguins-c-1")) is None
+    assert previous_outcome(store, event("succeeded", "penguins-c-2")) == "cancelled"

@@ -150,3 +150,24 @@ def test_the_snapshots_quality_warnings_show_on_its_update_card_and_console_line
     assert ":warning: sex: 11 nulls (3.2%), more than max_null_fraction 0.01" in update
     assert "*Data warnings*" in all_text(render_card(view).payload())
     assert "warning: sex: 11 nulls" in render_text(view, console=True)
+
+
+def test_a_cancelled_run_is_a_grey_final_card_even_when_the_ledger_says_submitted() -> None:
+    cancelled = LifecycleEvent(
+        run_id=RUN,
+        pipeline="penguins",
+        stage="pipeline",
+        status="cancelled",
+        summary="pipeline cancelled by slack:U0ONCALL",
+        details={"command": {"action": "cancel", "requested_by": "slack:U0ONCALL",
+                             "requested_at": "2026-11-23T05:30:00+00:00", "source": "slack"}},
+    )  # fmt: skip
+    records = ledger(deploy={"status": "submitted", "links": {"console": "https://x.example"}})
+    view = build_run_view(cancelled, records)
+    assert (view.status, view.stage) == ("cancelled", "pipeline")
+    assert view.links["console"] == "https://x.example"  # a final view keeps the job's links
+    payload = render_card(view).payload()
+    assert payload["blocks"][0]["text"]["text"] == ":no_entry_sign: penguins: cancelled"
+    assert [a["color"] for a in payload["attachments"]] == ["#616061"]
+    assert "Duration" in all_text(payload)
+    assert render_text(cancelled, console=True).startswith("[cancelled] penguins")

@@ -67,7 +67,7 @@ def settled(
     """The notifier's verdict from the run history: a success that missed a metric gate is
     `succeeded_with_regression`; with the deltas against the last good run."""
     record = read_summary(store, pipeline, run_id) if run_id else None
-    if record is None or record.status == "failed":
+    if record is None or record.status in ("failed", "cancelled"):
         return status, reason, None
     baseline = record.baseline_run_id
     found = read_summary(store, pipeline, baseline) if baseline else None
@@ -83,6 +83,8 @@ def final_status(progress: RunProgress) -> tuple[str, str | None]:
             return event.status, event.error or event.summary
         if event.event_type == "pipeline.succeeded":
             return "succeeded", None
+        if event.event_type == "pipeline.cancelled":
+            return "cancelled", event.summary
     return "incomplete", "the flow stopped before the pipeline reported"
 
 

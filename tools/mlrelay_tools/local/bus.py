@@ -17,6 +17,7 @@ import base64
 import heapq
 import itertools
 import json
+import re
 import threading
 import time
 import traceback
@@ -47,6 +48,24 @@ class Subscription:
     handler: Handler
     max_attempts: int
     dead_letter_topic: str | None
+    filter: str = ""
+
+    def accepts(self, message: PubsubMessage) -> bool:
+        return matches_filter(self.filter, message.attributes)
+
+
+_FILTER = re.compile(r'^attributes\.([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"$')
+
+
+def matches_filter(text: str, attributes: dict[str, str]) -> bool:
+    """Pub/Sub's subscription filter, the one form mlrelay uses: `attributes.KEY = "VALUE"`
+    (Pub/Sub itself drops the others: they are acknowledged without a delivery)."""
+    if not text:
+        return True
+    match = _FILTER.match(text.strip())
+    if match is None:
+        raise ValueError(f'the local bus understands only attributes.KEY = "VALUE": {text!r}')
+    return attributes.get(match.group(1)) == match.group(2)
 
 
 @dataclass(order=True)
@@ -115,9 +134,11 @@ class LocalBus:
         *,
         dead_letter_topic: str | None = None,
         max_attempts: int | None = None,
+        filter: str = "",
     ) -> None:
+        matches_filter(filter, {})  # refuses a filter it cannot apply, now
         sub = Subscription(
-            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic
+            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic, filter
         )
         self._subs.setdefault(topic, []).append(sub)
 
@@ -141,14 +162,16 @@ class LocalBus:
             for listener in self._listeners:
                 listener(topic, message)
             for sub in self._subs.get(topic, []):
-                self._enqueue(sub, message, attempt=1, delay=0.0)
+                if sub.accepts(message):
+                    self._enqueue(sub, message, attempt=1, delay=0.0)
 
     def inject(self, topic: str, message: PubsubMessage) -> None:
         """Deliver an existing message again, id and publish time unchanged: what Pub/Sub does
         when it redelivers (at least once), or a message published at a chosen time."""
         with self._changed:
             for sub in self._subs.get(topic, []):
-                self._enqueue(sub, message, attempt=1, delay=0.0)
+                if sub.accepts(message):
+                    self._enqueue(sub, message, attempt=1, delay=0.0)
 
     def _enqueue(
         self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float

@@ -64,6 +64,10 @@ def build_local_runtime(
             handler = wrap[spec.name](handler)
         dead_letter = settings.topics.dead_letter if spec.dead_letters_to_topic else None
         bus.subscribe(
-            getattr(settings.topics, spec.topic), spec.name, handler, dead_letter_topic=dead_letter
+            getattr(settings.topics, spec.topic),
+            spec.name,
+            handler,
+            dead_letter_topic=dead_letter,
+            filter=spec.filter,
         )
     return LocalRuntime(settings, bus, store, ports)

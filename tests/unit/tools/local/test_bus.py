@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from cloudevents.http import CloudEvent
 
 from mlrelay.adapters.local_folder import LocalFolderStore
@@ -80,3 +81,22 @@ def test_with_one_worker_the_bus_delivers_one_message_at_a_time(tmp_path: Path) 
     assert local.run_until_idle().most_concurrent == 1
     spans = sorted(recorder.spans, key=lambda s: s[1])
     assert all(prev[2] <= nxt[1] for prev, nxt in itertools.pairwise(spans))
+
+
+def test_a_filtered_subscription_gets_only_the_messages_its_filter_matches(tmp_path: Path) -> None:
+    local = bus(tmp_path, workers=1)
+    everything, cancels = Recorder(), Recorder()
+    local.subscribe("commands", "all", everything)
+    local.subscribe("commands", "cancel", cancels, filter='attributes.action = "cancel"')
+    for name, action in (("a", "retry"), ("b", "cancel"), ("c", "approve")):
+        local.publish("commands", b"{}", {"name": name, "action": action})
+    local.run_until_idle()
+    assert sorted(s[0] for s in everything.spans) == ["a", "b", "c"]
+    assert [s[0] for s in cancels.spans] == ["b"]
+
+
+def test_a_filter_the_bus_cannot_apply_is_refused_when_subscribing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"only attributes\.KEY"):
+        bus(tmp_path, workers=1).subscribe(
+            "commands", "odd", Recorder(), filter='hasPrefix(attributes.action, "c")'
+        )

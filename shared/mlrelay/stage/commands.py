@@ -2,7 +2,11 @@
 (`commands/<run_id>/<action>-<state>.json`), so the same click delivered twice, Slack's retries
 and ten people clicking the same card at once publish one command. The state is a digest of the
 run's ledger and history summary: once the run moves on (a new attempt, a new outcome) the same
-button asks afresh."""
+button asks afresh.
+
+The one way a command is asked for: the Slack door (services/interactions/) and the CLI
+(`mlrelay cancel`) both call `find_run` and `request_command`; the consumer (the deployer for
+`cancel`) takes its own claim on the same key (`keys.command_done`)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from datetime import datetime
 
 import structlog
 
-from mlrelay.contracts import CommandAction, RunCommand
+from mlrelay.contracts import CommandAction, CommandSource, RunCommand
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
@@ -66,6 +70,7 @@ def request_command(
     requested_by: str,
     requested_at: datetime,
     response_url: str | None,
+    source: CommandSource = "slack",
 ) -> CommandOutcome:
     command = RunCommand(
         action=action,
@@ -73,7 +78,7 @@ def request_command(
         pipeline=run.pipeline,
         requested_by=requested_by,
         requested_at=requested_at,
-        source="slack",
+        source=source,
         action_key=f"{run.run_id}/{action}/{run.state}",
         response_url=response_url,
     )
