@@ -123,6 +123,7 @@ Status = Literal[
     "succeeded",
     "failed",
     "dead_lettered",
+    "retried",  # a person asked for a new attempt of this run (details name it)
 ]
 
 
@@ -156,6 +157,7 @@ class LifecycleEvent(Message):
 
 CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject"]
 COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject")
+CommandSource = Literal["slack", "cli"]
 
 
 class RunCommand(Message):
@@ -173,7 +175,7 @@ class RunCommand(Message):
     pipeline: PipelineName
     requested_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     requested_at: AwareDatetime
-    source: Literal["slack", "cli"]
+    source: CommandSource
     # `<run_id>/<action>/<state>`: the run state (a digest of its ledger) the request was made in
     action_key: Annotated[
         str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{2,127}/[a-z]+/[0-9a-f]{16}$")

@@ -26,6 +26,9 @@ resource "google_pubsub_subscription" "function" {
   project  = var.project_id
   name     = each.key
   topic    = google_pubsub_topic.this[each.value.topic].id
+  # FunctionSpec.only in shared/mlrelay/config/functions.py: e.g. the attempts function reads
+  # only the retry and rerun commands (cancel and approve are another function's)
+  filter = each.value.filter
 
   ack_deadline_seconds       = min(600, max(10, each.value.timeout_seconds))
   message_retention_duration = "604800s"

@@ -18,13 +18,13 @@ from mlrelay.contracts import CommandAction, utc_now
 from mlrelay.errors import ConfigurationError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
-from mlrelay_interactions.allowlist import UserGroupLookupFailed, UserGroups, is_allowed
-from mlrelay_interactions.replies import USAGE, ephemeral, post_to_response_url
-from mlrelay_interactions.run_commands import (
+from mlrelay.stage.commands import (
     CommandNotPublished,
     find_run,
     request_command,
 )
+from mlrelay_interactions.allowlist import UserGroupLookupFailed, UserGroups, is_allowed
+from mlrelay_interactions.replies import USAGE, ephemeral, post_to_response_url
 from mlrelay_interactions.signature import signature_problem
 from mlrelay_interactions.slack_requests import (
     RUN_ID,

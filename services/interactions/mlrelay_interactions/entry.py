@@ -11,8 +11,8 @@ import structlog
 
 from mlrelay.errors import ConfigurationError
 from mlrelay.ports.container import current_ports
+from mlrelay.stage.commands import CommandNotPublished
 from mlrelay_interactions.door import Reply, answer_slack_request
-from mlrelay_interactions.run_commands import CommandNotPublished
 
 log = structlog.get_logger()
 

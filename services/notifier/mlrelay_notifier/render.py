@@ -23,6 +23,7 @@ EMOJI = {
     "failed": ":x:",
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
+    "retried": ":repeat:",
 }
 CONSOLE_MARK = {
     "accepted": "[accepted]",
@@ -34,6 +35,7 @@ CONSOLE_MARK = {
     "failed": "[FAILED]",
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
+    "retried": "[retried]",
 }
 STATE_WORDS = {
     "accepted": "accepted",
@@ -45,6 +47,7 @@ STATE_WORDS = {
     "failed": "failed",
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
+    "retried": "retried",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
@@ -245,6 +248,9 @@ def render_card(view: RunView) -> ChatMessage:
         details.append(
             SectionBlock(text=MarkdownTextObject(text=f"*Data warnings*\n{shown_w}"[:3000]))
         )
+    if view.retried:  # a person asked for a new attempt (mlrelay_notifier.retried)
+        lines = "\n".join(f":repeat: {escape(line)}" for line in view.retried)
+        details.append(SectionBlock(text=MarkdownTextObject(text=f"*Retried*\n{lines}"[:3000])))
     compared = comparison_section(view)
     if compared:
         details.append(SectionBlock(text=MarkdownTextObject(text=compared[:3000])))

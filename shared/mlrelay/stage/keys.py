@@ -15,6 +15,7 @@ notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest out
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
 history/<pipeline>/<run_id>.json                       a finished run's summary (mlrelay.history)
 commands/<run_id>/<action>-<state>.json                one claim per command in one run state
+commands/<run_id>/attempts.json                        the run's later attempts, one per command
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
@@ -101,3 +102,9 @@ def command(run_id: str, action: str, state: str) -> str:
     """The claim of one command (`retry`, `cancel`, ...) on a run in one state (a digest of its
     ledger): Slack's retries and concurrent clicks find it; the next state gets a new one."""
     return f"{COMMANDS}{run_id}/{action}-{state}.json"
+
+
+def attempts(run_id: str) -> str:
+    """The attempts of a logical run (retries, reruns), kept with its first run's id: the
+    command's `action_key` names each, so a command delivered again makes no second attempt."""
+    return f"{COMMANDS}{run_id}/attempts.json"

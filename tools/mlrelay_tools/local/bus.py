@@ -22,7 +22,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -47,6 +47,7 @@ class Subscription:
     handler: Handler
     max_attempts: int
     dead_letter_topic: str | None
+    accepts: Callable[[Mapping[str, str]], bool] | None = None  # the subscription's filter
 
 
 @dataclass(order=True)
@@ -115,9 +116,12 @@ class LocalBus:
         *,
         dead_letter_topic: str | None = None,
         max_attempts: int | None = None,
+        accepts: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
+        """`accepts`: a filter on the attributes, as a Pub/Sub subscription filter: a message
+        it refuses is never delivered to this subscription (and acked for it)."""
         sub = Subscription(
-            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic
+            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic, accepts
         )
         self._subs.setdefault(topic, []).append(sub)
 
@@ -153,6 +157,8 @@ class LocalBus:
     def _enqueue(
         self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float
     ) -> None:
+        if sub.accepts is not None and not sub.accepts(message.attributes):
+            return  # filtered out: Pub/Sub never delivers it to this subscription
         with self._changed:
             heapq.heappush(
                 self._queue,

@@ -1,4 +1,4 @@
-"""Wire the four services' real entry points to the in-process bus."""
+"""Wire the services' real entry points to the in-process bus."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def build_local_runtime(
             handler = wrap[spec.name](handler)
         dead_letter = settings.topics.dead_letter if spec.dead_letters_to_topic else None
         bus.subscribe(
-            getattr(settings.topics, spec.topic), spec.name, handler, dead_letter_topic=dead_letter
+            getattr(settings.topics, spec.topic),
+            spec.name,
+            handler,
+            dead_letter_topic=dead_letter,
+            accepts=spec.only.matches if spec.only is not None else None,
         )
     return LocalRuntime(settings, bus, store, ports)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import structlog
 
-from mlrelay.contracts import CommandAction, RunCommand
+from mlrelay.contracts import CommandAction, CommandSource, RunCommand
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
@@ -66,14 +66,17 @@ def request_command(
     requested_by: str,
     requested_at: datetime,
     response_url: str | None,
+    source: CommandSource = "slack",
 ) -> CommandOutcome:
+    """Publish the command once per (run, action, run state): a Slack click and `mlrelay retry`
+    go through here alike (`source`), so the claim is the same whoever asks."""
     command = RunCommand(
         action=action,
         run_id=run.run_id,
         pipeline=run.pipeline,
         requested_by=requested_by,
         requested_at=requested_at,
-        source="slack",
+        source=source,
         action_key=f"{run.run_id}/{action}/{run.state}",
         response_url=response_url,
     )
