@@ -232,6 +232,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.report_commands import report
 
     cli.add_command(report)
+    from mlrelay_tools.cli.retry_commands import retry
+
+    cli.add_command(retry)
     from mlrelay_tools.cli.runs_commands import runs_compare
 
     runs.add_command(runs_compare)
