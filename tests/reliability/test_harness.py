@@ -127,6 +127,7 @@ def test_a_failed_run_retried_by_a_signed_click_runs_once_more_to_success_in_its
     command reaches the attempts function three times (three subscriptions); one attempt runs
     to success, its messages in the original's thread, and the original's card says retried."""
     from types import SimpleNamespace
+    from typing import Any
 
     from mlrelay.config.env import Secret
     from mlrelay.config.interactions import InteractionSettings
@@ -188,15 +189,20 @@ def test_a_failed_run_retried_by_a_signed_click_runs_once_more_to_success_in_its
         registry_path=harness.workdir / "registry.yaml",
         sections=(InteractionSettings(signing_secret=Secret(secret)),),
     )
-    use_ports(Ports(settings, registry=registry))
-    try:
-        client = http_function_client("interactions", "on_slack_request")
-        body = button_body(original, "retry")
-        answers = [
-            client.post("/", data=body, headers=signed_headers(secret, body)) for _ in range(2)
-        ]  # a double click
-    finally:
-        use_ports(None)
+
+    def click(action: str, times: int) -> list[Any]:
+        use_ports(Ports(settings, registry=registry))
+        try:
+            client = http_function_client("interactions", "on_slack_request")
+            body = button_body(original, action)
+            return [
+                client.post("/", data=body, headers=signed_headers(secret, body))
+                for _ in range(times)
+            ]
+        finally:
+            use_ports(None)
+
+    answers = click("retry", 2)  # a double click
     assert [a.status_code for a in answers] == [200, 200]
     assert "already requested" in answers[1].get_data(as_text=True)
 
@@ -231,3 +237,23 @@ def test_a_failed_run_retried_by_a_signed_click_runs_once_more_to_success_in_its
     assert f"→ attempt {attempt}" in json.dumps(card.attachments, ensure_ascii=False)
     attempt_card = [m for m in in_thread if m.blocks and attempt in json.dumps(m.blocks)]
     assert any(m.blocks[0]["text"]["text"].endswith("harness-0: succeeded") for m in attempt_card)
+
+    # Rerun on the same snapshot: the next attempt, no new snapshot, the original's manifest
+    harness.wait_quiet()
+    [rerun_answer] = click("rerun", 1)
+    assert rerun_answer.status_code == 200
+    third = f"{original}-r3"
+    harness.wait_until(
+        lambda: any(
+            e.run_id == third and e.event_type == "pipeline.succeeded" for e in harness.events()
+        ),
+        SETTLE_SECONDS,
+        "the rerun",
+    )
+    harness.wait_quiet()
+    assert harness.blobs(f"snapshots/harness_0/{third}/") == []
+    assert not any(e.run_id == third and e.stage == "snapshot" for e in harness.events())
+    [rerun_job] = [v for v in harness.pipeline_jobs().values() if v["run_id"] == third]
+    [original_job] = [v for v in harness.pipeline_jobs().values() if v["run_id"] == original]
+    assert rerun_job["snapshot_manifest_uri"] == original_job["snapshot_manifest_uri"]
+    assert harness.read_json(f"runs/{third}/trigger.json")["result"]["attempt"] == 3

@@ -66,14 +66,16 @@ def attempt_run_id(original: str, number: int) -> str:
 
 
 def run_state(ports: Ports, run_id: str, records: dict[str, StageRecord], pipeline: str) -> str:
-    """The run's outcome as the notifier recorded it, else `failed` when a stage failed, else
-    `running` (accepted, snapshotting or in the pipeline)."""
+    """The run's outcome as the notifier recorded it, else `failed` when a stage failed, else the
+    pipeline's reported end, else `running` (accepted, snapshotting or in the pipeline)."""
     summary = read_summary(ports.store, pipeline, run_id)
     if summary is not None:
         return summary.status
     if any(record.state == "failed" for record in records.values()):
         return "failed"
-    return "running"
+    deploy = records.get("pipeline")
+    status = (deploy.result or {}).get("status") if deploy is not None else None
+    return str(status) if status in ("failed", "cancelled", "succeeded") else "running"
 
 
 def trigger_record(records: dict[str, StageRecord], run_id: str) -> dict[str, Any]:
