@@ -4,6 +4,7 @@ local folder holds the ledger."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -11,16 +12,18 @@ from typing import Any
 import pytest
 
 from mlrelay.config.functions import FUNCTIONS
+from mlrelay.config.settings import Settings
 from mlrelay.contracts import DeployRequest, RunCommand, RunRequest, SnapshotRequest
 from mlrelay.errors import PermanentError
 from mlrelay.history import RunSummary, write_summary
+from mlrelay.ports.container import use_ports
 from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import read_run, run_once
 from mlrelay_tools.local.runtime import LocalRuntime
 from mlrelay_trigger.accept import accept_run_request
 from mlrelay_trigger.attempts import carry_out_command
-from tests.helpers import Capture
+from tests.helpers import Capture, RecordingChat, make_runtime
 
 SLOT = datetime(2026, 3, 1, 6, tzinfo=UTC)
 SNAPSHOT = {
@@ -236,3 +239,32 @@ def test_the_attempts_function_reads_only_retry_and_rerun_commands() -> None:
         assert spec.only.matches(command("penguins-x-1", action).attributes())
     for action in ("cancel", "approve", "reject"):
         assert not spec.only.matches(command("penguins-x-1", action).attributes())
+
+
+def test_the_local_bus_delivers_only_retry_and_rerun_to_the_attempts_function(
+    settings: Settings, channel: RecordingChat
+) -> None:
+    reached: list[str] = []
+
+    def counted(handler: Any) -> Any:
+        def deliver(event: Any) -> None:
+            reached.append(json.loads(base64.b64decode(event.data["message"]["data"]))["action"])
+            handler(event)
+
+        return deliver
+
+    def held(handler: Any) -> Any:  # the later stages are not this test's
+        return lambda event: None
+
+    wrap = {"mlrelay-attempts": counted, "mlrelay-snapshotter": held, "mlrelay-deployer": held}
+    runtime = make_runtime(settings, channel, wrap=wrap)
+    try:
+        original = original_run(runtime)
+        for action in ("cancel", "approve", "reject", "rerun"):  # only rerun is the trigger's
+            runtime.ports.publish(command(original, action))
+        runtime.bus.run_until_idle()
+    finally:
+        use_ports(None)
+    assert reached == ["rerun"]
+    linked = json.loads(runtime.store.read(keys.attempts(original)) or b"{}")
+    assert [a["action"] for a in linked["attempts"]] == ["rerun"]
