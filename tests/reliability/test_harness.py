@@ -165,14 +165,21 @@ def test_a_failed_run_retried_by_a_signed_click_runs_once_more_to_success_in_its
                 harness.completed_jobs.add(name)
     finally:
         harness.complete_jobs = True
-    summary = f"history/harness-0/{original}.json"
-    harness.wait_until(lambda: summary in harness.blobs("history/"), SETTLE_SECONDS, "failure")
-    [card] = [
-        m
-        for m in harness.slack.channel_messages(CHANNEL)
-        if m.thread_ts is None and original in m.text
-    ]
-    assert card.blocks[0]["text"]["text"].endswith("harness-0: failed")
+
+    def original_card() -> Any:
+        found = [
+            m
+            for m in harness.slack.channel_messages(CHANNEL)
+            if m.thread_ts is None and original in m.text
+        ]
+        return found[0] if len(found) == 1 else None
+
+    def card_failed() -> bool:
+        card = original_card()
+        return card is not None and card.blocks[0]["text"]["text"].endswith("harness-0: failed")
+
+    harness.wait_until(card_failed, SETTLE_SECONDS, "the failure on the card")
+    card = original_card()
 
     secret = "5e" * 16
     registry = load_registry(harness.workdir / "registry.yaml")
