@@ -1,7 +1,9 @@
-"""Cloud Function `mlrelay-trigger` (2nd gen, Pub/Sub trigger on the runs topic)."""
+"""Cloud Functions `mlrelay-trigger` (Pub/Sub trigger on the runs topic) and `mlrelay-attempts`
+(on the commands topic, filtered to `retry` and `rerun`), 2nd gen, one code package."""
 
 import functions_framework
 
 from mlrelay_trigger import entry
 
 on_run_request = functions_framework.cloud_event(entry.on_run_request)
+on_run_command = functions_framework.cloud_event(entry.on_run_command)

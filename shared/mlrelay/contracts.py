@@ -124,6 +124,7 @@ Status = Literal[
     "failed",
     "cancelled",
     "dead_lettered",
+    "retried",  # a person asked for a new attempt of this run (details name it)
 ]
 
 

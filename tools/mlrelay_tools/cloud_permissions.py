@@ -33,7 +33,7 @@ FUNCTIONS_TF = "infra/modules/mlrelay/functions.tf"
 
 # Topics each service publishes to (lifecycle events; `rejected` ones come from every doorway).
 PUBLISHES: dict[str, tuple[str, ...]] = {
-    "trigger": ("snapshots", "lifecycle"),
+    "trigger": ("snapshots", "deploys", "lifecycle"),  # deploys: a rerun on the same snapshot
     "snapshotter": ("deploys", "lifecycle"),
     "deployer": ("lifecycle",),
     "notifier": ("lifecycle",),

@@ -6,29 +6,40 @@ locals {
   # several requests at once, so its Slack pacing holds across all posts (docs/notifications.md).
   function_specs = {
     "mlrelay-trigger" = {
-      service = "trigger", entry_point = "on_run_request", topic = "runs", dead_letters = true, filter = "",
+      service = "trigger", entry_point = "on_run_request", topic = "runs", dead_letters = true,
       memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
+      filter  = null
+    }
+    # the trigger's second function: new attempts (retry, rerun) from the commands topic
+    "mlrelay-attempts" = {
+      service = "trigger", entry_point = "on_run_command", topic = "commands", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
+      filter  = "attributes.action = \"retry\" OR attributes.action = \"rerun\""
     }
     "mlrelay-snapshotter" = {
-      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true, filter = "",
+      service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true,
       memory  = "1Gi", cpu = null, timeout_seconds = 540, max_instances = 10, concurrency = 1
+      filter  = null
     }
     "mlrelay-deployer" = {
-      service = "deployer", entry_point = "on_deploy_request", topic = "deploys", dead_letters = true, filter = "",
+      service = "deployer", entry_point = "on_deploy_request", topic = "deploys", dead_letters = true,
       memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 10, concurrency = 1
+      filter  = null
     }
     "mlrelay-cancel" = {
       service = "deployer", entry_point = "on_cancel_command", topic = "commands", dead_letters = true,
-      filter  = "attributes.action = \"cancel\"",
       memory  = "1Gi", cpu = null, timeout_seconds = 120, max_instances = 2, concurrency = 1
+      filter  = "attributes.action = \"cancel\""
     }
     "mlrelay-notifier" = {
-      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true, filter = "",
+      service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
+      filter  = null
     }
     "mlrelay-dead-letters" = {
-      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter", dead_letters = false, filter = "",
+      service = "notifier", entry_point = "on_dead_letter", topic = "dead_letter", dead_letters = false,
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
+      filter  = null
     }
   }
   functions = {
@@ -47,7 +58,7 @@ locals {
 
   # Topics each service publishes to (and nothing else).
   publishes = {
-    trigger      = ["snapshots", "lifecycle"]
+    trigger      = ["snapshots", "deploys", "lifecycle"] # deploys: a rerun on the same snapshot
     snapshotter  = ["deploys", "lifecycle"]
     deployer     = ["lifecycle"]
     notifier     = ["lifecycle"]

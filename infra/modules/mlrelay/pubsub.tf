@@ -26,7 +26,8 @@ resource "google_pubsub_subscription" "function" {
   project  = var.project_id
   name     = each.key
   topic    = google_pubsub_topic.this[each.value.topic].id
-  # mlrelay-cancel takes only the cancel commands; the others every message of their topic
+  # FunctionSpec.only in shared/mlrelay/config/functions.py: e.g. the attempts function reads
+  # only the retry and rerun commands (cancel and approve are another function's)
   filter = each.value.filter
 
   ack_deadline_seconds       = min(600, max(10, each.value.timeout_seconds))

@@ -35,6 +35,7 @@ from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
 from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
+from mlrelay_notifier.retried import retried_card_view, retried_lines, thread_of_original
 from mlrelay_notifier.run_message import (
     RunMessage,
     advance,
@@ -59,7 +60,11 @@ PROGRESS = {"accepted", "started", "completed", "submitted"}
 
 
 def notification_key(event: LifecycleEvent) -> str:
-    suffix = event.details.get("message_id") if event.status == "dead_lettered" else None
+    suffix = None
+    if event.status == "dead_lettered":
+        suffix = event.details.get("message_id")
+    elif event.status == "retried":  # a run may be retried more than once: one post per attempt
+        suffix = event.details.get("attempt_run_id")
     name = event.event_type + (f"-{suffix}" if suffix else "")
     return keys.notification(event.run_id, name)
 
@@ -205,15 +210,28 @@ def post_in_run_message(
             return {"posted": False, "why": why}
         existing = found[0]
     if existing is None:
+        # a later attempt's message goes in its original's thread, where it was retried
+        original = thread_of_original(store, event.run_id, records)
         try:
             posted = deliver(
-                ports, chat, event, card, route=route, key=run_message_key(event.run_id)
+                ports,
+                chat,
+                event,
+                card,
+                route=original.channel if original is not None else route,
+                thread_ts=original.thread if original is not None else None,
+                key=run_message_key(event.run_id),
             )
         except BaseException:
             release_claim(store, event.run_id)
             raise
         first = RunMessage(
-            "posted", posted.channel, posted.ts or "", RANK[view.status], view.status
+            "posted",
+            posted.channel,
+            posted.ts or "",
+            RANK[view.status],
+            view.status,
+            thread_ts=original.thread if original is not None else "",
         )
         record_posted(store, event.run_id, first)
         return {"posted": True, "channel": posted.channel, "ts": posted.ts, "first": True}
@@ -231,10 +249,32 @@ def post_in_run_message(
         event,
         render_update(reply_view),
         route=existing.channel,
-        thread_ts=existing.ts,
+        thread_ts=existing.thread,
         broadcast=reply_view.status in ("failed", REGRESSION),  # an edit alone notifies nobody
     )
-    return {"posted": True, "channel": existing.channel, "thread_ts": existing.ts}
+    return {"posted": True, "channel": existing.channel, "thread_ts": existing.thread}
+
+
+def post_retried(
+    ports: Ports, chat: Chat, event: LifecycleEvent, *, route: str | None, project: str | None
+) -> dict[str, Any]:
+    """`trigger.retried`: bot mode updates the run's card (it lists the attempts made from it)
+    and says so in its thread; otherwise (or without a card) one line naming the attempt."""
+    line = render_update(build_run_view(event, {}, project=project, advance=False))
+    found = read_message(ports.store, event.run_id) if chat.threads else None
+    if found is None or found[0].state != "posted":
+        posted = deliver(ports, chat, event, line, route=route)
+        return {"posted": True, "channel": posted.channel}
+    message = found[0]
+    records = read_run(ports.store, event.run_id)
+    lines = retried_lines(ports.store, event.run_id, records)
+    _update(
+        chat,
+        render_card(retried_card_view(event, records, message, lines, project=project)),
+        message,
+    )
+    deliver(ports, chat, event, line, route=message.channel, thread_ts=message.thread)
+    return {"posted": True, "channel": message.channel, "thread_ts": message.thread}
 
 
 def settled_otherwise(ports: Ports, event: LifecycleEvent) -> str | None:
@@ -270,7 +310,9 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         status = view.status  # a success that missed a gate is announced like a failure
         previous = previous_outcome(ports.store, event, status=status)
         wanted, why = wants_post(event, spec, previous, status=status)
-        if chat.threads and event.status in RANK:
+        if event.status == "retried":
+            result = post_retried(ports, chat, event, route=route, project=project)
+        elif chat.threads and event.status in RANK:
             result = post_in_run_message(
                 ports,
                 chat,

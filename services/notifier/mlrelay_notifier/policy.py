@@ -18,7 +18,15 @@ from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
 from mlrelay.stage import keys
 
-ALWAYS = {"failed", "cancelled", "rejected", "dead_lettered", "succeeded_with_regression"}
+# `retried`: a person acted on the run's card, and its thread is where the new attempt posts
+ALWAYS = {
+    "failed",
+    "cancelled",
+    "rejected",
+    "dead_lettered",
+    "succeeded_with_regression",
+    "retried",
+}
 OUTCOMES = {"succeeded", "failed", "cancelled"}
 BAD = {"failed", "succeeded_with_regression"}  # outcomes a later success recovers from
 

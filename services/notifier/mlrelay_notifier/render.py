@@ -24,6 +24,7 @@ EMOJI = {
     "cancelled": ":no_entry_sign:",
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
+    "retried": ":repeat:",
 }
 CONSOLE_MARK = {
     "accepted": "[accepted]",
@@ -36,6 +37,7 @@ CONSOLE_MARK = {
     "cancelled": "[cancelled]",
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
+    "retried": "[retried]",
 }
 STATE_WORDS = {
     "accepted": "accepted",
@@ -48,6 +50,7 @@ STATE_WORDS = {
     "cancelled": "cancelled",
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
+    "retried": "retried",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
@@ -249,6 +252,9 @@ def render_card(view: RunView) -> ChatMessage:
         details.append(
             SectionBlock(text=MarkdownTextObject(text=f"*Data warnings*\n{shown_w}"[:3000]))
         )
+    if view.retried:  # a person asked for a new attempt (mlrelay_notifier.retried)
+        lines = "\n".join(f":repeat: {escape(line)}" for line in view.retried)
+        details.append(SectionBlock(text=MarkdownTextObject(text=f"*Retried*\n{lines}"[:3000])))
     compared = comparison_section(view)
     if compared:
         details.append(SectionBlock(text=MarkdownTextObject(text=compared[:3000])))

@@ -8,7 +8,7 @@ two deliveries cannot both post the run's first message, and moved on with compa
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from mlrelay.contracts import utc_now
@@ -27,6 +27,14 @@ class RunMessage:
     rank: int = 0  # how far the run had got when the message was last rendered
     status: str = ""
     until: str = ""  # posting: when the claim lapses (its worker died)
+    # the thread the message is in when it is a reply itself (a later attempt of a run posts in
+    # its original's thread); "": the message is top-level and its own thread's root
+    thread_ts: str = ""
+
+    @property
+    def thread(self) -> str:
+        """What a reply to this run names as its `thread_ts`: Slack's thread root."""
+        return self.thread_ts or self.ts
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -83,7 +91,7 @@ def advance(store: ObjectStore, run_id: str, rank: int, status: str) -> RunMessa
         message, generation = found
         if message.rank > rank:
             return None
-        moved = RunMessage("posted", message.channel, message.ts, rank, status)
+        moved = replace(message, state="posted", rank=rank, status=status)
         if store.replace(message_key(run_id), moved.to_json(), generation):
             return moved
     raise TransientError(f"{message_key(run_id)}: too many concurrent updates; retry")

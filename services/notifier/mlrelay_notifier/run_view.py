@@ -61,6 +61,7 @@ class RunView:
     comparison: Comparison | None = None
     regressions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    retried: tuple[str, ...] = ()  # "retried by ... at ... -> attempt ...", one per attempt
 
     @property
     def quality_warnings(self) -> list[str]:

@@ -5,7 +5,23 @@ The local runtime, the packaging and Terraform all read this table, so they cann
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AttributeFilter:
+    """A subscription filter on one message attribute: only these values are delivered."""
+
+    attribute: str
+    values: tuple[str, ...]
+
+    def expression(self) -> str:
+        """Pub/Sub's filter syntax (the subscription's `filter`, also written by Terraform)."""
+        return " OR ".join(f'attributes.{self.attribute} = "{v}"' for v in self.values)
+
+    def matches(self, attributes: Mapping[str, str]) -> bool:
+        return attributes.get(self.attribute) in self.values
 
 
 @dataclass(frozen=True)
@@ -16,12 +32,20 @@ class FunctionSpec:
     entry_point: str
     topic: str  # a field of Topics
     dead_letters_to_topic: bool = True  # failed deliveries go on to the dead-letter topic
-    # a Pub/Sub subscription filter (the same syntax on the local bus): only these messages
-    filter: str = ""
+    only: AttributeFilter | None = None  # the subscription's filter; None: every message
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("mlrelay-trigger", "trigger", "mlrelay_trigger", "on_run_request", "runs"),
+    # the trigger makes runs, so it makes their new attempts too (retry, rerun on the snapshot)
+    FunctionSpec(
+        "mlrelay-attempts",
+        "trigger",
+        "mlrelay_trigger",
+        "on_run_command",
+        "commands",
+        only=AttributeFilter("action", ("retry", "rerun")),
+    ),
     FunctionSpec(
         "mlrelay-snapshotter",
         "snapshotter",
@@ -38,7 +62,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "mlrelay_deployer",
         "on_cancel_command",
         "commands",
-        filter='attributes.action = "cancel"',
+        only=AttributeFilter("action", ("cancel",)),
     ),
     FunctionSpec(
         "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"

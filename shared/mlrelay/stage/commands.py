@@ -72,6 +72,8 @@ def request_command(
     response_url: str | None,
     source: CommandSource = "slack",
 ) -> CommandOutcome:
+    """Publish the command once per (run, action, run state): a Slack click and `mlrelay retry`
+    go through here alike (`source`), so the claim is the same whoever asks."""
     command = RunCommand(
         action=action,
         run_id=run.run_id,

@@ -21,7 +21,14 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import ServiceUnavailable
 
 from mlrelay.config.topics import Topics
-from mlrelay.contracts import LifecycleEvent, Message, Stage, parse_message, utc_now
+from mlrelay.contracts import (
+    LifecycleEvent,
+    Message,
+    RunCommand,
+    Stage,
+    parse_message,
+    utc_now,
+)
 from mlrelay.errors import ConfigurationError, ExplainedError, InvalidMessageError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
@@ -152,7 +159,11 @@ def reject_message(
         "reason": str(exc),
         "field": exc.field,
         "stage": stage,
-        "topic": topic_read_by(stage, ports.settings.topics),
+        "topic": (
+            ports.settings.topics.commands
+            if message.attributes.get("event_type") == RunCommand.kind  # the trigger reads both
+            else topic_read_by(stage, ports.settings.topics)
+        ),
         "rejected_at": utc_now().isoformat(),
         "message": describe_original(message),
     }

@@ -17,6 +17,7 @@ history/<pipeline>/<run_id>.json                       a finished run's summary 
 commands/<run_id>/<action>-<state>.json                one claim per command in one run state
 commands/<run_id>/<action>-<state>.done.json           its consumer's claim: carried out once
 commands/<run_id>/<action>-<state>.published           empty: the command's outcome event went out
+commands/<run_id>/attempts.json                        the run's later attempts, one per command
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
@@ -114,3 +115,9 @@ def command_done(run_id: str, action: str, state: str) -> str:
 def command_published(run_id: str, action: str, state: str) -> str:
     """Written (create-only, empty) once the carried-out command's lifecycle event went out."""
     return f"{COMMANDS}{run_id}/{action}-{state}.published"
+
+
+def attempts(run_id: str) -> str:
+    """The attempts of a logical run (retries, reruns), kept with its first run's id: the
+    command's `action_key` names each, so a command delivered again makes no second attempt."""
+    return f"{COMMANDS}{run_id}/attempts.json"

@@ -311,8 +311,8 @@ def _subscriptions(harness: Harness, duplicates: int, max_attempts: int) -> dict
                     "maximum_backoff": duration_pb2.Duration(seconds=2),
                 },
             }
-            if spec.filter:  # e.g. mlrelay-cancel: only the commands whose action is cancel
-                request["filter"] = spec.filter
+            if spec.only is not None:
+                request["filter"] = spec.only.expression()
             if spec.dead_letters_to_topic:
                 request["dead_letter_policy"] = {
                     "dead_letter_topic": dead_letter_topic,

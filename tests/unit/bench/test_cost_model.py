@@ -126,6 +126,7 @@ def test_function_specs_are_read_from_locals_tf() -> None:
     specs = function_specs(REPO / "infra/modules/mlrelay/locals.tf")
     assert set(specs) == {
         "mlrelay-trigger",
+        "mlrelay-attempts",
         "mlrelay-snapshotter",
         "mlrelay-deployer",
         "mlrelay-cancel",

@@ -235,6 +235,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.cancel_command import cancel
 
     cli.add_command(cancel)
+    from mlrelay_tools.cli.retry_commands import retry
+
+    cli.add_command(retry)
     from mlrelay_tools.cli.runs_commands import runs_compare
 
     runs.add_command(runs_compare)

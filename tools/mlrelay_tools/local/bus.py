@@ -17,13 +17,12 @@ import base64
 import heapq
 import itertools
 import json
-import re
 import threading
 import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -48,24 +47,7 @@ class Subscription:
     handler: Handler
     max_attempts: int
     dead_letter_topic: str | None
-    filter: str = ""
-
-    def accepts(self, message: PubsubMessage) -> bool:
-        return matches_filter(self.filter, message.attributes)
-
-
-_FILTER = re.compile(r'^attributes\.([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"$')
-
-
-def matches_filter(text: str, attributes: dict[str, str]) -> bool:
-    """Pub/Sub's subscription filter, the one form mlrelay uses: `attributes.KEY = "VALUE"`
-    (Pub/Sub itself drops the others: they are acknowledged without a delivery)."""
-    if not text:
-        return True
-    match = _FILTER.match(text.strip())
-    if match is None:
-        raise ValueError(f'the local bus understands only attributes.KEY = "VALUE": {text!r}')
-    return attributes.get(match.group(1)) == match.group(2)
+    accepts: Callable[[Mapping[str, str]], bool] | None = None  # the subscription's filter
 
 
 @dataclass(order=True)
@@ -134,11 +116,12 @@ class LocalBus:
         *,
         dead_letter_topic: str | None = None,
         max_attempts: int | None = None,
-        filter: str = "",
+        accepts: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
-        matches_filter(filter, {})  # refuses a filter it cannot apply, now
+        """`accepts`: a filter on the attributes, as a Pub/Sub subscription filter: a message
+        it refuses is never delivered to this subscription (and acked for it)."""
         sub = Subscription(
-            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic, filter
+            name, topic, handler, max_attempts or self.max_attempts, dead_letter_topic, accepts
         )
         self._subs.setdefault(topic, []).append(sub)
 
@@ -162,20 +145,20 @@ class LocalBus:
             for listener in self._listeners:
                 listener(topic, message)
             for sub in self._subs.get(topic, []):
-                if sub.accepts(message):
-                    self._enqueue(sub, message, attempt=1, delay=0.0)
+                self._enqueue(sub, message, attempt=1, delay=0.0)
 
     def inject(self, topic: str, message: PubsubMessage) -> None:
         """Deliver an existing message again, id and publish time unchanged: what Pub/Sub does
         when it redelivers (at least once), or a message published at a chosen time."""
         with self._changed:
             for sub in self._subs.get(topic, []):
-                if sub.accepts(message):
-                    self._enqueue(sub, message, attempt=1, delay=0.0)
+                self._enqueue(sub, message, attempt=1, delay=0.0)
 
     def _enqueue(
         self, sub: Subscription, message: PubsubMessage, attempt: int, delay: float
     ) -> None:
+        if sub.accepts is not None and not sub.accepts(message.attributes):
+            return  # filtered out: Pub/Sub never delivers it to this subscription
         with self._changed:
             heapq.heappush(
                 self._queue,

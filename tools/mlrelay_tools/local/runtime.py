@@ -1,4 +1,4 @@
-"""Wire the four services' real entry points to the in-process bus."""
+"""Wire the services' real entry points to the in-process bus."""
 
 from __future__ import annotations
 
@@ -68,6 +68,6 @@ def build_local_runtime(
             spec.name,
             handler,
             dead_letter_topic=dead_letter,
-            filter=spec.filter,
+            accepts=spec.only.matches if spec.only is not None else None,
         )
     return LocalRuntime(settings, bus, store, ports)
