@@ -19,6 +19,7 @@ from mlrelay.errors import ConfigurationError, PermanentError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.stage.commands import (
+    CARRIED_OUT,
     CommandNotPublished,
     find_run,
     request_command,
@@ -141,6 +142,9 @@ def _command(
             return ephemeral(f"`{run.pipeline}` is no longer in the registry; nothing was done.")
         if not _allowed(ports, spec.actions, user_id):
             return _denied(user_id, run.pipeline)
+        if action not in CARRIED_OUT:
+            log.warning("slack_action_not_carried_out", action=action)
+            return ephemeral(f"{action} is not carried out by mlrelay yet; nothing was done.")
         outcome = request_command(
             ports,
             run,

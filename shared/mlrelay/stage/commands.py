@@ -27,6 +27,11 @@ from mlrelay.stage.ledger import read_run, run_once
 log = structlog.get_logger()
 
 
+CARRIED_OUT: frozenset[str] = frozenset({"retry", "rerun", "cancel"})
+"""The actions a consumer carries out today; `approve` and `reject` wait for the approval gate, so
+asking for them publishes nothing (a command nobody reads would be lost)."""
+
+
 class CommandNotPublished(Exception):
     """The bus did not take the command: the claim is given back, the user may click again."""
 

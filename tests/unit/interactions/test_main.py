@@ -268,3 +268,18 @@ def test_the_response_url_is_never_logged(door: Door, capsys: pytest.CaptureFixt
     (command,) = door.commands()
     assert command.response_url == url  # the consumer answers the clicker there
     assert "q" * 24 not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_an_action_nothing_carries_out_yet_is_answered_and_not_published(
+    door: Door, action: str
+) -> None:
+    # no consumer reads approve / reject until the approval gate exists: a command published
+    # for them would be lost, so the door says so instead
+    body = button_body(RUN, action)
+    response = door.post(body, signed_headers(door.secret, body))
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["response_type"] == "ephemeral"
+    assert f"{action} is not carried out by mlrelay yet" in answer["text"]
+    assert door.published() == 0
