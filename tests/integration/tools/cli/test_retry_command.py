@@ -5,17 +5,14 @@ of the same slot and parameters, which runs to success, and the original's card 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.helpers import REGISTRY, REPO
-
-MLRELAY = str(Path(sys.executable).parent / "mlrelay")
+from tests.helpers import REGISTRY
+from tests.integration.tools.cli.test_run_flow import mlrelay as run_cli
 
 
 def late_registry(tmp_path: Path) -> Path:
@@ -30,19 +27,7 @@ def late_registry(tmp_path: Path) -> Path:
 
 
 def mlrelay(home: Path, registry: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(registry)}
-    env["COLUMNS"] = "200"
-    env.pop("SLACK_WEBHOOK_URL", None)
-    env.pop("SLACK_BOT_TOKEN", None)
-    return subprocess.run(
-        [MLRELAY, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(home, *args, registry=registry)
 
 
 @pytest.mark.pipeline

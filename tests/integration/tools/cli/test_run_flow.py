@@ -15,14 +15,16 @@ from tests.helpers import REGISTRY, REPO
 MLRELAY = str(Path(sys.executable).parent / "mlrelay")
 
 
-def mlrelay(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def mlrelay(home: Path, *args: str, registry: Path = REGISTRY) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, on `registry`, printing to the console (no Slack)."""
     env = {
         **os.environ,
         "MLRELAY_HOME": str(home),
-        "MLRELAY_REGISTRY": str(REGISTRY),
+        "MLRELAY_REGISTRY": str(registry),
         "COLUMNS": "200",
     }
     env.pop("SLACK_WEBHOOK_URL", None)
+    env.pop("SLACK_BOT_TOKEN", None)
     return subprocess.run(
         [MLRELAY, *args],
         cwd=REPO,
