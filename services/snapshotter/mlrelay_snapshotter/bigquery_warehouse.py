@@ -92,34 +92,42 @@ class BigQueryWarehouse:
         source = source_query(plan)
         destination = self.staging_table(plan)
 
-        def start(job_id: str) -> Any:
-            config = bigquery.QueryJobConfig(
-                query_parameters=source.parameters,
-                destination=destination,
-                write_disposition="WRITE_TRUNCATE",
-                labels={"mlrelay": "snapshot"},
-            )
+        config = bigquery.QueryJobConfig(
+            query_parameters=source.parameters,
+            destination=destination,
+            write_disposition="WRITE_TRUNCATE",
+            labels={"mlrelay": "snapshot"},
+        )
+        job = self._query_job(source.sql, config, f"{plan.job_id}-query", "the snapshot query")
+        return job, source.point_in_time
+
+    def _query_job(
+        self, sql: str, config: Any, job_id: str, what: str, field: str = "source"
+    ) -> Any:
+        """One query job under a deterministic id (`run_job`: a redelivery re-attaches to it)."""
+
+        def start(attempt_id: str) -> Any:
             return self.client.query(
-                source.sql,
+                sql,
                 job_config=config,
-                job_id=job_id,
+                job_id=attempt_id,
                 location=self.location,
                 retry=self.retry,
                 timeout=self.timeout,
                 job_retry=None,
             )
 
-        job = run_job(
+        return run_job(
             self.client,
-            f"{plan.job_id}-query",
+            job_id,
             start,
-            what="the snapshot query",
+            what=what,
             location=self.location,
             wait_seconds=self.config.job_wait_seconds,
             retry=self.retry,
             timeout=self.timeout,
+            field=field,
         )
-        return job, source.point_in_time
 
     def measure_snapshot(
         self, plan: SnapshotPlan, store: ObjectStore, export: ExportResult, query: AggregateQuery
@@ -133,30 +141,11 @@ class BigQueryWarehouse:
         sql, values = query.render("bigquery", f"`{staging}`")
         parameters = [scalar_parameter(name, value) for name, value in values.items()]
 
-        def start(job_id: str) -> Any:
-            config = bigquery.QueryJobConfig(
-                query_parameters=parameters, labels={"mlrelay": "expectations"}
-            )
-            return self.client.query(
-                sql,
-                job_config=config,
-                job_id=job_id,
-                location=self.location,
-                retry=self.retry,
-                timeout=self.timeout,
-                job_retry=None,
-            )
-
-        job = run_job(
-            self.client,
-            f"{plan.job_id}-expectations",
-            start,
-            what="the expectations query",
-            location=self.location,
-            wait_seconds=self.config.job_wait_seconds,
-            retry=self.retry,
-            timeout=self.timeout,
-            field="expectations",
+        config = bigquery.QueryJobConfig(
+            query_parameters=parameters, labels={"mlrelay": "expectations"}
+        )
+        job = self._query_job(
+            sql, config, f"{plan.job_id}-expectations", "the expectations query", "expectations"
         )
         with bigquery_errors("reading the expectations' results", "expectations"):
             rows = list(job.result(retry=self.retry, timeout=self.timeout))
