@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 # requests one function serves at once when deployed: max_instances x concurrency, from
 # infra/modules/mlrelay/locals.tf (the trigger, snapshotter and deployer: 10 instances of 1; the
-# cancel consumer: 2 of 1; the notifier's two functions: 1 instance of 8)
+# cancel and approvals consumers: 2 of 1; the notifier's two functions: 1 instance of 8)
 DEPLOYED_WINDOW = {
     "mlrelay-trigger": 10,
     "mlrelay-snapshotter": 10,
     "mlrelay-deployer": 10,
     "mlrelay-cancel": 2,
+    "mlrelay-approvals": 2,
     "mlrelay-notifier": 8,
     "mlrelay-dead-letters": 8,
 }

@@ -113,7 +113,7 @@ class DeployRequest(Message):
     snapshot: SnapshotRef
 
 
-Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery"]
+Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery", "schedule"]
 Status = Literal[
     "accepted",
     "rejected",
@@ -125,6 +125,10 @@ Status = Literal[
     "cancelled",
     "dead_lettered",
     "retried",  # a person asked for a new attempt of this run (details name it)
+    "held",  # pipeline.held: the approval gate holds the run until a person approves it
+    "stuck",  # <stage>.stuck: the watchdog found the run stalled at that stage
+    "deadline_missed",  # pipeline.deadline_missed: not finished within the deadline
+    "missed",  # schedule.missed: a slot that never got a run
 ]
 
 
@@ -156,9 +160,9 @@ class LifecycleEvent(Message):
         return attrs
 
 
-CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject"]
-COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject")
-CommandSource = Literal["slack", "cli"]
+CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject", "backfill"]
+COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject", "backfill")
+CommandSource = Literal["slack", "cli", "watchdog"]
 
 
 class RunCommand(Message):

@@ -31,6 +31,12 @@ locals {
       memory  = "1Gi", cpu = null, timeout_seconds = 120, max_instances = 2, concurrency = 1
       filter  = "attributes.action = \"cancel\""
     }
+    # the approval gate's decisions: a held run started (approve) or rejected once
+    "mlrelay-approvals" = {
+      service = "deployer", entry_point = "on_approval_command", topic = "commands", dead_letters = true,
+      memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 2, concurrency = 1
+      filter  = "attributes.action = \"approve\" OR attributes.action = \"reject\""
+    }
     "mlrelay-notifier" = {
       service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8

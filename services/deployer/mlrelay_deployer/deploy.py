@@ -1,5 +1,8 @@
 """Start one pipeline run per run id, with the snapshot as a parameter.
 
+A pipeline with `approval: before_deploy` is held first: one `pipeline.held` event, and the job
+starts only once a person approves it (mlrelay_deployer.approval_gate, .approvals).
+
 Events: `pipeline.submitted` once the backend has accepted the run (with its links), then one
 `pipeline.succeeded` / `pipeline.failed`: from the pipeline's own exit handler (straight to the
 lifecycle topic on Vertex AI and KFP hosts; through the local backend's outbox locally), or from
@@ -21,6 +24,7 @@ from mlrelay.stage import keys
 from mlrelay.stage.echoes import mark_published, publish_event, re_request_of
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
+from mlrelay_deployer.approval_gate import hold_for_approval
 from mlrelay_deployer.backends import build_backend
 from mlrelay_deployer.template_inputs import pipeline_arguments
 from mlrelay_deployer.template_source import load_template
@@ -61,6 +65,15 @@ def run_labels(request: DeployRequest) -> dict[str, str]:
 
 
 def deploy_for_run(request: DeployRequest, message: PubsubMessage, ports: Ports) -> None:
+    """The run's job, started once; a pipeline with `approval: before_deploy` is held first
+    (mlrelay_deployer.approval_gate) and started by its approval."""
+    if hold_for_approval(request, ports, ports.registry.pipeline(request.pipeline)):
+        return
+    start_pipeline(request, message, ports)
+
+
+def start_pipeline(request: DeployRequest, message: PubsubMessage, ports: Ports) -> None:
+    """Start the job once per run id (the ledger's `pipeline` claim) and say what came of it."""
     spec = ports.registry.pipeline(request.pipeline)
     template = ports.registry.template_location(request.pipeline)
     backend = ports.pipeline_backend(request.pipeline, lambda p: build_backend(p, spec))

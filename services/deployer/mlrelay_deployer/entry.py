@@ -6,6 +6,7 @@ from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import DeployRequest, RunCommand
 from mlrelay.stage.doorway import handle_pubsub_event
+from mlrelay_deployer.approvals import approve_or_reject
 from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
 
@@ -18,3 +19,9 @@ def on_deploy_request(event: CloudEvent) -> None:
 def on_cancel_command(event: CloudEvent) -> None:
     """Pub/Sub `commands` topic, `attributes.action = "cancel"` -> the run's job stopped once."""
     handle_pubsub_event(event, RunCommand, stage="pipeline", work=cancel_for_command)
+
+
+def on_approval_command(event: CloudEvent) -> None:
+    """Pub/Sub `commands` topic, `attributes.action` approve or reject -> the held run started
+    once, or rejected once."""
+    handle_pubsub_event(event, RunCommand, stage="pipeline", work=approve_or_reject)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -33,7 +34,7 @@ from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.chat import Chat, Posted
 from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
-from mlrelay_notifier.policy import previous_outcome, wants_post
+from mlrelay_notifier.policy import failure_alerting, previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
 from mlrelay_notifier.retried import retried_card_view, retried_lines, thread_of_original
 from mlrelay_notifier.run_message import (
@@ -44,7 +45,7 @@ from mlrelay_notifier.run_message import (
     record_posted,
     release_claim,
 )
-from mlrelay_notifier.run_view import FINAL, RANK, RunView, build_run_view
+from mlrelay_notifier.run_view import FINAL, RANK, RunView, build_run_view, on_run_card
 from mlrelay_notifier.undelivered import (
     forget_undelivered,
     has_undelivered,
@@ -298,8 +299,10 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
     spec = notify_spec(ports, event.pipeline)
     route = route_for(chat, spec)
     project = ports.settings.project if ports.settings.mode == "google" else None
+    original = event
 
     def work() -> dict[str, Any]:
+        event = original
         settled = settled_otherwise(ports, event)
         if settled is not None:
             log.info("final_event_after_another", settled=settled)
@@ -310,9 +313,16 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         status = view.status  # a success that missed a gate is announced like a failure
         previous = previous_outcome(ports.store, event, status=status)
         wanted, why = wants_post(event, spec, previous, status=status)
+        flapping = failure_alerting(ports.store, event, spec, status)
+        if flapping is not None:
+            wanted, why = flapping.wanted, flapping.why
+            if flapping.recovered_after is not None:
+                said = f"recovered after {flapping.recovered_after} failures in a row"
+                event = event.model_copy(update={"summary": f"{said}: {event.summary}"})
+                view = replace(view, summary=event.summary)
         if event.status == "retried":
             result = post_retried(ports, chat, event, route=route, project=project)
-        elif chat.threads and event.status in RANK:
+        elif chat.threads and on_run_card(event):
             result = post_in_run_message(
                 ports,
                 chat,

@@ -1,7 +1,8 @@
 """Who hears what: the registry's `notify:` policy, and the pipeline's last outcome that
 `on_success: on_recovery` needs.
 
-Failures, rejections, dead letters, cancelled runs (a person stopped them: the card says so, in
+Failures (from the `notify.failures.after`-th in a row: see `failure_alerting`), rejections, dead
+letters, cancelled runs (a person stopped them: the card says so, in
 the thread without the failure's broadcast to the channel) and successes that missed a metric
 gate (`succeeded_with_regression`) are always posted. A success is posted always, never, or only
 when the pipeline's previous run failed or regressed. Progress (accepted, snapshot ready,
@@ -11,15 +12,19 @@ submitted) is posted when `notify.progress` is on (by default only with `on_succ
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.errors import TransientError
+from mlrelay.history import RunSummary, list_summaries
 from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry import NotifySpec
 from mlrelay.stage import keys
 
-# `retried`: a person acted on the run's card, and its thread is where the new attempt posts
+# `retried`: a person acted on the run's card, and its thread is where the new attempt posts;
+# `held`: the approval gate waits for a person, who has to hear of it
 ALWAYS = {
+    "held",
     "failed",
     "cancelled",
     "rejected",
@@ -98,3 +103,57 @@ def previous_outcome(
     else:
         raise TransientError(f"{pointer}: too many concurrent updates; retry")
     return previous
+
+
+@dataclass(frozen=True)
+class FailureAlerting:
+    """What `notify.failures.after` makes of one final event."""
+
+    wanted: bool
+    why: str
+    recovered_after: int | None = None  # a success ending an alerted streak of this many
+
+
+def trailing_failures(summaries: list[RunSummary]) -> int:
+    """Failed runs in a row at the end of `summaries` (oldest first). A cancelled run (a person
+    stopped it) neither breaks nor extends a streak; any other outcome ends it."""
+    streak = 0
+    for summary in reversed(summaries):
+        if summary.status == "cancelled":
+            continue
+        if summary.status != "failed":
+            break
+        streak += 1
+    return streak
+
+
+def failure_alerting(
+    store: ObjectStore, event: LifecycleEvent, spec: NotifySpec, status: str
+) -> FailureAlerting | None:
+    """For a flapping pipeline (`notify.failures.after: N` > 1): a failure is alerted from the
+    Nth in a row on (earlier ones are quiet: the run's card, if it has one, still turns red in
+    place), and the next success after an alerted streak is posted as "recovered" whatever
+    `on_success` says. None: the usual policy applies (N = 1, not a final outcome, or the run is
+    not in the history, so there is nothing to count from).
+
+    The streak is counted in the pipeline's history (mlrelay.history, logical-time order) up to
+    this run, so a redelivered event gets the same answer after later runs have finished."""
+    after = spec.failures.after
+    if after <= 1 or event.pipeline is None or status not in ("failed", "succeeded"):
+        return None
+    summaries = list_summaries(store, event.pipeline)
+    ids = [s.run_id for s in summaries]
+    if event.run_id not in ids:
+        return None
+    position = ids.index(event.run_id)
+    if status == "failed":
+        streak = trailing_failures(summaries[: position + 1])
+        if streak < after:
+            return FailureAlerting(
+                False, f"failure {streak} in a row: notify.failures.after is {after}"
+            )
+        return FailureAlerting(True, f"failure {streak} in a row (alerting from {after})")
+    streak = trailing_failures(summaries[:position])
+    if streak < after:
+        return None
+    return FailureAlerting(True, f"recovered after {streak} failures in a row", streak)

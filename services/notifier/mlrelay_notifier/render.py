@@ -17,6 +17,7 @@ EMOJI = {
     "accepted": ":inbox_tray:",
     "started": ":hourglass_flowing_sand:",
     "completed": ":package:",
+    "held": ":raised_hand:",
     "submitted": ":rocket:",
     "succeeded": ":white_check_mark:",
     "succeeded_with_regression": ":warning:",
@@ -30,6 +31,7 @@ CONSOLE_MARK = {
     "accepted": "[accepted]",
     "started": "[started]",
     "completed": "[done]",
+    "held": "[HELD]",
     "submitted": "[submitted]",
     "succeeded": "[ok]",
     "succeeded_with_regression": "[REGRESSION]",
@@ -43,6 +45,7 @@ STATE_WORDS = {
     "accepted": "accepted",
     "started": "taking the snapshot",
     "completed": "snapshot ready",
+    "held": "waiting for approval",
     "submitted": "pipeline running",
     "succeeded": "succeeded",
     "succeeded_with_regression": "succeeded with regression",
@@ -58,6 +61,7 @@ COLOUR = {
     "cancelled": "#616061",  # grey: stopped by a person, not broken
     "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
+    "held": "#ECB22E",  # amber: waiting for a person
     "dead_lettered": "#E01E5A",
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
@@ -214,6 +218,34 @@ def _facts(view: RunView) -> list[str]:
     return facts[:10]
 
 
+def approval_section(view: RunView) -> str | None:
+    """A held run's card: what the approver is asked to let through (the snapshot's figures and
+    quality results, from `pipeline.held`) and until when; a rejection: who or why."""
+    if view.status == "rejected" and view.stage == "pipeline":
+        command = view.details.get("command") or {}
+        if view.details.get("reason") == "approval_timeout":
+            return "*Approval* timed out: nobody approved the run in time"
+        if command:
+            who = escape(str(command.get("requested_by", "?")))
+            return f"*Approval* rejected by {who} at {escape(str(command.get('requested_at')))}"
+        return None
+    if view.status != "held":
+        return None
+    snap = view.details.get("snapshot") or {}
+    lines = [
+        f"*Waiting for approval* until {escape(str(view.details.get('timeout_at', '?')))}",
+        f"• {int(snap.get('rows', 0)):,} rows · {human_bytes(int(snap.get('bytes', 0)))} · "
+        f"{snap.get('files', 0)} files",
+        f"• fingerprint `{escape(str(snap.get('fingerprint', '?'))[:16])}`",
+    ]
+    for result in snap.get("quality") or []:
+        mark = ":white_check_mark:" if result.get("passed", True) else ":warning:"
+        name = escape(str(result.get("name", "expectation")))
+        said = escape(str(result.get("message") or ""))
+        lines.append(f"{mark} {name}" + (f": {said}" if said else ""))
+    return "\n".join(lines)
+
+
 def render_card(view: RunView) -> ChatMessage:
     """The run's message: what it is, where it stands, and everything needed to act on it."""
     from slack_sdk.models.attachments import BlockAttachment
@@ -228,7 +260,10 @@ def render_card(view: RunView) -> ChatMessage:
     )
 
     pipeline = view.pipeline or "unknown pipeline"
-    header = f"{EMOJI[view.status]} {pipeline}: {STATE_WORDS[view.status]}"
+    words = STATE_WORDS[view.status]
+    if view.status == "rejected" and view.stage == "pipeline":  # a held run, not a message
+        words = "rejected before deploy"
+    header = f"{EMOJI[view.status]} {pipeline}: {words}"
     top: list[Block] = [
         HeaderBlock(text=header[:150]),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in _facts(view)]),
@@ -252,6 +287,9 @@ def render_card(view: RunView) -> ChatMessage:
         details.append(
             SectionBlock(text=MarkdownTextObject(text=f"*Data warnings*\n{shown_w}"[:3000]))
         )
+    approval = approval_section(view)
+    if approval:
+        details.append(SectionBlock(text=MarkdownTextObject(text=approval[:3000])))
     if view.retried:  # a person asked for a new attempt (mlrelay_notifier.retried)
         lines = "\n".join(f":repeat: {escape(line)}" for line in view.retried)
         details.append(SectionBlock(text=MarkdownTextObject(text=f"*Retried*\n{lines}"[:3000])))

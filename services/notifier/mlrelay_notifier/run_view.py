@@ -21,13 +21,23 @@ RANK = {
     "accepted": 1,
     "started": 2,
     "completed": 3,
-    "submitted": 4,
-    "succeeded": 5,
-    "failed": 5,
-    "cancelled": 5,  # stopped by a cancel command (details.command says who)
-    "succeeded_with_regression": 6,  # the notifier's verdict on a success (a missed gate)
+    "held": 4,  # the approval gate waits for a person (not final: approval starts the job)
+    "submitted": 5,
+    "succeeded": 6,
+    "failed": 6,
+    "cancelled": 6,  # stopped by a cancel command (details.command says who)
+    "rejected": 6,  # a held run an approver rejected, or whose approval timed out
+    "succeeded_with_regression": 7,  # the notifier's verdict on a success (a missed gate)
 }
 FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def on_run_card(event: LifecycleEvent) -> bool:
+    """Whether the event moves the run's one message (bot mode): every run status, and a
+    rejection of a held run; a message the trigger rejected has no run, so it posts on its own."""
+    if event.status == "rejected":
+        return event.stage == "pipeline"
+    return event.status in RANK
 
 
 @dataclass(frozen=True)

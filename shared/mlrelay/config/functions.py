@@ -64,6 +64,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "commands",
         only=AttributeFilter("action", ("cancel",)),
     ),
+    # the approval gate's decisions: a held run started once, or rejected once
+    FunctionSpec(
+        "mlrelay-approvals",
+        "deployer",
+        "mlrelay_deployer",
+        "on_approval_command",
+        "commands",
+        only=AttributeFilter("action", ("approve", "reject")),
+    ),
     FunctionSpec(
         "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"
     ),

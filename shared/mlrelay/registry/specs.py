@@ -84,8 +84,16 @@ class ScheduleSpec(_Spec):
         return value
 
 
+class FailuresSpec(_Spec):
+    """When a failing pipeline is worth an alert: on the `after`-th failure in a row (1: every
+    failure), then once "recovered" on the next success after an alerted streak."""
+
+    after: int = Field(default=1, ge=1, le=100)
+
+
 class NotifySpec(_Spec):
-    """Who hears about this pipeline's runs. Failures, rejections and dead letters: always."""
+    """Who hears about this pipeline's runs. Failures (see `failures`), rejections and dead
+    letters: always."""
 
     slack_channel: str | None = None  # bot-token mode: channel name or id
     # webhook mode: NAME of env var SLACK_WEBHOOK_URL_<NAME> (a secret); unset: SLACK_WEBHOOK_URL
@@ -93,6 +101,8 @@ class NotifySpec(_Spec):
     on_success: Literal["always", "never", "on_recovery"] = "always"
     # accepted / snapshot / submitted updates; default: only when on_success is `always`
     progress: bool | None = None
+    # alert on the Nth consecutive failure only (flapping pipelines), "recovered" after it
+    failures: FailuresSpec = Field(default_factory=FailuresSpec)
 
     @property
     def posts_progress(self) -> bool:
@@ -126,6 +136,16 @@ class ActionsSpec(_Spec):
     allowed_user_groups: list[SlackUserGroupId] = Field(default_factory=list)
 
 
+DURATION_PATTERN = r"^[1-9][0-9]{0,5}(s|m|h|d)$"
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """`90s`, `30m`, `24h`, `2d` -> seconds (the pattern already checked the shape)."""
+    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
+
+
 class PipelineSpec(_Spec):
     description: str = ""
     source: SourceSpec
@@ -149,6 +169,14 @@ class PipelineSpec(_Spec):
     # metric -> gate; a missed gate makes the run `succeeded_with_regression` (announced like a
     # failure). Metrics are higher-is-better: `max_drop` is how far under the baseline it may go
     gates: dict[str, GateSpec] = Field(default_factory=dict)
+    # `before_deploy`: each run is held after its snapshot until a person approves it (Slack
+    # or `mlrelay approve`); a held run not approved within `approval_timeout` is rejected
+    approval: Literal["before_deploy"] | None = None
+    approval_timeout: Duration = "24h"
+
+    @property
+    def approval_timeout_seconds(self) -> int:
+        return duration_seconds(self.approval_timeout)
 
 
 class GroupMember(_Spec):

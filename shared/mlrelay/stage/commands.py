@@ -27,9 +27,10 @@ from mlrelay.stage.ledger import read_run, run_once
 log = structlog.get_logger()
 
 
-CARRIED_OUT: frozenset[str] = frozenset({"retry", "rerun", "cancel"})
-"""The actions a consumer carries out today; `approve` and `reject` wait for the approval gate, so
-asking for them publishes nothing (a command nobody reads would be lost)."""
+CARRIED_OUT: frozenset[str] = frozenset({"retry", "rerun", "cancel", "approve", "reject"})
+"""The actions a consumer carries out today (retry/rerun: the trigger's `mlrelay-attempts`;
+cancel, approve, reject: the deployer's `mlrelay-cancel` and `mlrelay-approvals`); asking for
+another publishes nothing (a command nobody reads would be lost)."""
 
 
 class CommandNotPublished(Exception):

@@ -3,6 +3,11 @@
 ```
 runs/<run_id>/<stage>.json                             the run's ledger: a record per stage
 runs/<run_id>/<stage>.published                        empty: the stage's messages went out
+runs/<run_id>/approval.json                            the approval gate held the run (its request)
+runs/<run_id>/decision.json                            approved or rejected: the first decision wins
+runs/<run_id>/approval.published                       empty: `pipeline.held` went out
+runs/<run_id>/decision.published                       empty: the rejection's event went out
+approvals/held/<run_id>                                empty: a run waiting for approval (index)
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -38,6 +43,7 @@ SNAPSHOTS = "snapshots/"
 NOTIFICATIONS = "notifications/"
 UNDELIVERED = NOTIFICATIONS + "undelivered/"
 COMMANDS = "commands/"
+HELD = "approvals/held/"
 PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
 
 
@@ -121,3 +127,26 @@ def attempts(run_id: str) -> str:
     """The attempts of a logical run (retries, reruns), kept with its first run's id: the
     command's `action_key` names each, so a command delivered again makes no second attempt."""
     return f"{COMMANDS}{run_id}/attempts.json"
+
+
+def approval(run_id: str) -> str:
+    """The approval gate's record of a held run (a ledger record, with the held DeployRequest)."""
+    return f"{run_prefix(run_id)}approval.json"
+
+
+def approval_published(run_id: str) -> str:
+    return f"{run_prefix(run_id)}approval.published"
+
+
+def decision(run_id: str) -> str:
+    """Approved or rejected (by a person, or the timeout): create-only, so the first wins."""
+    return f"{run_prefix(run_id)}decision.json"
+
+
+def decision_published(run_id: str) -> str:
+    return f"{run_prefix(run_id)}decision.published"
+
+
+def held(run_id: str) -> str:
+    """An index entry per run waiting for approval: the timeout lists these, not every run."""
+    return f"{HELD}{run_id}"

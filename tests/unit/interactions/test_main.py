@@ -271,15 +271,27 @@ def test_the_response_url_is_never_logged(door: Door, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
-def test_an_action_nothing_carries_out_yet_is_answered_and_not_published(
+def test_approve_and_reject_are_published_for_the_approvals_function(
     door: Door, action: str
 ) -> None:
-    # no consumer reads approve / reject until the approval gate exists: a command published
-    # for them would be lost, so the door says so instead
+    # the deployer's mlrelay-approvals function reads them (the approval gate)
     body = button_body(RUN, action)
+    response = door.post(body, signed_headers(door.secret, body))
+    assert response.status_code == 200
+    assert response.get_json()["response_type"] == "ephemeral"
+    (command,) = door.commands()
+    assert command.action == action
+    _topic, message = door.capture.messages[0]
+    assert message.attributes["action"] == action
+
+
+def test_an_action_nothing_carries_out_yet_is_answered_and_not_published(door: Door) -> None:
+    # a backfill is a missed slot's, carried out once the watchdog's missed ticks exist: a
+    # command published for it now would be lost, so the door says so instead
+    body = button_body(RUN, "backfill")
     response = door.post(body, signed_headers(door.secret, body))
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["response_type"] == "ephemeral"
-    assert f"{action} is not carried out by mlrelay yet" in answer["text"]
+    assert "backfill is not carried out by mlrelay yet" in answer["text"]
     assert door.published() == 0
