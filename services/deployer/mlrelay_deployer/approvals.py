@@ -27,6 +27,7 @@ from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import StageRecord, read_run, run_once
 from mlrelay_deployer.approval_gate import Decision, Gate, gate_of
+from mlrelay_deployer.cancel import command_state
 from mlrelay_deployer.deploy import start_pipeline
 
 log = structlog.get_logger()
@@ -127,13 +128,10 @@ def carry_out_decision(ports: Ports, gate: Gate, message: PubsubMessage) -> bool
     return reported
 
 
-def approve_or_reject(command: RunCommand, message: PubsubMessage, ports: Ports) -> None:
-    """`approve` -> the held run's job started once; `reject` -> one `pipeline.rejected`."""
-    wanted = DECISIONS.get(command.action)
-    if wanted is None:  # the subscription's filter lets only approve / reject through
-        raise PermanentError(
-            "action", f"{command.action!r} is not carried out here", "send approve or reject"
-        )
+def decision_for_command(command: RunCommand, ports: Ports) -> Gate:
+    """The held run decided by this command; PermanentError naming the state when it is not
+    held (never gated, finished, or already decided by another command or the timeout)."""
+    wanted = DECISIONS[command.action]
     records = read_run(ports.store, command.run_id)
     trigger = records.get("trigger")
     pipeline = (trigger.result or {}).get("pipeline") if trigger is not None else None
@@ -158,7 +156,39 @@ def approve_or_reject(command: RunCommand, message: PubsubMessage, ports: Ports)
             f"{command.run_id} is not held any more: it was already {gate.decision} {how}",
             "nothing to do; the run's message shows what came of it",
         )
-    log.info("approval_decided", decision=gate.decision, requested_by=command.requested_by)
+    return gate
+
+
+def approve_or_reject(command: RunCommand, message: PubsubMessage, ports: Ports) -> None:
+    """`approve` -> the held run's job started once; `reject` -> one `pipeline.rejected`.
+
+    The consumer's claim is `commands/<run_id>/<action>-<state>.done.json` (as for cancel): a
+    refusal is recorded there and given again to a redelivery (and to `mlrelay approve`)."""
+    if command.action not in DECISIONS:  # the subscription's filter lets only these through
+        raise PermanentError(
+            "action", f"{command.action!r} is not carried out here", "send approve or reject"
+        )
+    state = command_state(command)
+
+    def work() -> dict[str, Any]:
+        gate = decision_for_command(command, ports)
+        log.info("approval_decided", decision=gate.decision, requested_by=command.requested_by)
+        return {"decision": gate.decision}
+
+    outcome = run_once(
+        ports.store,
+        keys.command_done(command.run_id, command.action, state),
+        command.action,
+        work,
+        lease=ports.settings.claim_lease,
+    )
+    if outcome.record.state == "failed":  # refused: a redelivery is refused the same way
+        field = outcome.record.error_field or "run_id"
+        said = (outcome.record.error or "the command was refused").removeprefix(f"{field}: ")
+        raise PermanentError(field, said)
+    gate = gate_of(read_run(ports.store, command.run_id))
+    if gate is None:  # cannot happen: the work above found it held
+        raise PermanentError("run_id", f"{command.run_id} lost its approval record")
     carry_out_decision(ports, gate, message)
 
 

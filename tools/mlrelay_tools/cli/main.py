@@ -54,7 +54,8 @@ def run(pipeline: str, params: tuple[str, ...], dedup_key: str | None) -> None:
     summary = run_locally(settings, pipeline, parse_params(params), dedup_key, console)
     console.print()
     console.print(summary_table(summary))
-    sys.exit(0 if summary.status == "succeeded" else 1)
+    # a run held by its approval gate did what was asked: it waits for `mlrelay approve`
+    sys.exit(0 if summary.status in ("succeeded", "held") else 1)
 
 
 @cli.command()
@@ -235,6 +236,10 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.cancel_command import cancel
 
     cli.add_command(cancel)
+    from mlrelay_tools.cli.approval_commands import approve, reject
+
+    cli.add_command(approve)
+    cli.add_command(reject)
     from mlrelay_tools.cli.retry_commands import retry
 
     cli.add_command(retry)

@@ -15,7 +15,13 @@ from mlrelay.contracts import LifecycleEvent
 from mlrelay.stage.envelope import PubsubMessage
 
 STAGES = ("trigger", "snapshot", "pipeline", "notify")
-STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "failed": "bold red"}
+STYLE = {
+    "waiting": "dim",
+    "running": "yellow",
+    "held": "bold yellow",
+    "done": "green",
+    "failed": "bold red",
+}
 
 
 @dataclass
@@ -52,6 +58,8 @@ class RunProgress:
             line.started = now
         if event.status in ("started", "submitted"):
             line.state, line.detail = "running", event.summary
+        elif event.status == "held":  # the approval gate: `mlrelay approve RUN_ID` goes on
+            line.state, line.detail = "held", event.summary
         elif event.status in ("accepted", "completed", "succeeded"):
             line.state, line.detail, line.finished = "done", event.summary, now
             if event.details.get("reused"):
@@ -73,7 +81,7 @@ class RunProgress:
                 icon = Spinner("dots", style="yellow")
             else:
                 icon = Text(
-                    {"waiting": "·", "done": "✔", "failed": "✘"}[line.state],
+                    {"waiting": "·", "held": "✋", "done": "✔", "failed": "✘"}[line.state],
                     style=STYLE[line.state],
                 )
             table.add_row(

@@ -85,6 +85,8 @@ def final_status(progress: RunProgress) -> tuple[str, str | None]:
             return "succeeded", None
         if event.event_type == "pipeline.cancelled":
             return "cancelled", event.summary
+        if event.event_type == "pipeline.held":
+            return "held", f"waiting for approval: mlrelay approve {event.run_id}"
     return "incomplete", "the flow stopped before the pipeline reported"
 
 
@@ -139,9 +141,11 @@ def run_locally(
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2))
-    style = {"succeeded": "bold green", "succeeded_with_regression": "bold yellow"}.get(
-        summary.status, "bold red"
-    )
+    style = {
+        "succeeded": "bold green",
+        "succeeded_with_regression": "bold yellow",
+        "held": "bold yellow",
+    }.get(summary.status, "bold red")
     table.add_row("status", f"[{style}]{summary.status}[/]")
     table.add_row("run id", summary.run_id or "-")
     if summary.reason:
