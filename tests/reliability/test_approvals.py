@@ -126,7 +126,8 @@ def test_approve_releases_a_held_run_once(harness: Harness, tmp_path: Path) -> N
     decision = harness.read_json(f"runs/{run_id}/decision.json")["result"]
     assert decision["decision"] == "approved"
     assert decision["command"]["requested_by"] == f"slack:{SLACK_USER}"
-    assert len(top_cards(harness, run_id)) == 1  # the held card moved on in place
+    cards = top_cards(harness, run_id)
+    assert len(cards) == 1, [c.text for c in cards]  # the held card moved on in place
 
 
 def test_cancel_ends_a_running_job_with_one_cancelled_card(
