@@ -53,6 +53,15 @@ def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRec
     if summary is not None:
         raise PermanentError("run_id", f"{run_id} has already ended ({summary.status})", _OVER)
     deploy = records.get("pipeline")
+    decision = (records["decision"].result or {}) if "decision" in records else {}
+    if deploy is None and decision.get("decision") == "rejected":
+        raise PermanentError("run_id", f"{run_id} has already ended (rejected)", _OVER)
+    if deploy is None and "approval" in records and not decision:
+        raise PermanentError(
+            "run_id",
+            f"{run_id} is held for approval, not running",
+            "reject it instead (the card's Reject button, or `mlrelay reject RUN_ID`)",
+        )
     if deploy is None:
         stage = "snapshot" if "snapshot" in records else "trigger"
         raise PermanentError("run_id", f"{run_id} is not submitted yet ({stage} stage)", _STILL)

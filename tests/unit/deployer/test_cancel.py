@@ -102,3 +102,15 @@ def test_the_cancelled_event_says_who_when_and_from_where_and_nothing_else() -> 
     }
     assert event.links == {"console": "https://c.example"}
     assert command_state(COMMAND) == "00ff00ff00ff00ff"
+
+
+def test_a_held_run_is_not_cancelled_but_rejected(settings: Settings, tmp_path: Path) -> None:
+    p = ports(settings, tmp_path)
+    held = StageRecord("approval", "done", AT.isoformat(), result={"run_id": RUN})
+    assert refused(p, {"trigger": TRIGGER, "approval": held}) == (
+        f"{RUN} is held for approval, not running"
+    )
+    rejected = StageRecord("decision", "done", AT.isoformat(), result={"decision": "rejected"})
+    assert refused(p, {"trigger": TRIGGER, "approval": held, "decision": rejected}) == (
+        f"{RUN} has already ended (rejected)"
+    )

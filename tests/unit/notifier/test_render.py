@@ -171,3 +171,44 @@ def test_a_cancelled_run_is_a_grey_final_card_even_when_the_ledger_says_submitte
     assert [a["color"] for a in payload["attachments"]] == ["#616061"]
     assert "Duration" in all_text(payload)
     assert render_text(cancelled, console=True).startswith("[cancelled] penguins")
+
+
+def test_a_held_card_shows_what_the_approver_lets_through_and_until_when() -> None:
+    quality = [
+        {"name": "min_rows(100)", "passed": True},
+        {"name": "not_null(sex)", "passed": False, "message": "11 nulls"},
+    ]
+    snapshot = {"rows": 344, "bytes": 12_345, "files": 1, "fingerprint": "ab" * 32}
+    snapshot["quality"] = quality
+    held = LifecycleEvent(
+        run_id=RUN, pipeline="penguins", stage="pipeline", status="held",
+        summary="held for approval: 344 rows, 1 files", occurred_at=ACCEPTED + timedelta(minutes=1),
+        details={"snapshot": snapshot, "timeout_at": "2026-11-30T06:00:00+00:00"},
+    )  # fmt: skip
+    payload = render_card(build_run_view(held, ledger())).payload()
+    assert payload["blocks"][0]["text"]["text"] == ":raised_hand: penguins: waiting for approval"
+    [attachment] = payload["attachments"]
+    assert attachment["color"] == "#ECB22E"
+    text = all_text(attachment)
+    assert "*Waiting for approval* until 2026-11-30T06:00:00+00:00" in text
+    assert "344 rows · 12.3 kB · 1 files" in text
+    assert f"fingerprint `{'ab' * 8}`" in text
+    assert ":warning: not_null(sex): 11 nulls" in text
+    assert ":white_check_mark: min_rows(100)" in text
+
+
+def test_a_rejected_held_run_says_who_rejected_it_or_that_it_timed_out() -> None:
+    command = {"requested_by": "slack:U0OPS", "requested_at": "2026-11-30T05:10:00+00:00"}
+    for details, said in (
+        ({"command": command}, "*Approval* rejected by slack:U0OPS at 2026-11-30T05:10:00+00:00"),
+        ({"reason": "approval_timeout"}, "*Approval* timed out: nobody approved the run in time"),
+    ):
+        rejected = LifecycleEvent(
+            run_id=RUN, pipeline="penguins", stage="pipeline", status="rejected",
+            summary="rejected", details=details,
+        )  # fmt: skip
+        payload = render_card(build_run_view(rejected, ledger())).payload()
+        assert payload["blocks"][0]["text"]["text"] == (
+            ":no_entry: penguins: rejected before deploy"
+        )
+        assert said in all_text(payload["attachments"])
