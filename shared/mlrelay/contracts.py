@@ -113,7 +113,7 @@ class DeployRequest(Message):
     snapshot: SnapshotRef
 
 
-Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery"]
+Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery", "schedule"]
 Status = Literal[
     "accepted",
     "rejected",
@@ -125,6 +125,8 @@ Status = Literal[
     "cancelled",
     "dead_lettered",
     "retried",  # a person asked for a new attempt of this run (details name it)
+    "held",  # `pipeline.held`: waiting at the approval gate for Approve / Reject
+    "missed",  # `schedule.missed`: a slot with no run (details: schedule, slot, run_id)
 ]
 
 
@@ -156,9 +158,9 @@ class LifecycleEvent(Message):
         return attrs
 
 
-CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject"]
-COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject")
-CommandSource = Literal["slack", "cli"]
+CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject", "backfill"]
+COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject", "backfill")
+CommandSource = Literal["slack", "cli", "watchdog"]
 
 
 class RunCommand(Message):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -35,7 +36,7 @@ from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
 from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
-from mlrelay_notifier.retried import retried_card_view, retried_lines, thread_of_original
+from mlrelay_notifier.retried import retried_card_view, thread_of_original
 from mlrelay_notifier.run_message import (
     RunMessage,
     advance,
@@ -51,6 +52,7 @@ from mlrelay_notifier.undelivered import (
     keep_undelivered,
     read_undelivered,
 )
+from mlrelay_notifier.used_actions import used_actions
 from mlrelay_notifier.verdict import REGRESSION, Verdict, judge, with_verdict
 
 log = structlog.get_logger()
@@ -115,6 +117,28 @@ def judged_view(
     if verdict is None:
         verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
     return with_verdict(view, verdict), verdict
+
+
+def offers_buttons(ports: Ports, chat: Chat, pipeline: str | None) -> bool:
+    """Bot mode (a webhook's message cannot take clicks) and a pipeline whose `actions`
+    allowlist names someone: with an empty one every click would only be refused."""
+    spec = _pipeline_spec(ports, pipeline) if chat.threads else None
+    if spec is None:
+        return False
+    return bool(spec.actions.allowed_users or spec.actions.allowed_user_groups)
+
+
+def with_actions(
+    ports: Ports, chat: Chat, view: RunView, records: dict[str, StageRecord]
+) -> RunView:
+    """The card's buttons and used-button lines, from the ledger: every delivery of every
+    event renders them alike (mlrelay_notifier.card_actions)."""
+    details = view.details if view.status in ("cancelled", "rejected") else None
+    return replace(
+        view,
+        used=used_actions(ports.store, view.run_id, records, details),
+        interactive=offers_buttons(ports, chat, view.pipeline),
+    )
 
 
 def route_for(chat: Chat, spec: NotifySpec) -> str | None:
@@ -200,7 +224,7 @@ def post_in_run_message(
     store = ports.store
     records = read_run(store, event.run_id)
     view, verdict = judged_view(ports, event, records, project=project, verdict=verdict)
-    card = render_card(view)
+    card = render_card(with_actions(ports, chat, view, records))
     existing: RunMessage | None
     if wanted:
         existing = claim_first_post(store, event.run_id)
@@ -267,12 +291,8 @@ def post_retried(
         return {"posted": True, "channel": posted.channel}
     message = found[0]
     records = read_run(ports.store, event.run_id)
-    lines = retried_lines(ports.store, event.run_id, records)
-    _update(
-        chat,
-        render_card(retried_card_view(event, records, message, lines, project=project)),
-        message,
-    )
+    view = retried_card_view(event, records, message, project=project)
+    _update(chat, render_card(with_actions(ports, chat, view, records)), message)
     deliver(ports, chat, event, line, route=message.channel, thread_ts=message.thread)
     return {"posted": True, "channel": message.channel, "thread_ts": message.thread}
 
@@ -326,7 +346,10 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         elif not wanted:
             result = {"posted": False, "why": why}
         else:
-            message = render_update(view) if event.status in PROGRESS else render_card(view)
+            if event.status in PROGRESS:
+                message = render_update(view)
+            else:  # e.g. `schedule.missed`: its card offers Backfill (bot mode)
+                message = render_card(with_actions(ports, chat, view, records))
             posted = deliver(ports, chat, event, message, route=route)
             result = {"posted": True, "channel": posted.channel}
         return {"chat": chat.name, "event_type": event.event_type, **result}
