@@ -97,6 +97,7 @@ def commands_carried_out(store: ObjectStore, run_id: str) -> list[UsedAction]:
         by = result.get("requested_by") or said.get("requested_by")
         when = (
             _when(result.get("requested_at"))
+            or _when(said.get("requested_at"))
             or _when(asked.finished_at if asked is not None else None)
             or _when(done.finished_at)
         )

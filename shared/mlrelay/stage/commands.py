@@ -118,7 +118,12 @@ def request_command(
         except TransientError as exc:
             raise CommandNotPublished(str(exc)) from exc
         log.info("command_published", action=action, message_id=message_id)
-        return {"message_id": message_id, "requested_by": requested_by}
+        # who and when: what the run's card shows once the command is carried out
+        return {
+            "message_id": message_id,
+            "requested_by": requested_by,
+            "requested_at": requested_at.isoformat(),
+        }
 
     key = keys.command(run.run_id, action, run.state)
     try:
