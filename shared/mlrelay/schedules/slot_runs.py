@@ -21,7 +21,7 @@ from mlrelay.schedules.members import all_schedules, members_of
 from mlrelay.stage.run_identity import derive_run_id
 
 SLOT_RUN_ID = re.compile(r"^(?P<pipeline>.+)-(?P<slot>\d{8}t\d{6}z)-[0-9a-f]{12}$")
-_FIX = "use the Backfill button of a `schedule.missed` message, or `mlrelay schedule backfill`"
+_FIX = "use the Backfill button of a `schedule.missed` message, or `mlrelay backfill`"
 
 
 @dataclass(frozen=True)

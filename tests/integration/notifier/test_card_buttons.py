@@ -165,3 +165,27 @@ def test_with_an_empty_allowlist_the_card_has_no_buttons(
     runtime = runtime_for(settings, slack, [])
     run_stages(runtime, "penguins-buttons-3", outcome="failed")
     assert buttons(the_card(slack)) == []
+
+
+def test_a_missed_slot_card_offers_backfill_of_the_slots_run(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    from mlrelay.contracts import LifecycleEvent
+    from tests.unit.schedules.test_slot_runs import slot_run_id
+
+    runtime = runtime_for(settings, slack, [ONCALL])
+    missed = slot_run_id()
+    event = LifecycleEvent(
+        run_id=missed,
+        pipeline="penguins",
+        stage="schedule",
+        status="missed",
+        summary="the 2026-11-30 06:00 Europe/Amsterdam slot of penguins has no run",
+        details={"schedule": "default", "slot": "2026-11-30T05:00:00+00:00", "run_id": missed},
+    )
+    for _ in range(3):
+        runtime.ports.publish(event)
+    runtime.bus.run_until_idle()
+    card = the_card(slack)
+    assert card.blocks[0]["text"]["text"] == ":calendar: penguins: schedule slot missed"
+    assert buttons(card) == [("mlrelay_backfill", missed)]
