@@ -34,6 +34,7 @@ from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.chat import Chat, Posted
 from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
+from mlrelay_notifier.missed_card import backfilled_card_view, remember_missed_card
 from mlrelay_notifier.policy import previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
 from mlrelay_notifier.retried import retried_card_view, thread_of_original
@@ -297,6 +298,25 @@ def post_retried(
     return {"posted": True, "channel": message.channel, "thread_ts": message.thread}
 
 
+def update_missed_card(
+    ports: Ports,
+    chat: Chat,
+    run_id: str,
+    records: dict[str, StageRecord],
+    *,
+    project: str | None,
+) -> None:
+    """The slot's `schedule.missed` card, if one was posted: rendered again now that the slot
+    has its run (its Backfill button becomes "backfilled by ...")."""
+    found = backfilled_card_view(ports.store, run_id, records, project=project)
+    if found is None:
+        return
+    view, channel, ts = found
+    card = render_card(with_actions(ports, chat, view, records))
+    _update(chat, card, RunMessage("posted", channel, ts, 0, view.status))
+    log.info("missed_card_updated")
+
+
 def settled_otherwise(ports: Ports, event: LifecycleEvent) -> str | None:
     """The run's recorded final status when this final event says another: a run is settled
     once, by whichever final event comes first (a cancel, then the job's exit handler reporting
@@ -330,6 +350,8 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         status = view.status  # a success that missed a gate is announced like a failure
         previous = previous_outcome(ports.store, event, status=status)
         wanted, why = wants_post(event, spec, previous, status=status)
+        if event.event_type == "trigger.accepted" and chat.threads:
+            update_missed_card(ports, chat, event.run_id, records, project=project)
         if event.status == "retried":
             result = post_retried(ports, chat, event, route=route, project=project)
         elif chat.threads and event.status in RANK:
@@ -351,6 +373,8 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
             else:  # e.g. `schedule.missed`: its card offers Backfill (bot mode)
                 message = render_card(with_actions(ports, chat, view, records))
             posted = deliver(ports, chat, event, message, route=route)
+            if event.status == "missed" and chat.threads:
+                remember_missed_card(ports.store, event, posted)
             result = {"posted": True, "channel": posted.channel}
         return {"chat": chat.name, "event_type": event.event_type, **result}
 

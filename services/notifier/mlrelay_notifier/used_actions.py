@@ -7,8 +7,9 @@ the event being posted, so every delivery of every event renders the same card.
   `commands/<run_id>/<action>-<state>.done.json` in state `done` (carried out; a refused command
   leaves the button), with who asked from the consumer's record or else from the door's claim of
   the same name without `.done`;
-- and the event's own `details.command` (a `pipeline.cancelled` or `pipeline.rejected` names who
-  asked), for a ledger written by a consumer that records no claim.
+- the event's own `details.command` (a `pipeline.cancelled` or `pipeline.rejected` names who
+  asked), for a ledger written by a consumer that records no claim;
+- and a run the trigger accepted as a backfill (its trigger record): its slot was backfilled.
 """
 
 from __future__ import annotations
@@ -118,6 +119,17 @@ def from_event_details(details: dict[str, Any]) -> UsedAction | None:
     return UsedAction(action, by, when)
 
 
+def backfill_made(records: dict[str, StageRecord]) -> UsedAction | None:
+    """A run the trigger accepted as a backfill: its slot's Backfill button is used (whoever
+    asked: the button, `mlrelay backfill`)."""
+    trigger = records.get("trigger")
+    result = (trigger.result or {}) if trigger is not None and trigger.state == "done" else {}
+    when = _when(result.get("accepted_at"))
+    if result.get("trigger") != "backfill" or when is None:
+        return None
+    return UsedAction("backfill", str(result.get("requested_by") or "unknown"), when)
+
+
 def used_actions(
     store: ObjectStore,
     run_id: str,
@@ -126,7 +138,7 @@ def used_actions(
 ) -> tuple[UsedAction, ...]:
     """What the card shows as used: one line per command carried out on this run."""
     used = attempts_made(store, run_id, records) + commands_carried_out(store, run_id)
-    extra = from_event_details(details or {})
-    if extra is not None and extra.action not in {u.action for u in used}:
-        used.append(extra)
+    for extra in (from_event_details(details or {}), backfill_made(records)):
+        if extra is not None and extra.action not in {u.action for u in used}:
+            used.append(extra)
     return tuple(used)

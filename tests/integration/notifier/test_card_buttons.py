@@ -189,3 +189,25 @@ def test_a_missed_slot_card_offers_backfill_of_the_slots_run(
     card = the_card(slack)
     assert card.blocks[0]["text"]["text"] == ":calendar: penguins: schedule slot missed"
     assert buttons(card) == [("mlrelay_backfill", missed)]
+
+    # the click, carried out by the real trigger (3 deliveries): the slot's run is made, and the
+    # missed card's button turns into who backfilled it
+    backfill = RunCommand(
+        action="backfill",
+        run_id=missed,
+        pipeline="penguins",
+        requested_by=f"slack:{ONCALL}",
+        requested_at=datetime.now(UTC),
+        source="slack",
+        action_key=f"{missed}/backfill/{'0' * 16}",
+    )
+    for _ in range(3):
+        runtime.ports.publish(backfill)
+    runtime.bus.run_until_idle()
+    tops = [m for m in slack.channel_messages("#ml-training") if m.thread_ts is None]
+    [card] = [m for m in tops if m.ts == card.ts]
+    assert card.updates == 1
+    assert buttons(card) == []
+    assert f":calendar: backfilled by <@{ONCALL}> at " in used_lines(card)
+    [run_card] = [m for m in tops if m.ts != card.ts]  # the slot's run: its own card, once
+    assert missed in json.dumps(run_card.blocks)
