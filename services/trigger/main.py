@@ -1,5 +1,5 @@
 """Cloud Functions `mlrelay-trigger` (Pub/Sub trigger on the runs topic) and `mlrelay-attempts`
-(on the commands topic, filtered to `retry` and `rerun`), 2nd gen, one code package."""
+(on the commands topic, filtered to `retry`, `rerun` and `backfill`), 2nd gen, one code package."""
 
 import functions_framework
 

@@ -29,6 +29,11 @@ BLOCK_TYPES = {"header", "section", "context", "actions", "divider", "rich_text"
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BLOCKS = 50
+# an actions block: <= 25 elements; a button's text <= 75 chars, value <= 2000, action_id <= 255
+MAX_ACTION_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,31 @@ def block_problem(blocks: Any) -> str | None:
             texts += block.get("fields", [])
             if not texts or any(len(t.get("text", "")) > MAX_SECTION_TEXT for t in texts):
                 return "section text missing or too long"
+        if kind == "actions":
+            problem = _actions_problem(block.get("elements"))
+            if problem:
+                return problem
+    return None
+
+
+def _actions_problem(elements: Any) -> str | None:
+    if not isinstance(elements, list) or not 0 < len(elements) <= MAX_ACTION_ELEMENTS:
+        return "an actions block needs 1 to 25 elements"
+    ids = [e.get("action_id") for e in elements if isinstance(e, dict)]
+    if len(ids) != len(set(ids)):
+        return "action_id repeated in one actions block"
+    for element in elements:
+        if element.get("type") != "button":
+            continue
+        if len(element.get("text", {}).get("text", "")) > MAX_BUTTON_TEXT:
+            return "button text over 75 characters"
+        if len(element.get("value", "")) > MAX_BUTTON_VALUE:
+            return "button value over 2000 characters"
+        if len(element.get("action_id", "")) > MAX_ACTION_ID:
+            return "action_id over 255 characters"
+        confirm = element.get("confirm")
+        if confirm is not None and not all(k in confirm for k in ("title", "text", "confirm")):
+            return "confirm needs title, text and confirm"
     return None
 
 

@@ -241,7 +241,7 @@ def test_a_failed_run_retried_by_a_signed_click_runs_once_more_to_success_in_its
     in_thread = [m for m in messages if m.thread_ts == card.ts]
     said = [m for m in in_thread if "trigger.retried" in m.text]
     assert len(said) == 1 and attempt in said[0].text
-    assert f"→ attempt {attempt}" in json.dumps(card.attachments, ensure_ascii=False)
+    assert f"→ attempt {attempt}" in json.dumps(card.blocks, ensure_ascii=False)  # used line
     attempt_card = [m for m in in_thread if m.blocks and attempt in json.dumps(m.blocks)]
     assert any(m.blocks[0]["text"]["text"].endswith("harness-0: succeeded") for m in attempt_card)
 

@@ -10,11 +10,12 @@ locals {
       memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
       filter  = null
     }
-    # the trigger's second function: new attempts (retry, rerun) from the commands topic
+    # the trigger's second function: new attempts (retry, rerun) and missed slots' runs
+    # (backfill) from the commands topic
     "mlrelay-attempts" = {
       service = "trigger", entry_point = "on_run_command", topic = "commands", dead_letters = true,
       memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 10, concurrency = 1
-      filter  = "attributes.action = \"retry\" OR attributes.action = \"rerun\""
+      filter  = "attributes.action = \"retry\" OR attributes.action = \"rerun\" OR attributes.action = \"backfill\""
     }
     "mlrelay-snapshotter" = {
       service = "snapshotter", entry_point = "on_snapshot_request", topic = "snapshots", dead_letters = true,

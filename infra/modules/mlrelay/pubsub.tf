@@ -27,7 +27,7 @@ resource "google_pubsub_subscription" "function" {
   name     = each.key
   topic    = google_pubsub_topic.this[each.value.topic].id
   # FunctionSpec.only in shared/mlrelay/config/functions.py: e.g. the attempts function reads
-  # only the retry and rerun commands (cancel and approve are another function's)
+  # only the retry, rerun and backfill commands (cancel and approve are another function's)
   filter = each.value.filter
 
   ack_deadline_seconds       = min(600, max(10, each.value.timeout_seconds))

@@ -22,6 +22,7 @@ from mlrelay.stage.commands import (
     CARRIED_OUT,
     CommandNotPublished,
     find_run,
+    find_slot_to_backfill,
     request_command,
 )
 from mlrelay_interactions.allowlist import UserGroupLookupFailed, UserGroups, is_allowed
@@ -133,8 +134,13 @@ def _command(
 ) -> dict[str, Any]:
     with bind_run(run_id=run_id, stage="interactions", user=user_id):
         try:
-            run = find_run(ports, run_id)
-        except PermanentError:
+            if action == "backfill":  # a missed slot: no run yet, the registry proves the slot
+                run = find_slot_to_backfill(ports, run_id, now=utc_now())
+            else:
+                run = find_run(ports, run_id)
+        except PermanentError as exc:
+            if action == "backfill":
+                return ephemeral(f"Nothing was backfilled: {exc.problem}.")
             return ephemeral(f"`{run_id}` is not a run mlrelay knows.")
         try:
             spec = ports.registry.pipeline(run.pipeline)

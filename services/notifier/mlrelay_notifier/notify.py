@@ -34,9 +34,10 @@ from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.chat import Chat, Posted
 from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
+from mlrelay_notifier.missed_card import backfilled_card_view, remember_missed_card
 from mlrelay_notifier.policy import failure_alerting, previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
-from mlrelay_notifier.retried import retried_card_view, retried_lines, thread_of_original
+from mlrelay_notifier.retried import retried_card_view, thread_of_original
 from mlrelay_notifier.run_message import (
     RunMessage,
     advance,
@@ -52,6 +53,7 @@ from mlrelay_notifier.undelivered import (
     keep_undelivered,
     read_undelivered,
 )
+from mlrelay_notifier.used_actions import used_actions
 from mlrelay_notifier.verdict import REGRESSION, Verdict, judge, with_verdict
 
 log = structlog.get_logger()
@@ -116,6 +118,28 @@ def judged_view(
     if verdict is None:
         verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
     return with_verdict(view, verdict), verdict
+
+
+def offers_buttons(ports: Ports, chat: Chat, pipeline: str | None) -> bool:
+    """Bot mode (a webhook's message cannot take clicks) and a pipeline whose `actions`
+    allowlist names someone: with an empty one every click would only be refused."""
+    spec = _pipeline_spec(ports, pipeline) if chat.threads else None
+    if spec is None:
+        return False
+    return bool(spec.actions.allowed_users or spec.actions.allowed_user_groups)
+
+
+def with_actions(
+    ports: Ports, chat: Chat, view: RunView, records: dict[str, StageRecord]
+) -> RunView:
+    """The card's buttons and used-button lines, from the ledger: every delivery of every
+    event renders them alike (mlrelay_notifier.card_actions)."""
+    details = view.details if view.status in ("cancelled", "rejected") else None
+    return replace(
+        view,
+        used=used_actions(ports.store, view.run_id, records, details),
+        interactive=offers_buttons(ports, chat, view.pipeline),
+    )
 
 
 def route_for(chat: Chat, spec: NotifySpec) -> str | None:
@@ -201,7 +225,7 @@ def post_in_run_message(
     store = ports.store
     records = read_run(store, event.run_id)
     view, verdict = judged_view(ports, event, records, project=project, verdict=verdict)
-    card = render_card(view)
+    card = render_card(with_actions(ports, chat, view, records))
     existing: RunMessage | None
     if wanted:
         existing = claim_first_post(store, event.run_id)
@@ -268,14 +292,29 @@ def post_retried(
         return {"posted": True, "channel": posted.channel}
     message = found[0]
     records = read_run(ports.store, event.run_id)
-    lines = retried_lines(ports.store, event.run_id, records)
-    _update(
-        chat,
-        render_card(retried_card_view(event, records, message, lines, project=project)),
-        message,
-    )
+    view = retried_card_view(event, records, message, project=project)
+    _update(chat, render_card(with_actions(ports, chat, view, records)), message)
     deliver(ports, chat, event, line, route=message.channel, thread_ts=message.thread)
     return {"posted": True, "channel": message.channel, "thread_ts": message.thread}
+
+
+def update_missed_card(
+    ports: Ports,
+    chat: Chat,
+    run_id: str,
+    records: dict[str, StageRecord],
+    *,
+    project: str | None,
+) -> None:
+    """The slot's `schedule.missed` card, if one was posted: rendered again now that the slot
+    has its run (its Backfill button becomes "backfilled by ...")."""
+    found = backfilled_card_view(ports.store, run_id, records, project=project)
+    if found is None:
+        return
+    view, channel, ts = found
+    card = render_card(with_actions(ports, chat, view, records))
+    _update(chat, card, RunMessage("posted", channel, ts, 0, view.status))
+    log.info("missed_card_updated")
 
 
 def settled_otherwise(ports: Ports, event: LifecycleEvent) -> str | None:
@@ -320,6 +359,8 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
                 said = f"recovered after {flapping.recovered_after} failures in a row"
                 event = event.model_copy(update={"summary": f"{said}: {event.summary}"})
                 view = replace(view, summary=event.summary)
+        if event.event_type == "trigger.accepted" and chat.threads:
+            update_missed_card(ports, chat, event.run_id, records, project=project)
         if event.status == "retried":
             result = post_retried(ports, chat, event, route=route, project=project)
         elif chat.threads and on_run_card(event):
@@ -336,8 +377,13 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
         elif not wanted:
             result = {"posted": False, "why": why}
         else:
-            message = render_update(view) if event.status in PROGRESS else render_card(view)
+            if event.status in PROGRESS:
+                message = render_update(view)
+            else:  # e.g. `schedule.missed`: its card offers Backfill (bot mode)
+                message = render_card(with_actions(ports, chat, view, records))
             posted = deliver(ports, chat, event, message, route=route)
+            if event.status == "missed" and chat.threads:
+                remember_missed_card(ports.store, event, posted)
             result = {"posted": True, "channel": posted.channel}
         return {"chat": chat.name, "event_type": event.event_type, **result}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from mlrelay.comparison import describe_comparison
 from mlrelay.contracts import LifecycleEvent
+from mlrelay_notifier.card_actions import action_blocks
 from mlrelay_notifier.run_view import RunView
 
 EMOJI = {
@@ -26,6 +27,8 @@ EMOJI = {
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
     "retried": ":repeat:",
+    "held": ":pause_button:",
+    "missed": ":calendar:",
 }
 CONSOLE_MARK = {
     "accepted": "[accepted]",
@@ -40,6 +43,8 @@ CONSOLE_MARK = {
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
     "retried": "[retried]",
+    "held": "[HELD]",
+    "missed": "[MISSED]",
 }
 STATE_WORDS = {
     "accepted": "accepted",
@@ -54,6 +59,8 @@ STATE_WORDS = {
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
     "retried": "retried",
+    "held": "waiting for approval",
+    "missed": "schedule slot missed",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
@@ -62,6 +69,7 @@ COLOUR = {
     "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
     "held": "#ECB22E",  # amber: waiting for a person
+    "missed": "#ECB22E",  # amber: a slot that never got a run
     "dead_lettered": "#E01E5A",
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
@@ -212,6 +220,10 @@ def _facts(view: RunView) -> list[str]:
     if view.status == "failed":
         where = view.stage + (f" / `{escape(view.failed_task)}`" if view.failed_task else "")
         facts.append(f"*Failed at*\n{where}")
+    if view.status == "missed":  # `schedule.missed`: the slot, and the run it should have made
+        for key in ("schedule", "slot"):
+            if view.details.get(key):
+                facts.append(f"*{key.capitalize()}*\n`{escape(str(view.details[key]))}`")
     for key in ("field", "subscription", "kept_at"):
         if view.details.get(key):
             facts.append(f"*{key.replace('_', ' ').capitalize()}*\n`{view.details[key]}`")
@@ -267,6 +279,7 @@ def render_card(view: RunView) -> ChatMessage:
     top: list[Block] = [
         HeaderBlock(text=header[:150]),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in _facts(view)]),
+        *action_blocks(view),  # who used which button, and the buttons still to use
     ]
     details: list[Block] = []
     if view.summary:
@@ -290,9 +303,6 @@ def render_card(view: RunView) -> ChatMessage:
     approval = approval_section(view)
     if approval:
         details.append(SectionBlock(text=MarkdownTextObject(text=approval[:3000])))
-    if view.retried:  # a person asked for a new attempt (mlrelay_notifier.retried)
-        lines = "\n".join(f":repeat: {escape(line)}" for line in view.retried)
-        details.append(SectionBlock(text=MarkdownTextObject(text=f"*Retried*\n{lines}"[:3000])))
     compared = comparison_section(view)
     if compared:
         details.append(SectionBlock(text=MarkdownTextObject(text=compared[:3000])))

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from mlrelay.comparison import Comparison
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.stage.ledger import StageRecord
+from mlrelay_notifier.used_actions import UsedAction
 
 # how far a run has got; the message of a run never goes back to an earlier state
 RANK = {
@@ -71,7 +72,10 @@ class RunView:
     comparison: Comparison | None = None
     regressions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    retried: tuple[str, ...] = ()  # "retried by ... at ... -> attempt ...", one per attempt
+    # the commands carried out on this run (mlrelay_notifier.used_actions): their buttons go
+    used: tuple[UsedAction, ...] = ()
+    # bot mode, and the pipeline's allowlist names someone: the card carries its buttons
+    interactive: bool = False
 
     @property
     def quality_warnings(self) -> list[str]:

@@ -133,8 +133,14 @@ def allot_attempt(ports: Ports, original: str, command: RunCommand) -> Attempt:
 
 
 def carry_out_command(command: RunCommand, message: PubsubMessage, ports: Ports) -> None:
-    """`retry` / `rerun` -> one new attempt (its `accepted` event and its request); other
-    actions are not the trigger's (its subscription filters them out)."""
+    """`retry` / `rerun` -> one new attempt (its `accepted` event and its request); `backfill`
+    -> the missed slot's run (mlrelay_trigger.backfill); other actions are not the trigger's
+    (its subscription filters them out)."""
+    if command.action == "backfill":  # a missed slot's run, not a new attempt of a run
+        from mlrelay_trigger.backfill import backfill_slot
+
+        backfill_slot(command, message, ports)
+        return
     if command.action not in ATTEMPT_ACTIONS:
         log.info("command_not_for_the_trigger", action=command.action)
         return

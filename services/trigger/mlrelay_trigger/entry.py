@@ -16,5 +16,6 @@ def on_run_request(event: CloudEvent) -> None:
 
 
 def on_run_command(event: CloudEvent) -> None:
-    """Pub/Sub `commands` topic (`retry` and `rerun` only) -> one new attempt, or a rejection."""
+    """Pub/Sub `commands` topic (`retry`, `rerun` and `backfill` only) -> one new attempt (or the
+    missed slot's run), or a rejection."""
     handle_pubsub_event(event, RunCommand, stage="trigger", work=carry_out_command)

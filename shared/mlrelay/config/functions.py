@@ -38,13 +38,14 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("mlrelay-trigger", "trigger", "mlrelay_trigger", "on_run_request", "runs"),
     # the trigger makes runs, so it makes their new attempts too (retry, rerun on the snapshot)
+    # and a missed slot's run (backfill)
     FunctionSpec(
         "mlrelay-attempts",
         "trigger",
         "mlrelay_trigger",
         "on_run_command",
         "commands",
-        only=AttributeFilter("action", ("retry", "rerun")),
+        only=AttributeFilter("action", ("retry", "rerun", "backfill")),
     ),
     FunctionSpec(
         "mlrelay-snapshotter",

@@ -22,13 +22,15 @@ from mlrelay.errors import PermanentError, TransientError
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
 from mlrelay.stage import keys
-from mlrelay.stage.ledger import read_run, run_once
+from mlrelay.stage.ledger import StageRecord, read_run, run_once
 
 log = structlog.get_logger()
 
 
-CARRIED_OUT: frozenset[str] = frozenset({"retry", "rerun", "cancel", "approve", "reject"})
-"""The actions a consumer carries out today (retry/rerun: the trigger's `mlrelay-attempts`;
+CARRIED_OUT: frozenset[str] = frozenset(
+    {"retry", "rerun", "cancel", "approve", "reject", "backfill"}
+)
+"""The actions a consumer carries out (retry, rerun, backfill: the trigger's `mlrelay-attempts`;
 cancel, approve, reject: the deployer's `mlrelay-cancel` and `mlrelay-approvals`); asking for
 another publishes nothing (a command nobody reads would be lost)."""
 
@@ -58,14 +60,36 @@ def find_run(ports: Ports, run_id: str) -> KnownRun:
     pipeline = (trigger.result or {}).get("pipeline") if trigger is not None else None
     if not isinstance(pipeline, str):
         raise PermanentError("run_id", f"{run_id!r} is not a run mlrelay knows", "check the id")
+    return KnownRun(run_id, pipeline, run_state_digest(ports, run_id, pipeline, records))
+
+
+def find_slot_to_backfill(ports: Ports, run_id: str, *, now: datetime) -> KnownRun:
+    """A missed schedule slot, named by the run id its tick would have made (a Backfill button):
+    proved against the registry (mlrelay.schedules.slot_runs), and refused once the slot has a
+    run (a second click, or the late tick, got there first)."""
+    from mlrelay.schedules.slot_runs import find_slot_run
+
+    slot_run = find_slot_run(ports.registry, run_id, now=now)
+    records = read_run(ports.store, run_id)
+    if "trigger" in records:
+        raise PermanentError(
+            "run_id", f"the slot of {run_id!r} has a run already", "see that run's message"
+        )
+    state = run_state_digest(ports, run_id, slot_run.pipeline, records)
+    return KnownRun(run_id, slot_run.pipeline, state)
+
+
+def run_state_digest(
+    ports: Ports, run_id: str, pipeline: str, records: dict[str, StageRecord]
+) -> str:
+    """16 hex digits of the run's ledger and history summary: changes whenever the run moves."""
     summary = read_summary(ports.store, pipeline, run_id)
     seen = [
         [name, record.state, record.attempts, record.finished_at]
         for name, record in sorted(records.items())
     ]
     seen.append(["history", summary.status if summary else None, None, None])
-    state = hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
-    return KnownRun(run_id, pipeline, state)
+    return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
 
 
 def request_command(
@@ -97,7 +121,12 @@ def request_command(
         except TransientError as exc:
             raise CommandNotPublished(str(exc)) from exc
         log.info("command_published", action=action, message_id=message_id)
-        return {"message_id": message_id, "requested_by": requested_by}
+        # who and when: what the run's card shows once the command is carried out
+        return {
+            "message_id": message_id,
+            "requested_by": requested_by,
+            "requested_at": requested_at.isoformat(),
+        }
 
     key = keys.command(run.run_id, action, run.state)
     try:

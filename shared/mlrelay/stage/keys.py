@@ -15,6 +15,7 @@ snapshots/<dataset>/<run_id>/manifest.json             schema, rows, files and c
 snapshots/<dataset>/latest.json                        the newest complete manifest
 notifications/<run_id>/<event_type>[-<message>].json   one claim per notification
 notifications/<run_id>/message.json                    the run's one Slack message (bot mode)
+notifications/<run_id>/missed-card.json                a missed slot's card (bot mode)
 notifications/<run_id>/previous-outcome.json           the run before it, as first seen
 notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest outcome
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept

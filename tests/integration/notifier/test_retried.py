@@ -79,8 +79,8 @@ def test_a_retried_run_card_says_so_and_the_attempt_posts_in_the_same_thread(
         f"retry requested by slack:U0ONCALL at 2026-03-01T09:30:00+00:00 -> attempt {attempt}"
         in said[0].text
     )
-    card = json.dumps(parent.attachments, ensure_ascii=False)
-    assert f"retried by slack:U0ONCALL at 2026-03-01 09:30:00 UTC → attempt {attempt}" in card
+    card = json.dumps(parent.blocks, ensure_ascii=False)  # the used-button line, in the card
+    assert f"retried by <@U0ONCALL> at 2026-03-01 09:30:00 UTC → attempt {attempt}" in card
     assert parent.blocks[0]["text"]["text"] == ":x: penguins: failed"  # still the failure
     [attempt_card] = [m for m in new if m.blocks and m.blocks[0].get("type") == "header"]
     assert attempt in json.dumps(attempt_card.blocks)

@@ -230,12 +230,15 @@ def test_a_command_for_a_run_nobody_knows_is_refused(runtime: LocalRuntime) -> N
         carry_out_command(unknown, delivered(unknown), runtime.ports)
 
 
-def test_the_attempts_function_reads_only_retry_and_rerun_commands() -> None:
+def test_the_attempts_function_reads_only_retry_rerun_and_backfill_commands() -> None:
     [spec] = [f for f in FUNCTIONS if f.entry_point == "on_run_command"]
     assert (spec.topic, spec.service_dir) == ("commands", "trigger")
     assert spec.only is not None
-    assert spec.only.expression() == 'attributes.action = "retry" OR attributes.action = "rerun"'
-    for action in ("retry", "rerun"):
+    assert spec.only.expression() == (
+        'attributes.action = "retry" OR attributes.action = "rerun" '
+        'OR attributes.action = "backfill"'
+    )
+    for action in ("retry", "rerun", "backfill"):
         assert spec.only.matches(command("penguins-x-1", action).attributes())
     for action in ("cancel", "approve", "reject"):
         assert not spec.only.matches(command("penguins-x-1", action).attributes())
