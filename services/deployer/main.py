@@ -1,5 +1,6 @@
-"""Cloud Functions `mlrelay-deployer` (the deploys topic) and `mlrelay-cancel` (the commands
-topic, cancels only), 2nd gen, Pub/Sub triggers."""
+"""Cloud Functions `mlrelay-deployer` (the deploys topic), `mlrelay-cancel` (the commands
+topic, cancels only) and `mlrelay-job-events` (the Vertex AI log sink's topic), 2nd gen, Pub/Sub
+triggers."""
 
 import functions_framework
 
@@ -7,3 +8,4 @@ from mlrelay_deployer import entry
 
 on_deploy_request = functions_framework.cloud_event(entry.on_deploy_request)
 on_cancel_command = functions_framework.cloud_event(entry.on_cancel_command)
+on_pipeline_job_event = functions_framework.cloud_event(entry.on_pipeline_job_event)

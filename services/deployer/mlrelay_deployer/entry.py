@@ -8,6 +8,7 @@ from mlrelay.contracts import DeployRequest, RunCommand
 from mlrelay.stage.doorway import handle_pubsub_event
 from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
+from mlrelay_deployer.job_events import PipelineJobLogEntry, relay_for_entry
 
 
 def on_deploy_request(event: CloudEvent) -> None:
@@ -18,3 +19,8 @@ def on_deploy_request(event: CloudEvent) -> None:
 def on_cancel_command(event: CloudEvent) -> None:
     """Pub/Sub `commands` topic, `attributes.action = "cancel"` -> the run's job stopped once."""
     handle_pubsub_event(event, RunCommand, stage="pipeline", work=cancel_for_command)
+
+
+def on_pipeline_job_event(event: CloudEvent) -> None:
+    """Pub/Sub `pipeline_job_events` topic (the Vertex AI log sink) -> a job's final event."""
+    handle_pubsub_event(event, PipelineJobLogEntry, stage="pipeline", work=relay_for_entry)
