@@ -15,7 +15,9 @@ The log sink (infra/modules/mlrelay/log_sink.tf) routes the `pipeline_job_events
    agree with the (sanitised, `deploy.label_value`) label and have the deployer's ledger record
    naming that job, else the job is another installation's and is skipped the same way;
 4. `report_job_outcome` publishes the one final event (or nothing: the exit handler, a cancel or
-   an earlier delivery got there first).
+   an earlier delivery got there first). A success is left to the exit handler when the
+   template has mlrelay's reporter (it took `mlrelay_lifecycle_destination`): a job only
+   succeeds once its exit handler did, and that report carries the run's metrics.
 
 A malformed entry is rejected (PermanentError naming the field) and kept, like any message.
 """
@@ -29,6 +31,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from mlrelay.contracts import Message, describe_validation_error
 from mlrelay.errors import PermanentError
+from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry.backends import VertexOptions
 from mlrelay.stage.envelope import PubsubMessage
@@ -42,6 +45,7 @@ log = structlog.get_logger()
 PIPELINE_JOB = "aiplatform.googleapis.com/PipelineJob"
 RUN_LABEL = "mlrelay-run-id"
 PIPELINE_LABEL = "mlrelay-pipeline"
+REPORTER_INPUT = "mlrelay_lifecycle_destination"  # a template that takes it has the reporter
 
 
 class LoggedResource(BaseModel):
@@ -145,9 +149,17 @@ def relay_job_event(entry: PipelineJobLogEntry, message: PubsubMessage, ports: P
     if not state.terminal:  # the sink passes terminal states only; an old entry, say
         logged.info("pipeline_job_event_ignored", why=f"the job is {state.state} now")
         return False
-    return report_job_outcome(
-        ports, run_id=run_id, pipeline=pipeline, state=state, reported_by="log_relay"
-    )
+    arguments = ((deploy.result or {}).get("arguments") or {}) if deploy else {}
+    if state.status == "succeeded" and REPORTER_INPUT in arguments:
+        # the job succeeded, so its exit handler ran and published the success with the run's
+        # metrics: a success from here (no metrics) could settle the run first and be judged
+        # against the gates without them
+        logged.info("pipeline_job_event_ignored", why="its exit handler reports a success")
+        return False
+    with bind_run(run_id=run_id, pipeline=pipeline):
+        return report_job_outcome(
+            ports, run_id=run_id, pipeline=pipeline, state=state, reported_by="log_relay"
+        )
 
 
 def relay_for_entry(entry: PipelineJobLogEntry, message: PubsubMessage, ports: Ports) -> None:

@@ -3,13 +3,17 @@
 The pipeline's exit handler normally says how a run ended. A job that is cancelled, fails to
 start, or is killed before its exit handler runs says nothing; the Vertex log relay
 (`mlrelay-job-events`) and the watchdog learn its end from the service instead and call
-`report_job_outcome`. Whoever calls first claims `runs/<run_id>/outcome.json` (create-only) and
-publishes the one `pipeline.<status>` event recorded there; every later call (a redelivered log
-entry, the watchdog after the relay) finds the claim and its `outcome.published` marker and
-publishes nothing. A run already settled (the notifier wrote its history summary: the exit
-handler's report, a cancel command) publishes nothing at all. Between two reporters of the same
-end the notifier keeps one Slack state: the first final event settles the run, and the same
-event twice is one notification key.
+`report_job_outcome`. Whoever calls first claims `runs/<run_id>/outcome.json` (create-only,
+`run_once`) and publishes the one `pipeline.<status>` event inside that claim; a call while it
+works is asked to come again (TransientError: redelivered), and every later call (a redelivered
+log entry, the watchdog after the relay) finds the finished claim and publishes nothing. Only a
+reporter that dies after publishing and before recording publishes twice (its lease runs out
+and the next call takes over); the notifier posts the same event once.
+
+A run already settled (the notifier wrote its history summary: the exit handler's report, a
+cancel command) publishes nothing at all. Between two reporters of one end the notifier keeps
+one Slack state: the first final event settles the run, and the same event twice is one
+notification key.
 """
 
 from __future__ import annotations
@@ -79,25 +83,21 @@ def report_job_outcome(
         log.info("job_outcome_already_settled", state=state.state, reported_by=reported_by)
         return False
 
-    def work() -> dict[str, Any]:
+    def work() -> dict[str, Any]:  # published inside the claim: a concurrent call waits
         event = outcome_event(
             run_id=run_id, pipeline=pipeline, state=state, reported_by=reported_by
         )
-        return {"event": event.model_dump(mode="json"), "reported_by": reported_by}
+        ports.publish(event)  # a failed publish releases the claim: the redelivery publishes
+        log.info("job_outcome_reported", status=event.status, state=state.state)
+        return {"event_type": event.event_type, "reported_by": reported_by}
 
     outcome = run_once(
         ports.store, keys.job_outcome(run_id), "outcome", work, lease=ports.settings.claim_lease
     )
-    published = keys.job_outcome_published(run_id)
-    if outcome.reused and ports.store.read(published) is not None:
+    if outcome.reused:
         log.info(
             "job_outcome_already_reported",
             reported_by=reported_by,
             first=outcome.result.get("reported_by"),
         )
-        return False
-    event = LifecycleEvent.model_validate(outcome.result["event"])  # the first reporter's words
-    ports.publish(event)
-    ports.store.create(published, b"")
-    log.info("job_outcome_reported", status=event.status, state=state.state, reused=outcome.reused)
-    return True
+    return not outcome.reused

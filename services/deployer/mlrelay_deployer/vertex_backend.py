@@ -302,9 +302,8 @@ def state_of_job(job: Any, options: VertexOptions) -> JobState:
     """A PipelineJob resource (`aiplatform_v1.PipelineJob`) as mlrelay's JobState."""
     state = _enum_name(job.state)
     failed = failed_task_of(job)
-    error = str(job.error.message) if job.error and job.error.message else None
-    if error is None and failed is not None:
-        error = failed[1] or None
+    # the failed task's own error says why ("exited with status 137"); the job's only that it did
+    error = (failed[1] if failed else "") or str(job.error.message or "") or None
     job_id = str(job.name).rsplit("/", 1)[-1]
     return JobState(
         state=state,

@@ -4,7 +4,6 @@
 runs/<run_id>/<stage>.json                             the run's ledger: a record per stage
 runs/<run_id>/<stage>.published                        empty: the stage's messages went out
 runs/<run_id>/outcome.json                             the job's end as the service reported it
-runs/<run_id>/outcome.published                        empty: that final event went out
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -60,11 +59,6 @@ def job_outcome(run_id: str) -> str:
     """The claim of the run's final event learnt from the pipeline service (the log relay or the
     watchdog, whichever comes first): one per run."""
     return f"{run_prefix(run_id)}outcome.json"
-
-
-def job_outcome_published(run_id: str) -> str:
-    """Written (create-only, empty) once that final event is published."""
-    return f"{run_prefix(run_id)}outcome.published"
 
 
 def rejected(rejection_id: str) -> str:
