@@ -85,7 +85,7 @@ def exit_handler_report(status: str, state: str) -> LifecycleEvent:
         stage="pipeline",
         status=status,  # type: ignore[arg-type]
         summary=f"pipeline penguins {status}",
-        error=None if status == "succeeded" else f"final state {state}",
+        error=f"final state {state}" if status == "failed" else None,
         details={"reported_by": "exit_handler", "final_state": state, "pipeline_job": JOB},
     )
 
@@ -172,7 +172,7 @@ def test_a_success_is_left_to_the_exit_handler_that_reports_it_with_the_metrics(
 
 @pytest.mark.parametrize(
     ("how", "reported"),
-    [("task_killed", ("failed", "FAILED")), ("cancelled", ("failed", "CANCELLED")),
+    [("task_killed", ("failed", "FAILED")), ("cancelled", ("cancelled", "CANCELLED")),
      ("succeeded", ("succeeded", "SUCCEEDED"))],
 )  # fmt: skip
 def test_relay_then_exit_handler_each_three_times_is_one_final_slack_state(
