@@ -270,3 +270,6 @@ def test_a_malformed_log_entry_is_rejected_naming_the_field(
     [rejected] = [e for e in events.events if e.status == "rejected"]
     assert rejected.details["field"] == field
     assert not final(events)
+    [kept] = runtime.store.list(keys.REJECTED)
+    record = json.loads(runtime.store.read(kept) or b"{}")
+    assert record["topic"] == "mlrelay-pipeline-job-events"  # where a replay sends it back
