@@ -13,7 +13,9 @@ The log sink (infra/modules/mlrelay/log_sink.tf) routes the `pipeline_job_events
    tool): acknowledged with one log line and no event, so it can never loop;
 3. the deployer creates the job with the run id as its id, so the run id is the job id: it must
    agree with the (sanitised, `deploy.label_value`) label and have the deployer's ledger record
-   naming that job, else the job is another installation's and is skipped the same way;
+   naming that job, else the job is another installation's and is skipped the same way; while
+   that record is still being written (the job failed right after its create) the entry is
+   redelivered (TransientError) until it names the job;
 4. `report_job_outcome` publishes the one final event (or nothing: the exit handler, a cancel or
    an earlier delivery got there first). A success is left to the exit handler when the
    template has mlrelay's reporter (it took `mlrelay_lifecycle_destination`): a job only
@@ -30,7 +32,7 @@ import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mlrelay.contracts import Message, describe_validation_error
-from mlrelay.errors import PermanentError
+from mlrelay.errors import PermanentError, TransientError
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports
 from mlrelay.registry.backends import VertexOptions
@@ -134,6 +136,10 @@ def relay_job_event(entry: PipelineJobLogEntry, message: PubsubMessage, ports: P
         return False
     records = read_run(ports.store, run_id)
     deploy, trigger = records.get("pipeline"), records.get("trigger")
+    if deploy is not None and deploy.state == "running":
+        # the deployer claims before it creates the job and records it after: a job that failed
+        # at once can be logged in between. Come back once the record names the job.
+        raise TransientError(f"{run_id}: the deployer has not recorded job {job_id} yet")
     recorded_job = str(((deploy.result if deploy else None) or {}).get("job_name") or "")
     if deploy is None or recorded_job.rsplit("/", 1)[-1] != job_id:
         logged.info("pipeline_job_event_ignored", why="no deploy of this job in this ledger")

@@ -273,3 +273,32 @@ def test_a_malformed_log_entry_is_rejected_naming_the_field(
     [kept] = runtime.store.list(keys.REJECTED)
     record = json.loads(runtime.store.read(kept) or b"{}")
     assert record["topic"] == "mlrelay-pipeline-job-events"  # where a replay sends it back
+
+
+def test_an_entry_logged_before_the_deployer_recorded_its_job_waits_for_the_record(
+    runtime: LocalRuntime, events: Capture, vertex: FakeVertex
+) -> None:
+    from mlrelay.errors import TransientError
+    from mlrelay.stage.ledger import StageRecord
+    from mlrelay_deployer.job_events import PipelineJobLogEntry, relay_job_event
+
+    key = keys.ledger(RUN_ID, "pipeline")
+    done = runtime.store.read(key)
+    assert done is not None
+    claim = StageRecord(
+        "pipeline", "running", "2026-11-25T06:00:00+00:00", "2999-01-01T00:00:00+00:00"
+    )
+    runtime.store.write(key, claim.to_json())  # the deployer's claim, its record not written yet
+    vertex.log_sink = None
+    vertex.end_job(JOB, "failed_at_start")
+    entry = PipelineJobLogEntry.model_validate(vertex.log_entry(JOB, "PIPELINE_STATE_FAILED"))
+
+    with pytest.raises(TransientError, match="has not recorded job"):
+        relay_job_event(entry, None, runtime.ports)  # type: ignore[arg-type]
+    assert runtime.store.read(keys.job_outcome(RUN_ID)) is None
+
+    runtime.store.write(key, done)  # the deployer finished: the redelivery reports the failure
+    assert relay_job_event(entry, None, runtime.ports) is True  # type: ignore[arg-type]
+    runtime.bus.run_until_idle()
+    [event] = final(events)
+    assert event.event_type == "pipeline.failed" and event.error == QUOTA
