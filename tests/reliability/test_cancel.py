@@ -93,15 +93,23 @@ def test_a_running_job_cancelled_from_the_terminal_ends_with_one_cancelled_card(
         pipeline=values["mlrelay_pipeline"],
         destination=values["mlrelay_lifecycle_destination"],
     )
-    harness.wait_until(
-        lambda: any(e.run_id == run_id and e.status == "failed" for e in harness.events()),
+    harness.wait_until(  # it says cancelled too (the log relay's word): the same notification
+        lambda: any(
+            e.run_id == run_id
+            and e.status == "cancelled"
+            and e.details.get("reported_by") == "exit_handler"
+            for e in harness.events()
+        ),
         60,
         "the exit handler's report",
     )
     harness.wait_quiet()
     assert headline(harness).endswith("harness-0: cancelled")
-    assert not [
+    replies = [
         m
         for m in harness.slack.channel_messages(CHANNEL)
-        if m.thread_ts is not None and "pipeline.failed" in m.text
+        if m.thread_ts is not None and "pipeline." in m.text and "cancelled" not in m.text
     ]
+    assert not [m for m in replies if "pipeline.failed" in m.text or "succeeded" in m.text]
+    assert len([m for m in harness.slack.channel_messages(CHANNEL)
+                if m.thread_ts is not None and "pipeline.cancelled" in m.text]) == 1  # fmt: skip

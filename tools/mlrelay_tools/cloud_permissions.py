@@ -259,7 +259,8 @@ DEPLOYER: tuple[GoogleCall, ...] = (
         "deployer",
         VERTEX,
         "get_pipeline_job",
-        "aiplatform.projects.locations.pipelineJobs.get (the job's state after a cancel)",
+        "aiplatform.projects.locations.pipelineJobs.get (the job's state after a cancel; the "
+        "log relay mlrelay-job-events re-reads an ended job's labels and state: job_state)",
         "aiplatform.pipelineJobs.get",
         "roles/aiplatform.user",
         "project",

@@ -1,4 +1,5 @@
-# The five functions (four services; the notifier's package serves two entry points).
+# One function per row of FUNCTIONS (four services; a service's package serves each of its
+# entry points: the deployer's deploys, cancels and the Vertex log relay).
 resource "google_cloudfunctions2_function" "this" {
   for_each    = local.functions
   project     = var.project_id

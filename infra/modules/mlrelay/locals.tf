@@ -38,6 +38,12 @@ locals {
       memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 2, concurrency = 1
       filter  = "attributes.action = \"approve\" OR attributes.action = \"reject\""
     }
+    # the Vertex AI log relay: an ended job's outcome when its exit handler never reported
+    "mlrelay-job-events" = {
+      service = "deployer", entry_point = "on_pipeline_job_event", topic = "pipeline_job_events", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 5, concurrency = 1
+      filter  = null
+    }
     "mlrelay-notifier" = {
       service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
@@ -75,18 +81,19 @@ locals {
   # Environment of every function: settings are read once at start-up (shared/mlrelay/config/,
   # every variable in docs/configuration.md).
   common_env = {
-    MLRELAY_MODE                  = "google"
-    GOOGLE_CLOUD_PROJECT          = var.project_id
-    MLRELAY_BUCKET                = google_storage_bucket.snapshots.name
-    MLRELAY_REGISTRY              = "registry/registry.yaml"
-    MLRELAY_LOG_FORMAT            = "json"
-    MLRELAY_TOPIC_RUNS            = var.topic_names.runs
-    MLRELAY_TOPIC_SNAPSHOTS       = var.topic_names.snapshots
-    MLRELAY_TOPIC_DEPLOYS         = var.topic_names.deploys
-    MLRELAY_TOPIC_LIFECYCLE       = var.topic_names.lifecycle
-    MLRELAY_TOPIC_DEAD_LETTER     = var.topic_names.dead_letter
-    MLRELAY_TOPIC_COMMANDS        = var.topic_names.commands
-    MLRELAY_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+    MLRELAY_MODE                      = "google"
+    GOOGLE_CLOUD_PROJECT              = var.project_id
+    MLRELAY_BUCKET                    = google_storage_bucket.snapshots.name
+    MLRELAY_REGISTRY                  = "registry/registry.yaml"
+    MLRELAY_LOG_FORMAT                = "json"
+    MLRELAY_TOPIC_RUNS                = var.topic_names.runs
+    MLRELAY_TOPIC_SNAPSHOTS           = var.topic_names.snapshots
+    MLRELAY_TOPIC_DEPLOYS             = var.topic_names.deploys
+    MLRELAY_TOPIC_LIFECYCLE           = var.topic_names.lifecycle
+    MLRELAY_TOPIC_DEAD_LETTER         = var.topic_names.dead_letter
+    MLRELAY_TOPIC_COMMANDS            = var.topic_names.commands
+    MLRELAY_TOPIC_PIPELINE_JOB_EVENTS = var.topic_names.pipeline_job_events
+    MLRELAY_MAX_DELIVERY_ATTEMPTS     = tostring(var.max_delivery_attempts)
   }
   service_env = {
     trigger = {}

@@ -28,7 +28,7 @@ output "scheduler_jobs" {
 
 output "pipeline_job_events_topic" {
   description = "Topic that receives Vertex AI pipeline job state changes from the log sink."
-  value       = google_pubsub_topic.pipeline_job_events.id
+  value       = google_pubsub_topic.this["pipeline_job_events"].id
 }
 
 output "interactions_url" {

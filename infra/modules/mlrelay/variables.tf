@@ -24,14 +24,17 @@ variable "topic_names" {
     lifecycle   = string
     dead_letter = string
     commands    = string
+    # the Vertex AI log sink writes here; the mlrelay-job-events relay reads it
+    pipeline_job_events = string
   })
   default = {
-    runs        = "mlrelay-runs"
-    snapshots   = "mlrelay-snapshots"
-    deploys     = "mlrelay-deploys"
-    lifecycle   = "mlrelay-lifecycle"
-    dead_letter = "mlrelay-dead-letter"
-    commands    = "mlrelay-commands"
+    runs                = "mlrelay-runs"
+    snapshots           = "mlrelay-snapshots"
+    deploys             = "mlrelay-deploys"
+    lifecycle           = "mlrelay-lifecycle"
+    dead_letter         = "mlrelay-dead-letter"
+    commands            = "mlrelay-commands"
+    pipeline_job_events = "mlrelay-pipeline-job-events"
   }
 }
 

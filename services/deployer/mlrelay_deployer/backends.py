@@ -9,7 +9,7 @@ from typing import Any
 
 from mlrelay.errors import ConfigurationError, PermanentError
 from mlrelay.ports.container import Ports
-from mlrelay.ports.protocols import PipelineBackend, PipelineOutcome
+from mlrelay.ports.protocols import JobState, PipelineBackend, PipelineOutcome
 from mlrelay.registry import PipelineSpec
 from mlrelay.stage import keys
 from mlrelay_deployer.template_source import load_template
@@ -79,6 +79,12 @@ class LocalKfpBackend:
                 f"{run_id} is not running on this machine (its local run has ended)",
                 "nothing to cancel; see the run's message for its outcome",
             ) from None
+
+    def job_state(self, *, run_id: str, job_name: str) -> JobState | None:
+        """The run's child process: running, its result, or failed when it died without one."""
+        from mlrelay_deployer.kfp_local import local_job_state
+
+        return local_job_state(self.runs_dir / run_id)
 
 
 def read_completion(report: Path) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from mlrelay.stage.doorway import handle_pubsub_event
 from mlrelay_deployer.approvals import approve_or_reject
 from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
+from mlrelay_deployer.job_events import PipelineJobLogEntry, relay_for_entry
 
 
 def on_deploy_request(event: CloudEvent) -> None:
@@ -25,3 +26,8 @@ def on_approval_command(event: CloudEvent) -> None:
     """Pub/Sub `commands` topic, `attributes.action` approve or reject -> the held run started
     once, or rejected once."""
     handle_pubsub_event(event, RunCommand, stage="pipeline", work=approve_or_reject)
+
+
+def on_pipeline_job_event(event: CloudEvent) -> None:
+    """Pub/Sub `pipeline_job_events` topic (the Vertex AI log sink) -> a job's final event."""
+    handle_pubsub_event(event, PipelineJobLogEntry, stage="pipeline", work=relay_for_entry)

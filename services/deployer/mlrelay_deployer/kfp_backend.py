@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ import structlog
 from mlrelay.config.deployer import kfp_token_variable
 from mlrelay.config.env import Secret
 from mlrelay.errors import ConfigurationError, PermanentError, TransientError
-from mlrelay.ports.protocols import PipelineOutcome
+from mlrelay.ports.protocols import JobState, PipelineOutcome
 from mlrelay.registry.backends import KfpOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
 
@@ -37,6 +38,18 @@ log = structlog.get_logger()
 KFP_CANCELLED = ("CANCELING", "CANCELED")
 KFP_FINISHED = ("SUCCEEDED", "FAILED", "SKIPPED", *KFP_CANCELLED)
 T = TypeVar("T")
+# a KFP run's state -> mlrelay's word (CANCELING is not an end yet; SKIPPED ran nothing: done)
+KFP_STATUS: dict[str, Any] = {
+    "RUNTIME_STATE_UNSPECIFIED": "pending",
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "PAUSED": "running",
+    "CANCELING": "running",
+    "SUCCEEDED": "succeeded",
+    "SKIPPED": "succeeded",
+    "FAILED": "failed",
+    "CANCELED": "cancelled",
+}
 ATTEMPTS = 3
 # kfp.Client sends such a host (AI Platform Pipelines' inverse proxy) a Google access token itself
 INVERSE_PROXY_HOST = re.compile(r"^\S+\.googleusercontent\.com/?$")
@@ -280,6 +293,35 @@ class KfpHostBackend:
         log.info("kfp_run_terminated", kfp_id=job_name, state=after.state)
         return str(after.state or state)
 
+    def job_state(self, *, run_id: str, job_name: str) -> JobState | None:
+        """get_run on the KFP run `start` created (`job_name`: its KFP run id); None when the
+        host has no such run."""
+        from kfp_server_api.exceptions import ApiException
+
+        def read() -> Any:
+            try:
+                return self.client.get_run(job_name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        run = self._call("read the run", read)
+        if run is None:
+            return None
+        state = str(run.state or "RUNTIME_STATE_UNSPECIFIED")
+        failed_task, task_error = failed_kfp_task(run)
+        error = getattr(run.error, "message", None) or task_error
+        return JobState(
+            state=state,
+            status=KFP_STATUS.get(state, "pending"),
+            failed_task=failed_task,
+            error=str(error) if error else None,
+            started_at=_kfp_time(run.scheduled_at) or _kfp_time(run.created_at),
+            ended_at=_kfp_time(run.finished_at) if state in KFP_FINISHED else None,
+            links={"kfp": f"{self.options.host}/#/runs/details/{job_name}"},
+        )
+
     def _pipeline_version(
         self, pipeline: str, template: PipelineTemplate, spec: dict[str, Any]
     ) -> tuple[str, str, str]:
@@ -408,6 +450,25 @@ class KfpHostBackend:
                 )
                 log.info("kfp_recurring_run_replaced", old=old.display_name, new=run_id)
         return current.recurring_run_id, existed
+
+
+def failed_kfp_task(run: Any) -> tuple[str | None, str | None]:
+    """(name, error) of the innermost failed task in `run_details.task_details`."""
+    tasks = list(getattr(run.run_details, "task_details", None) or [])
+    failed = [t for t in tasks if str(t.state or "") == "FAILED"]
+    inner = [
+        t for t in failed if t.parent_task_id and not str(t.display_name).startswith("exit-handler")
+    ]
+    for task in inner or failed:
+        return str(task.display_name), getattr(task.error, "message", None)
+    return None, None
+
+
+def _kfp_time(value: Any) -> datetime | None:
+    """kfp_server_api gives times as datetimes; KFP writes the epoch for one not reached yet."""
+    if not isinstance(value, datetime) or value.timestamp() <= 0:
+        return None
+    return value
 
 
 def refused_credentials(

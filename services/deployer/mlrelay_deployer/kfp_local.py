@@ -12,8 +12,11 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from mlrelay.ports.protocols import JobState
 
 LOG_FILE = "pipeline.log"
 RESULT_FILE = "result.json"
@@ -199,3 +202,51 @@ def cancel_local_run(workdir: Path, requested: dict[str, str] | None = None) -> 
     except ProcessLookupError:  # it ended meanwhile; the mark still tells the runner
         return "terminated"
     return "terminated"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return None
+
+
+def local_job_state(workdir: Path) -> JobState | None:
+    """What the local run in `workdir` is now: running (its child is alive), its result, or
+    failed when its child died without writing one (said so, with the log's last lines).
+    None when no run was ever started there."""
+    log_path, result_path = workdir / LOG_FILE, workdir / RESULT_FILE
+    if not log_path.exists():
+        return None
+    started = _mtime(workdir / PID_FILE) or _mtime(log_path)
+    links = {"run_dir": (workdir / "root").as_uri(), "log": log_path.as_uri()}
+    try:
+        pid: int | None = int((workdir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and _alive(pid):
+        return JobState("running", "running", started_at=started, links=links)
+    ended = _mtime(result_path) or _mtime(log_path)
+    if (workdir / CANCEL_FILE).exists():
+        return JobState("cancelled", "cancelled", None, None, started, ended, links)
+    try:
+        document = json.loads(result_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        document = None
+    if isinstance(document, dict):
+        result = _from_document(document, workdir / "root", log_path, 0.0)
+        return JobState(
+            result.status, result.status, result.failed_task, result.error, started, ended, links
+        )
+    said = f"the local run's process ended without a result\n{_log_tail(log_path)}"
+    return JobState("died", "failed", None, said, started, ended, links)

@@ -8,17 +8,31 @@ start does not pay for it unless a pipeline uses this backend.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import structlog
 
 from mlrelay.errors import ConfigurationError, PermanentError, TransientError
-from mlrelay.ports.protocols import PipelineOutcome
+from mlrelay.ports.protocols import JobState, PipelineOutcome
 from mlrelay.registry.backends import VertexOptions
 from mlrelay_deployer.template_source import PipelineTemplate, load_template, with_caching
 
 log = structlog.get_logger()
 CANCELLED_STATES = ("PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_CANCELLED")
+JobStatus = Literal["running", "pending", "succeeded", "failed", "cancelled"]
+# PipelineState -> mlrelay's word (CANCELLING is not an end yet: its CANCELLED follows)
+STATUS_OF_STATE: dict[str, JobStatus] = {
+    "PIPELINE_STATE_UNSPECIFIED": "pending",
+    "PIPELINE_STATE_QUEUED": "pending",
+    "PIPELINE_STATE_PENDING": "pending",
+    "PIPELINE_STATE_RUNNING": "running",
+    "PIPELINE_STATE_PAUSED": "running",
+    "PIPELINE_STATE_CANCELLING": "running",
+    "PIPELINE_STATE_SUCCEEDED": "succeeded",
+    "PIPELINE_STATE_FAILED": "failed",
+    "PIPELINE_STATE_CANCELLED": "cancelled",
+}
 
 
 def console_url(options: VertexOptions, job_id: str) -> str:
@@ -232,6 +246,46 @@ class VertexPipelineBackend:
         log.info("pipeline_job_cancel_requested", job=name, state=state)
         return state
 
+    def job_name(self, run_id: str) -> str:
+        """The resource name of the job `start` creates for `run_id` (its id is the run id)."""
+        return (
+            f"projects/{self.options.project}/locations/{self.options.region}/pipelineJobs/{run_id}"
+        )
+
+    def read_job(self, name: str) -> Any | None:
+        """GetPipelineJob: the job resource, or None when Vertex AI has no such job."""
+        import requests  # type: ignore[import-untyped,unused-ignore]
+        from google.api_core import exceptions
+
+        try:
+            return self.client.get_pipeline_job(
+                request={"name": name}, timeout=self.request_timeout_seconds
+            )
+        except exceptions.NotFound:
+            return None
+        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+            raise ConfigurationError(
+                "vertex",
+                f"Vertex AI refused to read {name}: {exc.code} {exc.message}",
+                "grant the service account aiplatform.pipelineJobs.get "
+                "(roles/aiplatform.viewer; infra/)",
+            ) from None
+        except (
+            exceptions.TooManyRequests,
+            exceptions.InternalServerError,
+            exceptions.BadGateway,
+            exceptions.ServiceUnavailable,
+            exceptions.GatewayTimeout,
+            requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError,
+        ) as exc:
+            raise TransientError(f"Vertex AI did not answer GetPipelineJob {name}: {exc}") from exc
+
+    def job_state(self, *, run_id: str, job_name: str) -> JobState | None:
+        """GetPipelineJob on the run's job: its state, failed task and error, times, link."""
+        job = self.read_job(job_name or self.job_name(run_id))
+        return None if job is None else state_of_job(job, self.options)
+
     def _state(self, name: str) -> str:
         from google.api_core import exceptions
 
@@ -242,6 +296,50 @@ class VertexPipelineBackend:
         except exceptions.GoogleAPICallError:
             return "PIPELINE_STATE_UNSPECIFIED"
         return str(getattr(job.state, "name", job.state))
+
+
+def state_of_job(job: Any, options: VertexOptions) -> JobState:
+    """A PipelineJob resource (`aiplatform_v1.PipelineJob`) as mlrelay's JobState."""
+    state = _enum_name(job.state)
+    failed = failed_task_of(job)
+    # the failed task's own error says why ("exited with status 137"); the job's only that it did
+    error = (failed[1] if failed else "") or str(job.error.message or "") or None
+    job_id = str(job.name).rsplit("/", 1)[-1]
+    return JobState(
+        state=state,
+        status=STATUS_OF_STATE.get(state, "pending"),
+        failed_task=failed[0] if failed else None,
+        error=error,
+        started_at=_time(getattr(job, "start_time", None)),
+        ended_at=_time(getattr(job, "end_time", None)),
+        links={"console": console_url(options, job_id)},
+    )
+
+
+def failed_task_of(job: Any) -> tuple[str, str] | None:
+    """(name, error) of the task that failed (`job_detail.task_details`): the innermost one, not
+    the pipeline's root DAG or the exit handler's group, which fail because it did."""
+    detail = getattr(job, "job_detail", None)
+    tasks = list(getattr(detail, "task_details", None) or [])
+    failed = [t for t in tasks if _enum_name(t.state) == "FAILED"]
+    inner = [
+        t for t in failed if t.parent_task_id and not str(t.task_name).startswith("exit-handler")
+    ]
+    for task in inner or failed:
+        message = str(task.error.message) if task.error and task.error.message else ""
+        return str(task.task_name), message
+    return None
+
+
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
+def _time(value: Any) -> datetime | None:
+    """proto-plus gives a Timestamp as a datetime; an unset one as None or the epoch."""
+    if not isinstance(value, datetime) or value.timestamp() <= 0:
+        return None
+    return value
 
 
 def _already_exists(exc: Any) -> bool:

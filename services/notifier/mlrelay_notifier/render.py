@@ -27,7 +27,6 @@ EMOJI = {
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
     "retried": ":repeat:",
-    "held": ":pause_button:",
     "missed": ":calendar:",
 }
 CONSOLE_MARK = {
@@ -43,7 +42,6 @@ CONSOLE_MARK = {
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
     "retried": "[retried]",
-    "held": "[HELD]",
     "missed": "[MISSED]",
 }
 STATE_WORDS = {
@@ -59,7 +57,6 @@ STATE_WORDS = {
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
     "retried": "retried",
-    "held": "waiting for approval",
     "missed": "schedule slot missed",
 }
 COLOUR = {

@@ -74,6 +74,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "commands",
         only=AttributeFilter("action", ("approve", "reject")),
     ),
+    # the Vertex AI log relay: a job's end from Cloud Logging, when its exit handler never ran
+    FunctionSpec(
+        "mlrelay-job-events",
+        "deployer",
+        "mlrelay_deployer",
+        "on_pipeline_job_event",
+        "pipeline_job_events",
+    ),
     FunctionSpec(
         "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"
     ),

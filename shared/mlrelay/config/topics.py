@@ -14,6 +14,7 @@ DEFAULT_TOPICS: dict[str, str] = {
     "lifecycle": "mlrelay-lifecycle",
     "dead_letter": "mlrelay-dead-letter",
     "commands": "mlrelay-commands",
+    "pipeline_job_events": "mlrelay-pipeline-job-events",
 }
 
 
@@ -51,6 +52,12 @@ class Topics:
         "Run commands (retry, rerun, cancel, approve, reject) from Slack's buttons and the "
         "`/mlrelay` slash command; the interactions function publishes them.",
         default=DEFAULT_TOPICS["commands"],
+    )
+    pipeline_job_events: str = setting(
+        "MLRELAY_TOPIC_PIPELINE_JOB_EVENTS",
+        "Vertex AI pipeline job log entries (terminal states) from the log sink; the "
+        "`mlrelay-job-events` relay reads it.",
+        default=DEFAULT_TOPICS["pipeline_job_events"],
     )
 
     @classmethod

@@ -1,5 +1,6 @@
 """The completion reporter: a KFP component a pipeline puts in its exit handler, so the run itself
-says how it ended (`pipeline.succeeded` / `pipeline.failed` LifecycleEvent) wherever it ran.
+says how it ended (`pipeline.succeeded` / `pipeline.failed` / `pipeline.cancelled` LifecycleEvent)
+wherever it ran.
 
     from mlrelay.kfp_components import completion_reporter
 
@@ -60,10 +61,13 @@ def report_pipeline_completion(
             failed_task = listed.group(1).split(",")[0].strip()
         elif single:
             failed_task = single.group(1)
-    outcome = "succeeded" if succeeded else "failed"
+    # Vertex AI says CANCELLED, a KFP host CANCELED: the same word as the log relay's, so the
+    # two reports of one cancelled job are one notification
+    cancelled = state in ("CANCELLED", "CANCELED")
+    outcome = "succeeded" if succeeded else "cancelled" if cancelled else "failed"
     if succeeded:
         summary = f"pipeline {pipeline} succeeded"
-    elif state == "CANCELLED":
+    elif cancelled:
         summary = f"pipeline {pipeline} was cancelled"
     else:
         summary = f"pipeline failed at {failed_task or 'a task'}"
@@ -84,7 +88,7 @@ def report_pipeline_completion(
         "summary": summary,
         "details": details,
     }
-    if not succeeded:
+    if outcome == "failed":
         event["error"] = message or f"final state {state}"
     attributes = {
         "event_type": f"lifecycle.pipeline.{outcome}",

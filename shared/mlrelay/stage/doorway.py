@@ -33,6 +33,7 @@ from mlrelay.errors import ConfigurationError, ExplainedError, InvalidMessageErr
 from mlrelay.logs import bind_run
 from mlrelay.ports.container import Ports, current_ports
 from mlrelay.stage import keys
+from mlrelay.stage.dead_letters import source_topic
 from mlrelay.stage.envelope import PubsubMessage, from_cloudevent
 from mlrelay.stage.run_identity import rejection_id
 
@@ -155,14 +156,23 @@ def reject_message(
     """Ack a message that can never succeed: keep it, and tell people why."""
     rid = rejection_id(message.data, message.message_id)
     key = keys.rejected(rid)
+    settings = ports.settings
+    # the subscription names the topic (a stage's functions may read several: the deployer's
+    # read deploys, commands and the log sink's entries); else the stage's own
+    topic = (
+        source_topic(message.subscription, settings.topics, settings.subscription_topics)
+        if message.subscription
+        else None
+    )
     record = {
         "reason": str(exc),
         "field": exc.field,
         "stage": stage,
-        "topic": (
-            ports.settings.topics.commands
+        "topic": topic
+        or (
+            settings.topics.commands
             if message.attributes.get("event_type") == RunCommand.kind  # the trigger reads both
-            else topic_read_by(stage, ports.settings.topics)
+            else topic_read_by(stage, settings.topics)
         ),
         "rejected_at": utc_now().isoformat(),
         "message": describe_original(message),

@@ -8,6 +8,7 @@ runs/<run_id>/decision.json                            approved or rejected: the
 runs/<run_id>/approval.published                       empty: `pipeline.held` went out
 runs/<run_id>/decision.published                       empty: the rejection's event went out
 approvals/held/<run_id>                                empty: a run waiting for approval (index)
+runs/<run_id>/outcome.json                             the job's end as the service reported it
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -59,6 +60,12 @@ def ledger(run_id: str, stage: LedgerStage) -> str:
 def published(run_id: str, stage: LedgerStage) -> str:
     """Written (create-only, empty) once a finished stage's event and request are published."""
     return f"{run_prefix(run_id)}{stage}.published"
+
+
+def job_outcome(run_id: str) -> str:
+    """The claim of the run's final event learnt from the pipeline service (the log relay or the
+    watchdog, whichever comes first): one per run."""
+    return f"{run_prefix(run_id)}outcome.json"
 
 
 def rejected(rejection_id: str) -> str:

@@ -10,7 +10,11 @@ Topology (mirrors infra/: one push subscription per function, with a dead-letter
 delivered three times (with the same message id), concurrently, as at-least-once allows.
 Completion of a pipeline job is played by calling the shipped exit-handler component
 (`mlrelay.kfp_components.completion`) for each job the loopback Vertex AI (or, with
-`backend="kfp"`, the loopback KFP host, tests/fakes/kfp.py) created.
+`backend="kfp"`, the loopback KFP host, tests/fakes/kfp.py) created. With `ending` set, a Vertex
+job may instead end without its reporter (failed at start, cancelled, a task killed): the
+loopback Vertex AI records that end and writes the LogEntry Cloud Logging would, which the
+harness publishes to the `pipeline_job_events` topic through the emulator, as the log sink does;
+or the reporter and the log entry both come, one after the other has settled the run.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ from tests.integration.peers import (
 PROJECT = "mlrelay-harness"
 BUCKET = "mlrelay-harness-bucket"
 CHANNEL = "#ml-harness"
+REPORTER = "reporter"  # the exit handler reports the job's success
+RELAY_THEN_REPORTER = "relay_then_reporter"  # a task fails: the log entry, then the reporter
+REPORTER_THEN_RELAY = "reporter_then_relay"  # a task fails: the reporter, then the log entry
 SLACK_TOKEN = "harness-secret-bot-token-5f1c"
 SEED = """
 CREATE OR REPLACE TABLE demo.penguins AS
@@ -130,6 +137,11 @@ class Harness:
     # vertex, slack, and kfp when the pipelines run on the loopback KFP host (`kfp`)
     hosts: dict[str, FaultProxy] = field(default_factory=dict)
     kfp: FakeKfp | None = None
+    # how each new job ends (its pipeline parameters -> REPORTER, a FakeVertex ending, or
+    # RELAY_THEN_REPORTER / REPORTER_THEN_RELAY); None: the reporter says it succeeded
+    ending: Callable[[dict[str, Any]], str] | None = None
+    # (job name, its parameters, what is still to come) once the run is settled
+    deferred: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
 
     # --- clients ----------------------------------------------------------------------------
     def publisher(self) -> Any:
@@ -230,24 +242,58 @@ class Harness:
             return {name: dict(run["runtime_config"]["parameters"]) for name, run in runs.items()}
         with self.vertex.lock:
             jobs = dict(self.vertex.jobs)
-        return {name: dict(job["runtimeConfig"]["parameterValues"]) for name, job in jobs.items()}
+        return {  # a job made by hand (no runtimeConfig) is no run of mlrelay's
+            name: dict(job["runtimeConfig"]["parameterValues"])
+            for name, job in jobs.items()
+            if "runtimeConfig" in job
+        }
 
-    def complete_new_jobs(self) -> None:
-        """Play each new job's exit handler: the shipped reporter publishes its outcome."""
+    def report(self, name: str, values: dict[str, Any], state: str) -> None:
+        """The job's exit handler: the shipped reporter publishes its outcome."""
         from mlrelay.kfp_components.completion import report_pipeline_completion
 
+        error = "" if state == "SUCCEEDED" else (
+            "The DAG failed because some tasks failed. The failed tasks are: [train]."
+        )  # fmt: skip
+        status = SimpleNamespace(state=state, error_message=error, pipeline_job_resource_name=name)
+        report_pipeline_completion(
+            status=status,
+            run_id=values["run_id"],
+            pipeline=values["mlrelay_pipeline"],
+            destination=values["mlrelay_lifecycle_destination"],
+        )
+
+    def settled(self, values: dict[str, Any]) -> bool:
+        """The notifier has the run's final state (its history summary)."""
+        key = f"history/{values['mlrelay_pipeline']}/{values['run_id']}.json"
+        return bool(self.storage().bucket(BUCKET).blob(key).exists())
+
+    def complete_new_jobs(self) -> None:
+        """End each new job as `ending` says (by default its reporter says it succeeded), and
+        play what comes after a settled run (the second of reporter and log entry)."""
+        for name, values, then in list(self.deferred):
+            if self.settled(values):
+                self.deferred.remove((name, values, then))
+                if then == REPORTER:
+                    self.report(name, values, "FAILED")
+                else:
+                    self.vertex.end_job(name, "task_killed")
         for name, values in self.pipeline_jobs().items():
             if name in self.completed_jobs or not self.complete_jobs:
                 continue
-            status = SimpleNamespace(
-                state="SUCCEEDED", error_message="", pipeline_job_resource_name=name
-            )
-            report_pipeline_completion(
-                status=status,
-                run_id=values["run_id"],
-                pipeline=values["mlrelay_pipeline"],
-                destination=values["mlrelay_lifecycle_destination"],
-            )
+            how = self.ending(values) if self.ending is not None else REPORTER
+            if how == REPORTER:
+                self.report(name, values, "SUCCEEDED")
+                if self.ending is not None:  # Cloud Logging records the success too
+                    self.vertex.end_job(name, "succeeded")
+            elif how == RELAY_THEN_REPORTER:
+                self.vertex.end_job(name, "task_killed")
+                self.deferred.append((name, values, REPORTER))
+            elif how == REPORTER_THEN_RELAY:
+                self.report(name, values, "FAILED")
+                self.deferred.append((name, values, "relay"))
+            else:  # the job dies silently: only Cloud Logging hears of it
+                self.vertex.end_job(name, how)  # type: ignore[arg-type]
             self.completed_jobs.add(name)
 
     def wait_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
@@ -392,6 +438,11 @@ def cloud_harness(
             **(env_overrides or {}),
         }
         harness = Harness(workdir, pubsub, gcs, bigquery, vertex, slack, env, hosts=hosts, kfp=kfp)
+
+        def log_sink(data: bytes, attributes: dict[str, str]) -> None:  # as the log sink does
+            harness.publish(harness.topics.pipeline_job_events, data, attributes)
+
+        vertex.log_sink = log_sink
         for spec in FUNCTIONS:
             source = REPO / "services" / spec.service_dir / "main.py"
             proxy = FaultProxy("127.0.0.1:1", spec.name).start()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from .cloud import CHANNEL, Harness
 
 _RUN_IN_TEXT = re.compile(r"run ([a-z][a-z0-9-]{2,127})")
+_FINAL_IN_TEXT = re.compile(r"pipeline\.(succeeded|failed|cancelled)")
+FINAL_EVENTS = ("pipeline.succeeded", "pipeline.failed", "pipeline.cancelled", "snapshot.failed")
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Figures:
     snapshots: Counter[str] = field(default_factory=Counter)  # run_id -> manifests
     jobs: Counter[str] = field(default_factory=Counter)  # run_id -> Vertex jobs / KFP runs
     posts: Counter[str] = field(default_factory=Counter)  # run_id -> the run's Slack message
+    # run_id -> the final states its thread announced (pipeline.succeeded / failed / cancelled)
+    final_states: dict[str, list[str]] = field(default_factory=dict)
     alerts: Counter[str] = field(default_factory=Counter)  # run_id -> dead-letter alerts
     lost: list[str] = field(default_factory=list)  # requested runs with no final outcome
     dead_lettered: int = 0
@@ -30,6 +34,9 @@ class Figures:
 
     def per_run(self, counter: Counter[str], run_ids: set[str]) -> set[int]:
         return {counter[r] for r in run_ids}
+
+    def final_counts(self, run_ids: set[str]) -> set[int]:
+        return {len(self.final_states.get(r, [])) for r in run_ids}
 
     def lines(self, run_ids: set[str]) -> list[str]:
         return [
@@ -41,6 +48,7 @@ class Figures:
             f"snapshots per run          {sorted(self.per_run(self.snapshots, run_ids))}",
             f"pipeline jobs per run      {sorted(self.per_run(self.jobs, run_ids))}",
             f"Slack posts per run        {sorted(self.per_run(self.posts, run_ids))}",
+            f"final states per run       {sorted(self.final_counts(run_ids))}",
             f"messages lost              {len(self.lost)}",
             f"dead-lettered              {self.dead_lettered}",
             f"replayed                   {self.replayed}",
@@ -51,11 +59,7 @@ def count_figures(harness: Harness, requested: dict[str, str]) -> Figures:
     """`requested`: dedup_key -> pipeline of every run request published."""
     harness.drain()
     accepted = {e.run_id: e for e in harness.events() if e.event_type == "trigger.accepted"}
-    finished = {
-        e.run_id
-        for e in harness.events()
-        if e.event_type in ("pipeline.succeeded", "pipeline.failed", "snapshot.failed")
-    }
+    finished = {e.run_id for e in harness.events() if e.event_type in FINAL_EVENTS}
     lost = [
         key
         for key, pipeline in requested.items()
@@ -73,8 +77,12 @@ def count_figures(harness: Harness, requested: dict[str, str]) -> Figures:
         jobs[values["run_id"]] += 1
     posts: Counter[str] = Counter()
     alerts: Counter[str] = Counter()
+    final_states: dict[str, list[str]] = {}
     for message in harness.slack.channel_messages(CHANNEL):
         found = _RUN_IN_TEXT.search(message.text)
+        state = _FINAL_IN_TEXT.search(message.text)
+        if message.thread_ts is not None and found and state:  # a status change in its thread
+            final_states.setdefault(found.group(1), []).append(state.group(1))
         if message.thread_ts is None and found:
             # the notifier alerts about a dead letter in a message of its own
             kind = alerts if "delivery.dead_lettered" in message.text else posts
@@ -98,6 +106,7 @@ def count_figures(harness: Harness, requested: dict[str, str]) -> Figures:
         snapshots=snapshots,
         jobs=jobs,
         posts=posts,
+        final_states=final_states,
         alerts=alerts,
         lost=lost,
         dead_lettered=len(letters),

@@ -131,6 +131,7 @@ def test_function_specs_are_read_from_locals_tf() -> None:
         "mlrelay-deployer",
         "mlrelay-cancel",
         "mlrelay-approvals",
+        "mlrelay-job-events",
         "mlrelay-notifier",
         "mlrelay-dead-letters",
     }

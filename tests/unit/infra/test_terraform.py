@@ -231,3 +231,30 @@ def test_the_interactions_function_is_the_only_public_one() -> None:
     )
     secrets = module_locals()["service_secrets"]["interactions"]
     assert "SLACK_SIGNING_SECRET = var.slack_signing_secret_id" in secrets
+
+
+def test_the_log_sink_feeds_the_relay_terminal_pipeline_job_states_only() -> None:
+    from mlrelay_deployer.job_events import PIPELINE_JOB
+
+    sinks = {
+        name: body
+        for kind, name, body in module_resources()
+        if kind == "google_logging_project_sink"
+    }
+    sink = sinks["pipeline_job_events"]
+    assert sink["destination"] == (
+        'pubsub.googleapis.com/${google_pubsub_topic.this["pipeline_job_events"].id}'
+    )
+    lines = [line.strip() for line in sink["filter"].strip().splitlines()]
+    assert f'resource.type="{PIPELINE_JOB}"' in lines
+    assert any(line.startswith("logName=") and "pipeline_job_events" in line for line in lines)
+    states = re.findall(r'jsonPayload\.state="(\w+)"', sink["filter"])
+    assert sorted(states) == [
+        "PIPELINE_STATE_CANCELLED",
+        "PIPELINE_STATE_FAILED",
+        "PIPELINE_STATE_SUCCEEDED",
+    ]
+    relay = next(f for f in FUNCTIONS if f.entry_point == "on_pipeline_job_event")
+    assert relay.topic == "pipeline_job_events" and relay.dead_letters_to_topic
+    assert module_locals()["function_specs"][relay.name]["topic"] == "pipeline_job_events"
+    assert "MLRELAY_TOPIC_PIPELINE_JOB_EVENTS" in module_locals()["common_env"]

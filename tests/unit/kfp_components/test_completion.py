@@ -54,3 +54,19 @@ def test_reporter_with_no_destination_reports_nothing(
         destination="",
     )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("state", ["CANCELLED", "CANCELED"])  # Vertex AI, a KFP host
+def test_reporter_says_cancelled_for_a_cancelled_job_as_the_log_relay_does(
+    tmp_path: Path, state: str
+) -> None:
+    report_pipeline_completion(
+        status=final_status(state, "cancelled by user"), run_id="penguins-x-3",
+        pipeline="penguins", destination=str(tmp_path),
+    )  # fmt: skip
+
+    event, attributes = read_outbox(tmp_path, "penguins-x-3")
+    assert event.event_type == "pipeline.cancelled"
+    assert event.summary == "pipeline penguins was cancelled"
+    assert event.error is None and event.details["final_state"] == state
+    assert attributes == event.attributes()
