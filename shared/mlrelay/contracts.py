@@ -113,7 +113,7 @@ class DeployRequest(Message):
     snapshot: SnapshotRef
 
 
-Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery"]
+Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery", "schedule"]
 Status = Literal[
     "accepted",
     "rejected",
@@ -125,6 +125,10 @@ Status = Literal[
     "cancelled",
     "dead_lettered",
     "retried",  # a person asked for a new attempt of this run (details name it)
+    "held",  # pipeline.held: waiting at the approval gate
+    "stuck",  # <stage>.stuck: the watchdog found the run stalled at that stage
+    "deadline_missed",  # pipeline.deadline_missed: not finished within the slot's deadline
+    "missed",  # schedule.missed: a slot that never became a run
 ]
 
 
@@ -156,9 +160,9 @@ class LifecycleEvent(Message):
         return attrs
 
 
-CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject"]
+CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject", "backfill"]
 COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject")
-CommandSource = Literal["slack", "cli"]
+CommandSource = Literal["slack", "cli", "watchdog"]
 
 
 class RunCommand(Message):

@@ -24,6 +24,7 @@ variable "topic_names" {
     lifecycle   = string
     dead_letter = string
     commands    = string
+    watchdog    = string
   })
   default = {
     runs        = "mlrelay-runs"
@@ -31,6 +32,7 @@ variable "topic_names" {
     deploys     = "mlrelay-deploys"
     lifecycle   = "mlrelay-lifecycle"
     dead_letter = "mlrelay-dead-letter"
+    watchdog    = "mlrelay-watchdog"
     commands    = "mlrelay-commands"
   }
 }
@@ -163,4 +165,10 @@ variable "slack_signing_secret_id" {
   description = "Secret Manager secret (id, not value) holding the Slack app's signing secret. Set: the interactions function (Slack buttons and /mlrelay, public ingress) is deployed with it. null = no interactions function."
   type        = string
   default     = null
+}
+
+variable "watchdog_schedule" {
+  description = "Cron (UTC) of the watchdog's Cloud Scheduler job: one pass per tick."
+  type        = string
+  default     = "*/5 * * * *"
 }

@@ -14,6 +14,7 @@ DEFAULT_TOPICS: dict[str, str] = {
     "lifecycle": "mlrelay-lifecycle",
     "dead_letter": "mlrelay-dead-letter",
     "commands": "mlrelay-commands",
+    "watchdog": "mlrelay-watchdog",
 }
 
 
@@ -51,6 +52,12 @@ class Topics:
         "Run commands (retry, rerun, cancel, approve, reject) from Slack's buttons and the "
         "`/mlrelay` slash command; the interactions function publishes them.",
         default=DEFAULT_TOPICS["commands"],
+    )
+    watchdog: str = setting(
+        "MLRELAY_TOPIC_WATCHDOG",
+        "The watchdog's ticks (Cloud Scheduler job `mlrelay-watchdog`, every 5 minutes); the "
+        "watchdog function reads it and makes one pass per tick.",
+        default=DEFAULT_TOPICS["watchdog"],
     )
 
     @classmethod

@@ -124,6 +124,23 @@ class PipelineOutcome:
     completion: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class JobState:
+    """What the pipeline service says of a run's job now."""
+
+    state: str  # the service's own name, e.g. PIPELINE_STATE_RUNNING, SUCCEEDED, RUNNING
+    status: Literal["running", "pending", "succeeded", "failed", "cancelled"]
+    failed_task: str | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
 class PipelineBackend(Protocol):
     def completion_destination(self, run_id: str) -> str:
         """Where the pipeline's completion reporter sends its LifecycleEvent (a Pub/Sub topic

@@ -130,6 +130,7 @@ def test_function_specs_are_read_from_locals_tf() -> None:
         "mlrelay-snapshotter",
         "mlrelay-deployer",
         "mlrelay-cancel",
+        "mlrelay-watchdog",
         "mlrelay-notifier",
         "mlrelay-dead-letters",
     }
