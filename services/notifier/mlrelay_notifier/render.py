@@ -25,6 +25,9 @@ EMOJI = {
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
     "retried": ":repeat:",
+    "stuck": ":hourglass:",
+    "deadline_missed": ":alarm_clock:",
+    "missed": ":calendar:",
 }
 CONSOLE_MARK = {
     "accepted": "[accepted]",
@@ -38,6 +41,9 @@ CONSOLE_MARK = {
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
     "retried": "[retried]",
+    "stuck": "[STUCK]",
+    "deadline_missed": "[LATE]",
+    "missed": "[MISSED]",
 }
 STATE_WORDS = {
     "accepted": "accepted",
@@ -51,6 +57,9 @@ STATE_WORDS = {
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
     "retried": "retried",
+    "stuck": "stuck",
+    "deadline_missed": "deadline missed",
+    "missed": "scheduled run missed",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
@@ -59,6 +68,9 @@ COLOUR = {
     "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
     "dead_lettered": "#E01E5A",
+    "stuck": "#ECB22E",  # amber: still going, but not as it should
+    "deadline_missed": "#ECB22E",
+    "missed": "#E01E5A",  # a run that should exist does not
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
 RANK_FINAL = ("succeeded", "failed", "cancelled", "succeeded_with_regression")
@@ -208,10 +220,31 @@ def _facts(view: RunView) -> list[str]:
     if view.status == "failed":
         where = view.stage + (f" / `{escape(view.failed_task)}`" if view.failed_task else "")
         facts.append(f"*Failed at*\n{where}")
-    for key in ("field", "subscription", "kept_at"):
+    if view.late_by_seconds is not None and view.status in RANK_FINAL:
+        facts.append(f"*Deadline*\nmissed, finished {late_words(view.late_by_seconds)}")
+    shown: tuple[str, ...] = ("field", "subscription", "kept_at")
+    if view.status == "missed":  # the slot that never became a run
+        shown += ("schedule", "slot")
+    for key in shown:
         if view.details.get(key):
             facts.append(f"*{key.replace('_', ' ').capitalize()}*\n`{view.details[key]}`")
     return facts[:10]
+
+
+def late_words(seconds: float) -> str:
+    """How late, to the minute: "40 min late", "2 h 5 min late"."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min late"
+    return f"{minutes // 60} h {minutes % 60} min late"
+
+
+def state_words(view: RunView) -> str:
+    """What the run is in, with how late a final state came after a missed deadline."""
+    words = STATE_WORDS[view.status]
+    if view.late_by_seconds is not None and view.status in RANK_FINAL:
+        words += f", {late_words(view.late_by_seconds)}"
+    return words
 
 
 def render_card(view: RunView) -> ChatMessage:
@@ -228,7 +261,7 @@ def render_card(view: RunView) -> ChatMessage:
     )
 
     pipeline = view.pipeline or "unknown pipeline"
-    header = f"{EMOJI[view.status]} {pipeline}: {STATE_WORDS[view.status]}"
+    header = f"{EMOJI[view.status]} {pipeline}: {state_words(view)}"
     top: list[Block] = [
         HeaderBlock(text=header[:150]),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in _facts(view)]),

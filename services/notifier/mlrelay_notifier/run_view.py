@@ -22,6 +22,9 @@ RANK = {
     "started": 2,
     "completed": 3,
     "submitted": 4,
+    # the watchdog's word on a run still going: the card shows it (amber) until the outcome
+    "stuck": 4,
+    "deadline_missed": 4,
     "succeeded": 5,
     "failed": 5,
     "cancelled": 5,  # stopped by a cancel command (details.command says who)
@@ -62,6 +65,8 @@ class RunView:
     regressions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     retried: tuple[str, ...] = ()  # "retried by ... at ... -> attempt ...", one per attempt
+    # a final view of a run that missed its deadline: how long after it the run ended
+    late_by_seconds: float | None = None
 
     @property
     def quality_warnings(self) -> list[str]:
