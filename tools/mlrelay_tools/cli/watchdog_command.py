@@ -6,6 +6,8 @@ pass (the function, `mlrelay cron`'s loop or this command): a second pass names 
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import click
@@ -43,7 +45,10 @@ def watchdog(as_json: bool) -> None:
 
             runtime = build_local_runtime(settings)
             report = run_pass(watchdog_deps(runtime.ports))
-            runtime.bus.run_until_idle()  # the notifier hears what the pass published
+            # the notifier hears what the pass published; its console posts go to stderr, so
+            # stdout holds only the findings
+            with contextlib.redirect_stdout(sys.stderr):
+                runtime.bus.run_until_idle()
         else:
             from mlrelay.ports.container import Ports
 
