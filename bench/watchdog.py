@@ -7,7 +7,8 @@ store call is counted by method; "API calls" are the pipeline-service look-ups (
 submitted run: GetPipelineJob / get_run once i14a's job_state is wired) and the publishes.
 
 Three passes with an injected clock: the first (no checkpoint yet: the whole 48 h lookback),
-a steady one 5 minutes later (no new slot), one an hour later (one new slot per schedule).
+a steady one 5 minutes later (no new slot), one an hour later (one new slot per schedule, whose
+tick never came: the seed stops at the first pass, so each schedule reports it missed once).
 Baseline, measured in the same run on the same bucket: the naive pass without the open-run index
 or the checkpoints (list the whole ledger, read every run, re-read 48 h of slots every time).
 
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,7 @@ def main() -> None:
     helpers = importlib.import_module("tests.helpers")
     from mlrelay.adapters.gcs_store import GcsStore
     from mlrelay.config.settings import Settings
-    from mlrelay.history import RunSummary, write_summary
+    from mlrelay.history import RunSummary
     from mlrelay.ports.protocols import JobState
     from mlrelay.registry import ScheduleSpec
     from mlrelay.schedules.expected import slot_run_ids
@@ -70,6 +72,7 @@ def main() -> None:
     from mlrelay.schedules.slots import CronSchedule
     from mlrelay.stage import keys
     from mlrelay.stage.ledger import list_runs, read_run
+    from mlrelay.stage.records import StageRecord
     from mlrelay_deployer.watchdog.sweep import run_pass
 
     now = datetime(2026, 11, 30, 12, 10, tzinfo=UTC)
@@ -93,26 +96,25 @@ def main() -> None:
         started = time.perf_counter()
         cron = CronSchedule(schedule.cron, schedule.time_zone)
         slots = cron.between(now - timedelta(hours=49), now)
+        record = StageRecord("trigger", "done", now.isoformat(), None, now.isoformat(), {})
+        writes: list[tuple[str, bytes]] = []
         for owned in all_schedules(registry):
             for slot in slots:
                 for run_id in slot_run_ids(registry, owned, slot):
-                    gcs.write(keys.ledger(run_id, "trigger"), b"{}")
+                    writes.append((keys.ledger(run_id, "trigger"), record.to_json()))
             for h in range(args.history):
                 run_id = f"{owned.owner}-old-{h:04d}"
-                gcs.write(keys.ledger(run_id, "trigger"), b"{}")
-                write_summary(
-                    gcs, RunSummary(run_id=run_id, pipeline=owned.owner, status="succeeded")
-                )
+                writes.append((keys.ledger(run_id, "trigger"), record.to_json()))
+                summary = RunSummary(run_id=run_id, pipeline=owned.owner, status="succeeded")
+                writes.append((f"history/{owned.owner}/{run_id}.json", summary.to_json()))
+        with ThreadPoolExecutor(16) as pool:  # seeding only: the passes run in one thread
+            list(pool.map(lambda kv: gcs.write(*kv), writes))
+        for owned in all_schedules(registry):
             run_id = f"{owned.owner}-open-0001"
-            kit.accepted(
-                gcs,
-                run_id,
-                slot=now - timedelta(hours=2),
-                at=now - timedelta(hours=2),
-                pipeline=owned.owner,
-            )
-            kit.snapshotted(gcs, run_id, now - timedelta(hours=2))
-            kit.submitted(gcs, run_id, now - timedelta(hours=2))
+            two_hours_ago = now - timedelta(hours=2)
+            kit.accepted(gcs, run_id, slot=two_hours_ago, at=two_hours_ago, pipeline=owned.owner)
+            kit.snapshotted(gcs, run_id, two_hours_ago)
+            kit.submitted(gcs, run_id, two_hours_ago)
         print(f"seeded in {time.perf_counter() - started:.0f} s\n")
 
         store = CountingStore(gcs)
@@ -127,7 +129,7 @@ def main() -> None:
         for label, step in (
             ("first pass (48 h lookback)", 0),
             ("steady pass (+5 min)", 5),
-            ("pass with a new slot (+60 min)", 60),
+            ("a new slot, never ticked (+60 min)", 60),
         ):
             clock.advance(minutes=step)
             store.calls.clear()

@@ -3,7 +3,7 @@ run for each member (the trigger's deterministic run ids: `mlrelay.schedules.exp
 otherwise one `schedule.missed` per slot, naming the schedule, the slot and the likely causes.
 
 A pass reads only the slots after the last one checked (`watchdog/schedules/<owner>/<name>.json`),
-at most `lookback` back, so its cost is one read (and one write when it moved on) per schedule
+at most `lookback` back, so its cost is one read (and one write when a new slot came) per schedule
 plus one read per member of each new slot. Paused schedules never alert: their checkpoint moves
 on while they are paused, so resuming one does not report the pause. CronSchedule is the slot
 oracle (DST gaps and overlaps as the trigger sees them). With `on_missed: backfill` the same claim
@@ -71,16 +71,16 @@ def check_schedule(deps: WatchdogDeps, owned: OwnedSchedule, report: PassReport)
     end = now - parse_window(schedule.grace)
     if end <= start:
         return
-    if not schedule.paused:
-        cron = CronSchedule(schedule.cron, schedule.time_zone)
-        for slot in cron.between(start, end):
-            if checked is not None and slot <= checked:
-                continue
+    cron = CronSchedule(schedule.cron, schedule.time_zone)
+    new = [slot for slot in cron.between(start, end) if checked is None or slot > checked]
+    if not schedule.paused:  # a paused schedule's slots are passed over, never reported
+        for slot in new:
             report.slots_checked += 1
             found = check_slot(deps, owned, slot)
             if found is not None:
                 report.findings.append(found)
-    store.write(checkpoint, json.dumps({"checked_until": end.isoformat()}).encode())
+    if new or checked is None:  # no new slot: the checkpoint stays (a write saved per pass)
+        store.write(checkpoint, json.dumps({"checked_until": end.isoformat()}).encode())
 
 
 def check_slot(deps: WatchdogDeps, owned: OwnedSchedule, slot: datetime) -> Finding | None:
