@@ -62,7 +62,6 @@ def main() -> None:
     peers = importlib.import_module("tests.integration.peers")
     kit = importlib.import_module("tests.watchdog_kit")
     helpers = importlib.import_module("tests.helpers")
-    from mlrelay.adapters.gcs_store import GcsStore
     from mlrelay.config.settings import Settings
     from mlrelay.history import RunSummary
     from mlrelay.ports.protocols import JobState
@@ -87,11 +86,7 @@ def main() -> None:
         import os
 
         os.environ["STORAGE_EMULATOR_HOST"] = url
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket("wd")
-        gcs = GcsStore("wd", "test")
+        gcs = importlib.import_module("tests.integration.google_backend").new_bucket("wd")
         print(f"seeding {args.pipelines} pipelines on the GCS emulator ...", flush=True)
         started = time.perf_counter()
         cron = CronSchedule(schedule.cron, schedule.time_zone)
