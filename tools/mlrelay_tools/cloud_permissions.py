@@ -35,7 +35,7 @@ FUNCTIONS_TF = "infra/modules/mlrelay/functions.tf"
 PUBLISHES: dict[str, tuple[str, ...]] = {
     "trigger": ("snapshots", "deploys", "lifecycle"),  # deploys: a rerun on the same snapshot
     "snapshotter": ("deploys", "lifecycle"),
-    "deployer": ("lifecycle",),
+    "deployer": ("lifecycle", "runs", "commands"),  # the watchdog: backfills, stuck-run cancels
     "notifier": ("lifecycle",),
     "interactions": ("commands",),
 }

@@ -44,6 +44,12 @@ locals {
       memory  = "512Mi", cpu = null, timeout_seconds = 60, max_instances = 5, concurrency = 1
       filter  = null
     }
+    # the watchdog: one pass per tick of the `mlrelay-watchdog` Scheduler job (scheduler.tf)
+    "mlrelay-watchdog" = {
+      service = "deployer", entry_point = "on_watchdog_tick", topic = "watchdog", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 240, max_instances = 1, concurrency = 1
+      filter  = null
+    }
     "mlrelay-notifier" = {
       service = "notifier", entry_point = "on_lifecycle_event", topic = "lifecycle", dead_letters = true,
       memory  = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 1, concurrency = 8
@@ -73,7 +79,7 @@ locals {
   publishes = {
     trigger      = ["snapshots", "deploys", "lifecycle"] # deploys: a rerun on the same snapshot
     snapshotter  = ["deploys", "lifecycle"]
-    deployer     = ["lifecycle"]
+    deployer     = ["lifecycle", "runs", "commands"] # the watchdog: backfills, cancels of stuck runs
     notifier     = ["lifecycle"]
     interactions = ["commands"]
   }
@@ -93,6 +99,7 @@ locals {
     MLRELAY_TOPIC_DEAD_LETTER         = var.topic_names.dead_letter
     MLRELAY_TOPIC_COMMANDS            = var.topic_names.commands
     MLRELAY_TOPIC_PIPELINE_JOB_EVENTS = var.topic_names.pipeline_job_events
+    MLRELAY_TOPIC_WATCHDOG            = var.topic_names.watchdog
     MLRELAY_MAX_DELIVERY_ATTEMPTS     = tostring(var.max_delivery_attempts)
   }
   service_env = {

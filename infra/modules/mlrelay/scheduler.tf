@@ -27,3 +27,25 @@ resource "google_cloud_scheduler_job" "schedule" {
     min_backoff_duration = "10s"
   }
 }
+
+# The watchdog's own tick: one pass over the open runs and the schedules' slots every 5 minutes
+# (docs/watchdog.md). Not a registry schedule: it is always there, whoever manages the others.
+resource "google_cloud_scheduler_job" "watchdog" {
+  project     = var.project_id
+  region      = var.region
+  name        = "mlrelay-watchdog"
+  description = "mlrelay: watchdog pass (stuck runs, deadlines, missed ticks); managed by Terraform"
+  schedule    = var.watchdog_schedule
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.this["watchdog"].id
+    data       = base64encode("{}")
+    attributes = { event_type = "watchdog_tick" }
+  }
+
+  retry_config {
+    retry_count          = 1
+    min_backoff_duration = "10s"
+  }
+}

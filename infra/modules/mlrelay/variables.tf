@@ -26,6 +26,7 @@ variable "topic_names" {
     commands    = string
     # the Vertex AI log sink writes here; the mlrelay-job-events relay reads it
     pipeline_job_events = string
+    watchdog            = string
   })
   default = {
     runs                = "mlrelay-runs"
@@ -35,6 +36,7 @@ variable "topic_names" {
     dead_letter         = "mlrelay-dead-letter"
     commands            = "mlrelay-commands"
     pipeline_job_events = "mlrelay-pipeline-job-events"
+    watchdog            = "mlrelay-watchdog"
   }
 }
 
@@ -166,4 +168,10 @@ variable "slack_signing_secret_id" {
   description = "Secret Manager secret (id, not value) holding the Slack app's signing secret. Set: the interactions function (Slack buttons and /mlrelay, public ingress) is deployed with it. null = no interactions function."
   type        = string
   default     = null
+}
+
+variable "watchdog_schedule" {
+  description = "Cron (UTC) of the watchdog's Cloud Scheduler job: one pass per tick."
+  type        = string
+  default     = "*/5 * * * *"
 }

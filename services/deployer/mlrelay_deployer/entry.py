@@ -5,7 +5,9 @@ from __future__ import annotations
 from cloudevents.http import CloudEvent
 
 from mlrelay.contracts import DeployRequest, RunCommand
-from mlrelay.stage.doorway import handle_pubsub_event
+from mlrelay.errors import ConfigurationError
+from mlrelay.ports.container import current_ports
+from mlrelay.stage.doorway import RedeliverAfterFix, handle_pubsub_event, report_configuration_error
 from mlrelay_deployer.approvals import approve_or_reject
 from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
@@ -31,3 +33,17 @@ def on_approval_command(event: CloudEvent) -> None:
 def on_pipeline_job_event(event: CloudEvent) -> None:
     """Pub/Sub `pipeline_job_events` topic (the Vertex AI log sink) -> a job's final event."""
     handle_pubsub_event(event, PipelineJobLogEntry, stage="pipeline", work=relay_for_entry)
+
+
+def on_watchdog_tick(event: CloudEvent) -> None:
+    """Pub/Sub `watchdog` topic (Cloud Scheduler, every 5 min) -> one watchdog pass. The tick's
+    body is not read: every tick asks the same question of the ledger and the schedules. A
+    transient failure raises, so the tick is redelivered; each finding is published once."""
+    from mlrelay_deployer.watchdog.sweep import run_pass
+    from mlrelay_deployer.watchdog.wiring import watchdog_deps
+
+    try:
+        run_pass(watchdog_deps(current_ports()))
+    except ConfigurationError as exc:
+        report_configuration_error("pipeline", exc)
+        raise RedeliverAfterFix(exc) from exc

@@ -34,6 +34,7 @@ from mlrelay.stage.run_identity import rejection_id
 from mlrelay_notifier.chat import Chat, Posted
 from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
+from mlrelay_notifier.lateness import with_lateness
 from mlrelay_notifier.missed_card import backfilled_card_view, remember_missed_card
 from mlrelay_notifier.policy import failure_alerting, previous_outcome, wants_post
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
@@ -60,6 +61,8 @@ log = structlog.get_logger()
 
 QUIET = {"snapshot.started"}  # the snapshot's result follows within seconds
 PROGRESS = {"accepted", "started", "completed", "submitted"}
+# thread replies also sent to the channel: what someone has to act on
+BROADCAST = {"failed", REGRESSION, "stuck", "deadline_missed"}
 
 
 def notification_key(event: LifecycleEvent) -> str:
@@ -117,7 +120,7 @@ def judged_view(
     view = build_run_view(event, records, project=project, advance=advance)
     if verdict is None:
         verdict = judge(event, view, records, ports.store, pipeline_gates(ports, view.pipeline))
-    return with_verdict(view, verdict), verdict
+    return with_lateness(ports.store, with_verdict(view, verdict)), verdict
 
 
 def offers_buttons(ports: Ports, chat: Chat, pipeline: str | None) -> bool:
@@ -275,7 +278,7 @@ def post_in_run_message(
         render_update(reply_view),
         route=existing.channel,
         thread_ts=existing.thread,
-        broadcast=reply_view.status in ("failed", REGRESSION),  # an edit alone notifies nobody
+        broadcast=reply_view.status in BROADCAST,  # an edit alone notifies nobody
     )
     return {"posted": True, "channel": existing.channel, "thread_ts": existing.thread}
 

@@ -31,6 +31,9 @@ ALWAYS = {
     "dead_lettered",
     "succeeded_with_regression",
     "retried",
+    "stuck",  # the watchdog's findings: a stalled run, a missed deadline, a missed slot
+    "deadline_missed",
+    "missed",
 }
 OUTCOMES = {"succeeded", "failed", "cancelled"}
 BAD = {"failed", "succeeded_with_regression"}  # outcomes a later success recovers from

@@ -27,6 +27,8 @@ EMOJI = {
     "rejected": ":no_entry:",
     "dead_lettered": ":rotating_light:",
     "retried": ":repeat:",
+    "stuck": ":hourglass:",
+    "deadline_missed": ":alarm_clock:",
     "missed": ":calendar:",
 }
 CONSOLE_MARK = {
@@ -42,6 +44,8 @@ CONSOLE_MARK = {
     "rejected": "[REJECTED]",
     "dead_lettered": "[DEAD-LETTER]",
     "retried": "[retried]",
+    "stuck": "[STUCK]",
+    "deadline_missed": "[LATE]",
     "missed": "[MISSED]",
 }
 STATE_WORDS = {
@@ -57,6 +61,8 @@ STATE_WORDS = {
     "rejected": "message rejected",
     "dead_lettered": "message dead-lettered",
     "retried": "retried",
+    "stuck": "stuck",
+    "deadline_missed": "deadline missed",
     "missed": "schedule slot missed",
 }
 COLOUR = {
@@ -66,8 +72,10 @@ COLOUR = {
     "succeeded_with_regression": "#ECB22E",  # amber
     "rejected": "#ECB22E",  # amber
     "held": "#ECB22E",  # amber: waiting for a person
-    "missed": "#ECB22E",  # amber: a slot that never got a run
     "dead_lettered": "#E01E5A",
+    "stuck": "#ECB22E",  # amber: still going, but not as it should
+    "deadline_missed": "#ECB22E",
+    "missed": "#E01E5A",  # a run that should exist does not
 }
 IN_PROGRESS_COLOUR = "#1D9BD1"  # blue
 RANK_FINAL = ("succeeded", "failed", "cancelled", "succeeded_with_regression")
@@ -217,6 +225,8 @@ def _facts(view: RunView) -> list[str]:
     if view.status == "failed":
         where = view.stage + (f" / `{escape(view.failed_task)}`" if view.failed_task else "")
         facts.append(f"*Failed at*\n{where}")
+    if view.late_by_seconds is not None and view.status in RANK_FINAL:
+        facts.append(f"*Deadline*\nmissed, finished {late_words(view.late_by_seconds)}")
     if view.status == "missed":  # `schedule.missed`: the slot, and the run it should have made
         for key in ("schedule", "slot"):
             if view.details.get(key):
@@ -255,6 +265,22 @@ def approval_section(view: RunView) -> str | None:
     return "\n".join(lines)
 
 
+def late_words(seconds: float) -> str:
+    """How late, to the minute: "40 min late", "2 h 5 min late"."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min late"
+    return f"{minutes // 60} h {minutes % 60} min late"
+
+
+def state_words(view: RunView) -> str:
+    """What the run is in, with how late a final state came after a missed deadline."""
+    words = STATE_WORDS[view.status]
+    if view.late_by_seconds is not None and view.status in RANK_FINAL:
+        words += f", {late_words(view.late_by_seconds)}"
+    return words
+
+
 def render_card(view: RunView) -> ChatMessage:
     """The run's message: what it is, where it stands, and everything needed to act on it."""
     from slack_sdk.models.attachments import BlockAttachment
@@ -269,7 +295,7 @@ def render_card(view: RunView) -> ChatMessage:
     )
 
     pipeline = view.pipeline or "unknown pipeline"
-    words = STATE_WORDS[view.status]
+    words = state_words(view)
     if view.status == "rejected" and view.stage == "pipeline":  # a held run, not a message
         words = "rejected before deploy"
     header = f"{EMOJI[view.status]} {pipeline}: {words}"

@@ -24,6 +24,9 @@ RANK = {
     "completed": 3,
     "held": 4,  # the approval gate waits for a person (not final: approval starts the job)
     "submitted": 5,
+    # the watchdog's word on a run still going: the card shows it (amber) until the outcome
+    "stuck": 5,
+    "deadline_missed": 5,
     "succeeded": 6,
     "failed": 6,
     "cancelled": 6,  # stopped by a cancel command (details.command says who)
@@ -76,6 +79,8 @@ class RunView:
     used: tuple[UsedAction, ...] = ()
     # bot mode, and the pipeline's allowlist names someone: the card carries its buttons
     interactive: bool = False
+    # a final view of a run that missed its deadline: how long after it the run ended
+    late_by_seconds: float | None = None
 
     @property
     def quality_warnings(self) -> list[str]:

@@ -24,6 +24,7 @@ from mlrelay.history import FinalStatus, RunSummary, last_good, read_summary, wr
 from mlrelay.ports.protocols import ObjectStore
 from mlrelay.registry.specs import GateSpec
 from mlrelay.stage.ledger import StageRecord
+from mlrelay.stage.open_runs import mark_settled
 from mlrelay_notifier.run_view import FINAL, RunView
 
 log = structlog.get_logger()
@@ -140,11 +141,13 @@ def settle(
     if view.status == "cancelled" and view.pipeline is not None:
         summary = summarize(view, records, store, "cancelled")
         write_summary(store, summary)
+        mark_settled(store, summary.run_id)
         return Verdict("cancelled", warnings=summary.quality_warnings)
     if view.status == "failed" or view.pipeline is None:
         summary = summarize(view, records, store, "failed")
         if view.pipeline is not None:
             write_summary(store, summary)
+            mark_settled(store, summary.run_id)
         return Verdict("failed", warnings=summary.quality_warnings)
     summary = summarize(view, records, store, "succeeded")
     baseline = _baseline(store, summary)
@@ -158,6 +161,7 @@ def settle(
         }
     )
     write_summary(store, summary)
+    mark_settled(store, summary.run_id)  # the run leaves the watchdog's index of open runs
     log.info("run_settled", status=status, baseline=summary.baseline_run_id, missed=len(missed))
     return Verdict(status, compare(summary, baseline), missed, summary.quality_warnings)
 

@@ -12,6 +12,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -24,6 +25,7 @@ from mlrelay.stage import keys
 from mlrelay.stage.echoes import pass_on, re_request_of_run
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
+from mlrelay.stage.open_runs import OpenRun, mark_open
 from mlrelay.stage.run_identity import derive_run_id
 
 log = structlog.get_logger()
@@ -112,11 +114,22 @@ def accept_member(
     recorded_time = logical_time or message.publish_time
     schedule = request.schedule.name if request.schedule else None
     with bind_run(run_id=run_id, pipeline=pipeline):
-        outcome = run_once(
-            ports.store,
-            keys.ledger(run_id, "trigger"),
-            "trigger",
-            lambda: {
+
+        def accept() -> dict[str, Any]:
+            accepted_at = utc_now().isoformat()
+            # the watchdog's index of open runs; the notifier removes it once the run settles
+            mark_open(
+                ports.store,
+                OpenRun(
+                    run_id,
+                    pipeline,
+                    recorded_time.isoformat(),
+                    accepted_at,
+                    request.trigger,
+                    schedule,
+                ),
+            )
+            return {
                 "run_id": run_id,
                 "pipeline": pipeline,
                 "parameters": parameters,
@@ -124,12 +137,18 @@ def accept_member(
                 "logical_time": recorded_time.isoformat(),
                 "trigger": request.trigger,
                 "requested_by": request.requested_by,
-                "accepted_at": utc_now().isoformat(),
+                "accepted_at": accepted_at,
                 "message_id": message.message_id,
                 "requested_as": request.pipeline,
                 "member": member.label,
                 "schedule": schedule,
-            },
+            }
+
+        outcome = run_once(
+            ports.store,
+            keys.ledger(run_id, "trigger"),
+            "trigger",
+            accept,
             lease=ports.settings.claim_lease,
         )
         recorded = outcome.result

@@ -82,6 +82,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "on_pipeline_job_event",
         "pipeline_job_events",
     ),
+    # one pass over the open runs and the schedules' slots per tick (docs/watchdog.md)
+    FunctionSpec(
+        "mlrelay-watchdog", "deployer", "mlrelay_deployer", "on_watchdog_tick", "watchdog"
+    ),
     FunctionSpec(
         "mlrelay-notifier", "notifier", "mlrelay_notifier", "on_lifecycle_event", "lifecycle"
     ),

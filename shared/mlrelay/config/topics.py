@@ -15,6 +15,7 @@ DEFAULT_TOPICS: dict[str, str] = {
     "dead_letter": "mlrelay-dead-letter",
     "commands": "mlrelay-commands",
     "pipeline_job_events": "mlrelay-pipeline-job-events",
+    "watchdog": "mlrelay-watchdog",
 }
 
 
@@ -58,6 +59,12 @@ class Topics:
         "Vertex AI pipeline job log entries (terminal states) from the log sink; the "
         "`mlrelay-job-events` relay reads it.",
         default=DEFAULT_TOPICS["pipeline_job_events"],
+    )
+    watchdog: str = setting(
+        "MLRELAY_TOPIC_WATCHDOG",
+        "The watchdog's ticks (Cloud Scheduler job `mlrelay-watchdog`, every 5 minutes); the "
+        "watchdog function reads it and makes one pass per tick.",
+        default=DEFAULT_TOPICS["watchdog"],
     )
 
     @classmethod

@@ -9,6 +9,7 @@ from mlrelay.registry.expectations import ExpectationSpec
 from mlrelay.registry.loading import RegistryError, RegistryProblem, load_registry, parse_registry
 from mlrelay.registry.specs import (
     ActionsSpec,
+    DeadlineSpec,
     GateSpec,
     GroupMember,
     GroupSpec,
@@ -17,11 +18,13 @@ from mlrelay.registry.specs import (
     Registry,
     ScheduleSpec,
     SourceSpec,
+    WatchSpec,
     resolve_parameters,
 )
 
 __all__ = [
     "ActionsSpec",
+    "DeadlineSpec",
     "ExpectationSpec",
     "GateSpec",
     "GroupMember",
@@ -33,6 +36,7 @@ __all__ = [
     "RegistryProblem",
     "ScheduleSpec",
     "SourceSpec",
+    "WatchSpec",
     "load_registry",
     "parse_registry",
     "resolve_parameters",

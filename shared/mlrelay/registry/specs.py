@@ -53,6 +53,27 @@ class SourceSpec(_Spec):
         return "table" if self.table is not None else "query"
 
 
+# a whole number and a unit: 90s, 30m, 6h, 2d, 1w (mlrelay.registry.expectations.parse_window)
+WindowText = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhdw]$")]
+
+
+class DeadlineSpec(_Spec):
+    """A run must finish within this long after its slot (its logical time), or the watchdog
+    says so once (`pipeline.deadline_missed`)."""
+
+    finish_within: WindowText
+
+
+class WatchSpec(_Spec):
+    """How long a run may wait before the watchdog calls it stuck (`<stage>.stuck`):
+    `max_pending` at a stage that has not started its work (no snapshot yet, not submitted,
+    the job still pending), `max_runtime` for a snapshot or a job that is running."""
+
+    max_pending: WindowText = "30m"
+    max_runtime: WindowText = "6h"
+    on_stuck: Literal["alert", "cancel"] = "alert"  # cancel: also ask `mlrelay-cancel` to stop it
+
+
 ScheduleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,29}$")]
 MemberName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
@@ -63,7 +84,11 @@ class ScheduleSpec(_Spec):
     name: ScheduleName = "default"  # with the owner, names the Cloud Scheduler job
     cron: str
     time_zone: str
-    paused: bool = False
+    paused: bool = False  # a paused schedule has no Scheduler ticks and no missed-tick alerts
+    # a slot with no accepted run this long after its time is missed (`schedule.missed`)
+    grace: WindowText = "15m"
+    on_missed: Literal["alert", "backfill"] = "alert"  # backfill: also start the missed run
+    deadline: DeadlineSpec | None = None  # for this schedule's runs, instead of the pipeline's
     fan_out: dict[MemberName, dict[Identifier, Scalar]] = Field(default_factory=dict)
 
     @field_validator("cron")
@@ -169,6 +194,8 @@ class PipelineSpec(_Spec):
     # metric -> gate; a missed gate makes the run `succeeded_with_regression` (announced like a
     # failure). Metrics are higher-is-better: `max_drop` is how far under the baseline it may go
     gates: dict[str, GateSpec] = Field(default_factory=dict)
+    watch: WatchSpec = Field(default_factory=WatchSpec)  # when the watchdog calls a run stuck
+    deadline: DeadlineSpec | None = None  # finish each run within this long after its slot
     # `before_deploy`: each run is held after its snapshot until a person approves it (Slack
     # or `mlrelay approve`); a held run not approved within `approval_timeout` is rejected
     approval: Literal["before_deploy"] | None = None

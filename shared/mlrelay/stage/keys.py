@@ -25,6 +25,12 @@ commands/<run_id>/<action>-<state>.json                one claim per command in 
 commands/<run_id>/<action>-<state>.done.json           its consumer's claim: carried out once
 commands/<run_id>/<action>-<state>.published           empty: the command's outcome event went out
 commands/<run_id>/attempts.json                        the run's later attempts, one per command
+open/<run_id>.json                                     a run without a final outcome (the index
+                                                       the watchdog reads; the notifier removes it)
+watchdog/stuck/<run_id>/<stage>.json                   one claim per stuck run and stage
+watchdog/deadlines/<run_id>.json                       one claim per run past its deadline
+watchdog/schedules/<owner>/<schedule>.json             how far the schedule's slots were checked
+watchdog/missed/<owner>/<schedule>/<slot>.json         one claim per missed slot
 ```
 
 and, on the local disk only, `$MLRELAY_HOME/pipeline-runs/<run_id>/` (kfp.local's run folder,
@@ -46,6 +52,8 @@ NOTIFICATIONS = "notifications/"
 UNDELIVERED = NOTIFICATIONS + "undelivered/"
 COMMANDS = "commands/"
 HELD = "approvals/held/"
+OPEN_RUNS = "open/"
+WATCHDOG = "watchdog/"
 PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
 
 
@@ -158,3 +166,31 @@ def decision_published(run_id: str) -> str:
 def held(run_id: str) -> str:
     """An index entry per run waiting for approval: the timeout lists these, not every run."""
     return f"{HELD}{run_id}"
+
+
+def open_run(run_id: str) -> str:
+    """A run the trigger accepted and nobody has settled yet: the watchdog lists these, not
+    the whole ledger."""
+    return f"{OPEN_RUNS}{run_id}.json"
+
+
+def stuck(run_id: str, stage: str) -> str:
+    """The watchdog's claim on one `<stage>.stuck` event: once per run and stage."""
+    return f"{WATCHDOG}stuck/{run_id}/{stage}.json"
+
+
+def deadline_missed(run_id: str) -> str:
+    """The watchdog's claim on the run's `pipeline.deadline_missed` (its result: the deadline);
+    the notifier reads it to say how late a later success was."""
+    return f"{WATCHDOG}deadlines/{run_id}.json"
+
+
+def schedule_checked(owner: str, schedule: str) -> str:
+    """The latest slot of the schedule the watchdog has checked (so a pass reads only new
+    slots, not the whole lookback window)."""
+    return f"{WATCHDOG}schedules/{owner}/{schedule}.json"
+
+
+def missed_slot(owner: str, schedule: str, slot: str) -> str:
+    """The watchdog's claim on one `schedule.missed` (`slot`: UTC, like 20260301t060000z)."""
+    return f"{WATCHDOG}missed/{owner}/{schedule}/{slot}.json"

@@ -132,6 +132,7 @@ def test_function_specs_are_read_from_locals_tf() -> None:
         "mlrelay-cancel",
         "mlrelay-approvals",
         "mlrelay-job-events",
+        "mlrelay-watchdog",
         "mlrelay-notifier",
         "mlrelay-dead-letters",
     }

@@ -233,6 +233,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.report_commands import report
 
     cli.add_command(report)
+    from mlrelay_tools.cli.watchdog_command import watchdog
+
+    cli.add_command(watchdog)
     from mlrelay_tools.cli.cancel_command import cancel
 
     cli.add_command(cancel)

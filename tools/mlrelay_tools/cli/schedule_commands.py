@@ -292,6 +292,14 @@ def _backfill_google(settings: Settings, items: list[Any], concurrency: int) -> 
     click.echo(f"published {len(ids)} slot(s) to {settings.topics.runs}")
 
 
+def _watch(run_pass: Any, deps: Any) -> None:
+    """One watchdog pass inside the local cron; a transient failure waits for the next one."""
+    try:
+        run_pass(deps)
+    except TransientError as exc:
+        click.echo(f"watchdog pass failed, next one in 5 min: {exc}", err=True)
+
+
 def _deliver(bus: Any) -> None:
     bus.run_until_idle()
 
@@ -332,6 +340,9 @@ def _run_local_cron(for_seconds: float | None) -> None:
         left = None if stop_at is None else stop_at - time.monotonic()
         time.sleep(max(0.0, seconds if left is None else min(seconds, left)))
 
+    from mlrelay_deployer.watchdog.sweep import run_pass
+    from mlrelay_deployer.watchdog.wiring import watchdog_deps
+
     published = run_cron(
         registry,
         runtime.bus,
@@ -339,5 +350,6 @@ def _run_local_cron(for_seconds: float | None) -> None:
         deliver=lambda: _deliver(runtime.bus),
         sleep=nap,
         stop=lambda: stop_at is not None and time.monotonic() >= stop_at,
+        watch=lambda: _watch(run_pass, watchdog_deps(runtime.ports)),
     )
     click.echo(f"local cron stopped after {published} tick(s)")

@@ -3,14 +3,15 @@
 At each slot it publishes the tick Cloud Scheduler would publish onto the runs topic, with the
 slot as `logical_time` (the loop knows it exactly): the trigger fans it out as in the cloud, the
 run ids are those of the cloud's ticks and of a backfill, and a slot published late (the machine
-slept) never folds into the next one.
+slept) never folds into the next one. Every `watch_every` (5 minutes, as the cloud's watchdog
+Scheduler job) it also makes one watchdog pass (`watch`): stuck runs, deadlines, missed slots.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -22,6 +23,8 @@ from mlrelay.schedules.slots import CronSchedule
 from mlrelay_tools.schedules.jobs import tick_request
 
 log = structlog.get_logger()
+
+WATCH_EVERY = timedelta(minutes=5)  # the cloud's `mlrelay-watchdog` Scheduler job's period
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,25 @@ def run_cron(
     sleep: Callable[[float], None],
     now: Callable[[], datetime] = utc_now,
     stop: Callable[[], bool] = lambda: False,
+    watch: Callable[[], None] | None = None,
+    watch_every: timedelta = WATCH_EVERY,
 ) -> int:
     """Sleep until the next slot, publish its ticks, let the runtime deliver; repeat until
-    `stop()`. Returns the number of ticks published."""
+    `stop()`; every `watch_every`, one watchdog pass (`watch`), then deliver what it published.
+    Returns the number of ticks published."""
     published = 0
     last = now()
+    watched: datetime | None = None
     while not stop():
+        if watch is not None and (watched is None or now() - watched >= watch_every):
+            watched = now()
+            watch()
+            deliver()
         upcoming = next_slot(registry, last)
-        if upcoming is None:
+        if upcoming is None and watch is None:
             log.warning("no_schedules", hint="add `schedules:` to the registry")
             return published
-        wait = (upcoming - now()).total_seconds()
+        wait = (upcoming - now()).total_seconds() if upcoming is not None else 30.0
         if wait > 0:
             sleep(min(wait, 30.0))  # wake now and then, so `stop()` is heard
             continue

@@ -1,0 +1,1 @@
+"""The watchdog: one pass over the open runs and the schedules' slots (docs/watchdog.md)."""
