@@ -10,7 +10,7 @@ from mlrelay.ports.protocols import JobState
 from mlrelay.registry import WatchSpec
 from mlrelay.stage.open_runs import OpenRun
 from mlrelay.stage.records import StageRecord
-from mlrelay_deployer.watchdog.stalled import Stall, judge_run
+from mlrelay_deployer.watchdog.stalled import REPORT_GRACE, Stall, judge_run
 
 T0 = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 RUN = OpenRun("penguins-r1", "penguins", T0.isoformat(), T0.isoformat(), "schedule", "default")
@@ -82,3 +82,39 @@ def test_a_final_record_is_left_to_its_own_event() -> None:
     asked: list[str] = []
     assert judge_run(RUN, ledger, WATCH, _at(999), lambda r, rec: asked.append(r)) is None  # type: ignore[func-returns-value]
     assert asked == []
+
+
+def test_a_job_that_just_ended_is_left_to_its_own_reporters_for_the_grace() -> None:
+    # the exit handler's report carries the metrics the gates judge: the watchdog reports an end
+    # itself only once the job's own reporters have had REPORT_GRACE to say it
+    ledger = _ledger(
+        snapshot=_done("snapshot", _at(5)),
+        deploy=_done("pipeline", _at(6), {"status": "submitted", "job_name": "j"}),
+    )
+    ended = JobState("PIPELINE_STATE_SUCCEEDED", "succeeded", ended_at=_at(60))
+    assert judge_run(RUN, ledger, WATCH, _at(60) + REPORT_GRACE / 2, lambda r, rec: ended) is None
+    late = _at(60) + REPORT_GRACE + timedelta(seconds=1)
+    assert judge_run(RUN, ledger, WATCH, late, lambda r, rec: ended) == ended
+
+
+def test_a_held_run_waits_for_its_approval_not_for_max_pending() -> None:
+    ledger = _ledger(snapshot=_done("snapshot", _at(5)))
+    ledger["approval"] = _done("approval", _at(6), {"run_id": RUN.run_id})
+    assert judge_run(RUN, ledger, WATCH, _at(6 * 60), None) is None
+    del ledger["approval"]
+    assert isinstance(judge_run(RUN, ledger, WATCH, _at(6 * 60), None), Stall)
+
+
+def test_a_local_run_recorded_as_running_is_judged_by_what_its_runner_says() -> None:
+    # the local runner's deploy record stays `running` while the job runs: past max_pending it is
+    # not "a submission that never finished" while the child says it is running
+    ledger = _ledger(
+        snapshot=_done("snapshot", _at(5)),
+        deploy=StageRecord("pipeline", "running", _at(6).isoformat(), _at(6).isoformat()),
+    )
+    running = JobState("RUNNING", "running", started_at=_at(6))
+    assert judge_run(RUN, ledger, WATCH, _at(60), lambda r, rec: running) is None
+    stuck = judge_run(RUN, ledger, WATCH, _at(130), lambda r, rec: running)
+    assert isinstance(stuck, Stall) and stuck.limit == "2h" and stuck.submitted
+    no_job = judge_run(RUN, ledger, WATCH, _at(60), lambda r, rec: None)
+    assert isinstance(no_job, Stall) and no_job.why == "submission never finished"

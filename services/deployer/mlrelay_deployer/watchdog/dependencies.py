@@ -24,7 +24,8 @@ LOOKBACK = timedelta(hours=48)  # how far back a schedule's slots are checked, a
 @dataclass(frozen=True)
 class WatchdogDeps:
     ports: Ports
-    # None: not wired to the service; a submitted run is judged on the ledger alone
+    # None: no service to ask (tests of the ledger alone): a submitted run is stuck past
+    # max_runtime, and nothing is reported
     ask_backend: AskBackend | None
     report: Report
     now: Callable[[], datetime] = utc_now
