@@ -22,12 +22,14 @@ from mlrelay.registry import (
     load_registry,
     resolve_parameters,
 )
+from mlrelay.schedules.slots import CronSchedule
 from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.open_runs import OpenRun, mark_open
 from mlrelay.stage.records import StageRecord
 from mlrelay.stage.run_identity import derive_run_id
 from mlrelay_deployer.watchdog.dependencies import AskBackend, WatchdogDeps
+from mlrelay_deployer.watchdog.sweep import run_pass
 from mlrelay_trigger.accept import tick_slot
 from tests.helpers import REGISTRY, RecordingPublisher
 
@@ -228,3 +230,44 @@ class MemoryStore:
 
     def list(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+def ticks(schedule: ScheduleSpec, start: datetime, end: datetime) -> list[datetime]:
+    """The schedule's slots in [start, end], by the slot oracle the trigger uses."""
+    return CronSchedule(schedule.cron, schedule.time_zone).between(start, end)
+
+
+def accept_all(
+    store: ObjectStore,
+    registry: Registry,
+    schedule: ScheduleSpec,
+    slots: list[datetime],
+    delay: timedelta,
+) -> dict[datetime, str]:
+    """Each slot's tick, published `delay` after its slot, accepted: the trigger's run id."""
+    ids = {}
+    for slot in slots:
+        run_id = tick_run_id(registry, "penguins", schedule, slot + delay)
+        store.write(keys.ledger(run_id, "trigger"), b"{}")
+        ids[slot] = run_id
+    return ids
+
+
+def pass_through(
+    store: ObjectStore, registry: Registry, start: datetime, end: datetime, steps: list[float]
+) -> tuple[RecordingPublisher, datetime]:
+    """Passes from `start` every `steps` hours (in turn) until `end`; the publisher and the last
+    pass's time."""
+    from pathlib import Path
+
+    publisher = RecordingPublisher()
+    ports = watchdog_ports(
+        Settings(home=Path("/nonexistent"), registry_path=REGISTRY), store, registry, publisher
+    )
+    clock = Clock(start)
+    i = 0
+    while clock() < end:
+        clock.advance(hours=steps[i % len(steps)])
+        run_pass(deps_for(ports, clock))
+        i += 1
+    return publisher, clock()

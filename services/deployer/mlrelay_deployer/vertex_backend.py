@@ -35,6 +35,23 @@ STATUS_OF_STATE: dict[str, JobStatus] = {
 }
 
 
+def worth_retrying() -> tuple[type[Exception], ...]:
+    """Vertex AI's answers worth another try: throttled, a server error, or no answer in time /
+    a dropped connection (the REST transport raises requests' own exceptions for those)."""
+    import requests  # type: ignore[import-untyped,unused-ignore]
+    from google.api_core import exceptions
+
+    return (
+        exceptions.TooManyRequests,
+        exceptions.InternalServerError,
+        exceptions.BadGateway,
+        exceptions.ServiceUnavailable,
+        exceptions.GatewayTimeout,
+        requests.exceptions.Timeout,
+        requests.exceptions.ConnectionError,
+    )
+
+
 def console_url(options: VertexOptions, job_id: str) -> str:
     return (
         f"https://console.cloud.google.com/vertex-ai/locations/{options.region}/pipelines/runs/"
@@ -124,7 +141,6 @@ class VertexPipelineBackend:
         labels: dict[str, str],
         announce: Callable[[dict[str, str]], None],
     ) -> PipelineOutcome:
-        import requests  # type: ignore[import-untyped,unused-ignore]
         from google.api_core import exceptions
         from google.api_core import retry as retries
 
@@ -137,17 +153,8 @@ class VertexPipelineBackend:
             parameters=parameters,
             labels=labels,
         )
-        transient = (
-            exceptions.TooManyRequests,
-            exceptions.InternalServerError,
-            exceptions.BadGateway,
-            exceptions.ServiceUnavailable,
-            exceptions.GatewayTimeout,
-            # no answer in time, or the connection dropped: the REST transport raises these
-            # as they are (a retried create of an existing job is ALREADY_EXISTS: success)
-            requests.exceptions.Timeout,
-            requests.exceptions.ConnectionError,
-        )
+        # a retried create of an existing job is ALREADY_EXISTS: success
+        transient = worth_retrying()
         retry = retries.Retry(
             predicate=retries.if_exception_type(*transient),
             initial=1.0,
@@ -167,7 +174,9 @@ class VertexPipelineBackend:
                 raise TransientError(f"Vertex AI answered 409 for {run_id}: {exc.message}") from exc
             existed = True
             log.info("pipeline_job_exists", job_id=run_id)
-        except (exceptions.RetryError, *transient) as exc:
+        except exceptions.RetryError as exc:
+            raise TransientError(f"Vertex AI did not take {run_id}: {exc}") from exc
+        except transient as exc:
             raise TransientError(f"Vertex AI did not take {run_id}: {exc}") from exc
         except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
             raise ConfigurationError(  # the deployer's IAM: redelivered until it is granted
@@ -200,7 +209,6 @@ class VertexPipelineBackend:
     def cancel(self, *, run_id: str, job_name: str, requested: dict[str, str]) -> str:
         """CancelPipelineJob on the job `start` created; Vertex AI answers FAILED_PRECONDITION
         for a job already finished (we then name its state), OK for one being cancelled."""
-        import requests  # type: ignore[import-untyped,unused-ignore]
         from google.api_core import exceptions
 
         name = job_name or (
@@ -232,15 +240,7 @@ class VertexPipelineBackend:
                 "grant the deployer's service account aiplatform.pipelineJobs.cancel "
                 "(roles/aiplatform.user; infra/)",
             ) from None
-        except (
-            exceptions.TooManyRequests,
-            exceptions.InternalServerError,
-            exceptions.BadGateway,
-            exceptions.ServiceUnavailable,
-            exceptions.GatewayTimeout,
-            requests.exceptions.Timeout,
-            requests.exceptions.ConnectionError,
-        ) as exc:
+        except worth_retrying() as exc:
             raise TransientError(f"Vertex AI did not take the cancel of {name}: {exc}") from exc
         state = self._state(name)
         log.info("pipeline_job_cancel_requested", job=name, state=state)
@@ -254,7 +254,6 @@ class VertexPipelineBackend:
 
     def read_job(self, name: str) -> Any | None:
         """GetPipelineJob: the job resource, or None when Vertex AI has no such job."""
-        import requests  # type: ignore[import-untyped,unused-ignore]
         from google.api_core import exceptions
 
         try:
@@ -270,15 +269,7 @@ class VertexPipelineBackend:
                 "grant the service account aiplatform.pipelineJobs.get "
                 "(roles/aiplatform.viewer; infra/)",
             ) from None
-        except (
-            exceptions.TooManyRequests,
-            exceptions.InternalServerError,
-            exceptions.BadGateway,
-            exceptions.ServiceUnavailable,
-            exceptions.GatewayTimeout,
-            requests.exceptions.Timeout,
-            requests.exceptions.ConnectionError,
-        ) as exc:
+        except worth_retrying() as exc:
             raise TransientError(f"Vertex AI did not answer GetPipelineJob {name}: {exc}") from exc
 
     def job_state(self, *, run_id: str, job_name: str) -> JobState | None:

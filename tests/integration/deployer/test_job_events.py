@@ -6,26 +6,22 @@ three times; the exit handler's own report before or after it leaves one final S
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.history import read_summary
 from mlrelay.ports.container import use_ports
 from mlrelay.stage import keys
-from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_tools.local.runtime import LocalRuntime
 from tests.fakes.vertex import KILLED, QUOTA, FakeVertex
-from tests.helpers import Capture, RecordingChat, make_runtime
+from tests.helpers import Capture, RecordingChat
 from tests.integration.deployer.cancel_commands import known_run
-from tests.integration.deployer.vertex_deploys import OPTIONS, RUN_ID, deploy, vertex_registry
+from tests.integration.deployer.vertex_deploys import RUN_ID, deploy, vertex_runtime
 
 JOB = f"projects/test-proj/locations/europe-west4/pipelineJobs/{RUN_ID}"
 FINAL = ("pipeline.succeeded", "pipeline.failed", "pipeline.cancelled")
@@ -35,23 +31,7 @@ FINAL = ("pipeline.succeeded", "pipeline.failed", "pipeline.cancelled")
 def runtime(
     settings: Settings, channel: RecordingChat, vertex: FakeVertex
 ) -> Iterator[LocalRuntime]:
-    vertex.reset()
-    client = PipelineServiceClient(
-        transport="rest",
-        client_options={"api_endpoint": vertex.endpoint},
-        credentials=AnonymousCredentials(),
-    )
-    backend = VertexPipelineBackend(
-        OPTIONS, "projects/test-proj/topics/mlrelay-lifecycle", client=client,
-        retry_deadline_seconds=3.0,
-    )  # fmt: skip
-    # the relay reads jobs through its own client, at the endpoint the settings name
-    relay_settings = dataclasses.replace(
-        settings, env={**settings.env, "MLRELAY_VERTEX_ENDPOINT": vertex.endpoint}
-    )
-    runtime = make_runtime(
-        relay_settings, channel, registry=vertex_registry(), pipeline_backends={"penguins": backend}
-    )
+    runtime = vertex_runtime(settings, channel, vertex)
     known_run(runtime, RUN_ID)
     deploy(runtime)
     topic = runtime.settings.topics.pipeline_job_events

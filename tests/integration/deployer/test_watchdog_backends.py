@@ -8,13 +8,10 @@ adds nothing."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
@@ -23,7 +20,6 @@ from mlrelay.ports.container import use_ports
 from mlrelay.stage.ledger import read_run
 from mlrelay.stage.open_runs import OpenRun, list_open, mark_open
 from mlrelay_deployer.kfp_backend import KfpHostBackend
-from mlrelay_deployer.vertex_backend import VertexPipelineBackend
 from mlrelay_deployer.watchdog.stalled import REPORT_GRACE
 from mlrelay_deployer.watchdog.sweep import run_pass
 from mlrelay_deployer.watchdog.wiring import watchdog_deps
@@ -33,7 +29,7 @@ from tests.fakes.vertex import KILLED, FakeVertex
 from tests.helpers import Capture, RecordingChat, make_runtime
 from tests.integration.deployer.cancel_commands import known_run
 from tests.integration.deployer.test_cancel_kfp import kfp_registry
-from tests.integration.deployer.vertex_deploys import OPTIONS, RUN_ID, deploy, vertex_registry
+from tests.integration.deployer.vertex_deploys import RUN_ID, deploy, vertex_runtime
 from tests.watchdog_kit import Clock, snapshotted
 
 JOB = f"projects/test-proj/locations/europe-west4/pipelineJobs/{RUN_ID}"
@@ -59,23 +55,7 @@ def finals(capture: Capture) -> list[LifecycleEvent]:
 def on_vertex(
     settings: Settings, channel: RecordingChat, vertex: FakeVertex
 ) -> Iterator[LocalRuntime]:
-    vertex.reset()
-    client = PipelineServiceClient(
-        transport="rest",
-        client_options={"api_endpoint": vertex.endpoint},
-        credentials=AnonymousCredentials(),
-    )
-    backend = VertexPipelineBackend(
-        OPTIONS, "projects/test-proj/topics/mlrelay-lifecycle", client=client,
-        retry_deadline_seconds=3.0,
-    )  # fmt: skip
-    # the relay reads jobs through its own client, at the endpoint the settings name
-    relay_settings = dataclasses.replace(
-        settings, env={**settings.env, "MLRELAY_VERTEX_ENDPOINT": vertex.endpoint}
-    )
-    runtime = make_runtime(
-        relay_settings, channel, registry=vertex_registry(), pipeline_backends={"penguins": backend}
-    )
+    runtime = vertex_runtime(settings, channel, vertex)
     known_run(runtime, RUN_ID)
     watched(runtime)
     deploy(runtime)

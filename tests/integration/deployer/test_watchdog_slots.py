@@ -7,26 +7,20 @@ its own slot; a paused schedule never alerts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlrelay.config.settings import Settings
 from mlrelay.registry import ScheduleSpec
-from mlrelay.schedules.slots import CronSchedule
 from mlrelay.stage import keys
-from mlrelay_deployer.watchdog.sweep import run_pass
-from tests.helpers import REGISTRY, RecordingPublisher
 from tests.watchdog_kit import (
-    Clock,
     MemoryStore,
+    accept_all,
     checkpoint,
-    deps_for,
+    pass_through,
     pipeline_spec,
     registry_of,
-    tick_run_id,
-    watchdog_ports,
+    ticks,
 )
 
 ZONES = [
@@ -54,35 +48,6 @@ TRANSITIONS = [
     datetime(2026, 9, 20, tzinfo=UTC),
     datetime(2026, 10, 20, tzinfo=UTC),
 ]
-
-
-def _ticks(schedule: ScheduleSpec, start: datetime, end: datetime) -> list[datetime]:
-    return CronSchedule(schedule.cron, schedule.time_zone).between(start, end)
-
-
-def _accept_all(store: MemoryStore, registry, schedule, slots, delay) -> dict[datetime, str]:  # type: ignore[no-untyped-def]
-    """Each slot's tick, published `delay` after its slot, accepted: the trigger's run id."""
-    ids = {}
-    for slot in slots:
-        run_id = tick_run_id(registry, "penguins", schedule, slot + delay)
-        store.write(keys.ledger(run_id, "trigger"), b"{}")
-        ids[slot] = run_id
-    return ids
-
-
-def _pass_through(store, registry, start, end, steps) -> tuple[RecordingPublisher, datetime]:  # type: ignore[no-untyped-def]
-    """Passes from `start` every `steps` hours (in turn) until `end`; the publisher and the last
-    pass's time."""
-    settings_ = Settings(home=Path("/nonexistent"), registry_path=REGISTRY)
-    publisher = RecordingPublisher()
-    ports = watchdog_ports(settings_, store, registry, publisher)
-    clock = Clock(start)
-    i = 0
-    while clock() < end:
-        clock.advance(hours=steps[i % len(steps)])
-        run_pass(deps_for(ports, clock))
-        i += 1
-    return publisher, clock()
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -118,9 +83,9 @@ def _no_alert(
     schedule = ScheduleSpec(cron=cron, time_zone=zone, grace="10m")
     registry = registry_of({"penguins": pipeline_spec(schedules=(schedule,))})
     store = MemoryStore()
-    slots = _ticks(schedule, start - timedelta(days=3), end + timedelta(days=3))
-    _accept_all(store, registry, schedule, slots, timedelta(seconds=delay_s))
-    publisher, last = _pass_through(store, registry, start, end, steps)
+    slots = ticks(schedule, start - timedelta(days=3), end + timedelta(days=3))
+    accept_all(store, registry, schedule, slots, timedelta(seconds=delay_s))
+    publisher, last = pass_through(store, registry, start, end, steps)
     assert publisher.types() == []
     # every slot whose grace had passed by the last pass was checked (the checkpoint is not
     # rewritten by a pass that finds no new slot, so it may lag the pass itself)
@@ -144,12 +109,12 @@ def test_one_dropped_tick_is_reported_once_for_exactly_its_slot(
     start, end = datetime(2026, 3, 20, tzinfo=UTC), datetime(2026, 4, 10, tzinfo=UTC)
     store = MemoryStore()
     if True:
-        slots = _ticks(schedule, start - timedelta(days=3), end + timedelta(days=3))
-        ids = _accept_all(store, registry, schedule, slots, timedelta(seconds=2))
+        slots = ticks(schedule, start - timedelta(days=3), end + timedelta(days=3))
+        ids = accept_all(store, registry, schedule, slots, timedelta(seconds=2))
         in_window = [s for s in slots if start < s <= end - timedelta(minutes=10)]
         dropped = in_window[int(pick * len(in_window))]
         store.delete(keys.ledger(ids[dropped], "trigger"))
-        publisher, _last = _pass_through(store, registry, start, end, steps)
+        publisher, _last = pass_through(store, registry, start, end, steps)
         events = publisher.events()
         assert [e.event_type for e in events] == ["schedule.missed"]
         assert events[0].details["slot"] == dropped.isoformat()
