@@ -28,13 +28,6 @@ COMMAND = {
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def runtime(settings: Settings, slack: FakeSlack) -> Iterator[LocalRuntime]:
     runtime = make_runtime(
         settings,

@@ -7,15 +7,11 @@ consumer claim and event, as `mlrelay_deployer.cancel` writes them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import RunCommand
-from mlrelay.ports.container import use_ports
 from mlrelay.registry import ActionsSpec, Registry
 from mlrelay.stage import keys
 from mlrelay.stage.commands import find_run, request_command
@@ -34,19 +30,6 @@ def allowing(registry: Registry, users: list[str]) -> Registry:
     spec = registry.pipelines["penguins"]
     spec = spec.model_copy(update={"actions": ActionsSpec(allowed_users=users)})
     return registry.model_copy(update={"pipelines": {"penguins": spec}})
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_ports() -> Iterator[None]:
-    yield
-    use_ports(None)
 
 
 def held(handler: Any) -> Any:

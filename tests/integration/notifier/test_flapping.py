@@ -19,13 +19,6 @@ from tests.integration.notifier.notifier_kit import bot_channel, registry_with, 
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def runtime(settings: Settings, slack: FakeSlack) -> Iterator[LocalRuntime]:
     registry = registry_with(
         slack_channel="#ml-training", on_success="never", failures={"after": 2}

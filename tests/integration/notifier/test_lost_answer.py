@@ -14,7 +14,6 @@ from structlog.testing import capture_logs
 
 from mlrelay.config.settings import Settings
 from mlrelay.errors import TransientError
-from mlrelay.ports.container import use_ports
 from mlrelay_notifier.chat import ChatRetries, Posted
 from mlrelay_notifier.render import ChatMessage
 from mlrelay_notifier.slack_clients import POST_TAG, SlackBotChat, SlackWebhookChat
@@ -39,12 +38,6 @@ def proxy(slack: FakeSlack) -> Iterator[FaultProxy]:
     started = FaultProxy(slack.base.removeprefix("http://")).start()
     yield started
     started.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_ports() -> Iterator[None]:
-    yield
-    use_ports(None)
 
 
 def start(settings: Settings, chat: object) -> LocalRuntime:

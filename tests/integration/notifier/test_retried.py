@@ -6,33 +6,16 @@ the posts; the attempt's later stages are driven as the stages would (ledger, th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent, RunCommand
-from mlrelay.ports.container import use_ports
 from mlrelay.stage import keys
 from mlrelay.stage.ledger import StageRecord
 from tests.fakes.slack import FakeSlack
 from tests.helpers import make_runtime
 from tests.integration.notifier.notifier_kit import bot_channel, registry_with, run_stages
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_ports() -> Iterator[None]:
-    yield
-    use_ports(None)
 
 
 def held(handler: Any) -> Any:

@@ -9,13 +9,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from mlrelay.config.settings import Settings
 from mlrelay.contracts import LifecycleEvent
-from mlrelay.ports.container import use_ports
 from mlrelay_notifier.errors import ChatUnavailable
 from mlrelay_notifier.render import ChatMessage
 from mlrelay_notifier.slack_clients import SlackWebhookChat
@@ -31,21 +29,8 @@ from tests.integration.notifier.notifier_kit import (
 )
 
 
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-
-
 def start(settings: Settings, chat: object, **notify: object) -> LocalRuntime:
     return make_runtime(settings, chat, registry=registry_with(**notify))  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _reset_ports() -> Iterator[None]:
-    yield
-    use_ports(None)
 
 
 def gaps(calls: list[Recorded]) -> list[float]:
