@@ -4,9 +4,10 @@ The bucket (fake-gcs-server through GcsStore, the cloud's store) holds 100 pipel
 with an hourly schedule whose last 48 h of ticks were all accepted (4,800 runs in the ledger), one
 open submitted run each (100 open runs in the index) and `--history` settled runs each. Every
 store call is counted by method; "API calls" are the pipeline-service look-ups (one per open
-submitted run: GetPipelineJob / get_run once i14a's job_state is wired) and the publishes.
+submitted run: GetPipelineJob / get_run on a deployment) and the publishes.
 
-Three passes with an injected clock: the first (no checkpoint yet: the whole 48 h lookback),
+Three passes with an injected clock: the first (no checkpoint yet: it starts each schedule's
+checkpoint and reads no slot),
 a steady one 5 minutes later (no new slot), one an hour later (one new slot per schedule, whose
 tick never came: the seed stops at the first pass, so each schedule reports it missed once).
 Baseline, measured in the same run on the same bucket: the naive pass without the open-run index
@@ -122,7 +123,7 @@ def main() -> None:
         clock = kit.Clock(now)
         rows = []
         for label, step in (
-            ("first pass (48 h lookback)", 0),
+            ("first pass (starts the checkpoints)", 0),
             ("steady pass (+5 min)", 5),
             ("a new slot, never ticked (+60 min)", 60),
         ):

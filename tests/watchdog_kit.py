@@ -265,6 +265,7 @@ def pass_through(
         Settings(home=Path("/nonexistent"), registry_path=REGISTRY), store, registry, publisher
     )
     clock = Clock(start)
+    run_pass(deps_for(ports, clock))  # the first pass starts watching the schedule
     i = 0
     while clock() < end:
         clock.advance(hours=steps[i % len(steps)])

@@ -230,6 +230,8 @@ def test_a_dropped_tick_is_missed_for_exactly_its_slot_and_backfilled(
         accept_run_request(tick, message, trigger_ports)
     assert len(list_open(store)) == 2  # the trigger indexed both open runs
 
+    # the watchdog was deployed before these slots: its first pass started the checkpoint
+    run_pass(deps_for(ports, Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))))
     for _ in range(3):
         run_pass(deps_for(ports, Clock(now)))
 

@@ -62,8 +62,32 @@ def test_a_pass_reads_only_the_slots_after_its_checkpoint(tmp_path: Path) -> Non
         timedelta(0),
     )
     first = run_pass(deps_for(ports, clock))
-    assert first.slots_checked == 48  # the lookback window, once
+    # the first pass to see the schedule starts watching it: the 48 h before are not reported
+    assert (first.slots_checked, first.findings) == (0, [])
     clock.advance(minutes=5)
     assert run_pass(deps_for(ports, clock)).slots_checked == 0
     clock.advance(hours=1)
     assert run_pass(deps_for(ports, clock)).slots_checked == 1
+
+
+def test_a_new_schedule_is_watched_from_its_first_pass_not_for_the_days_before(
+    tmp_path: Path,
+) -> None:
+    # a first deployment (or a schedule just added) has no run for any earlier slot: reporting
+    # the 48 h lookback would be one false alarm per slot; the slots after the first pass count
+    schedule = ScheduleSpec(cron="0 * * * *", time_zone="Europe/Amsterdam", grace="5m")
+    store = LocalFolderStore(tmp_path / "bucket")
+    publisher = RecordingPublisher()
+    ports = watchdog_ports(
+        Settings(home=tmp_path, registry_path=REGISTRY),
+        store,
+        registry_of({"penguins": pipeline_spec(schedules=(schedule,))}),
+        publisher,
+    )
+    clock = Clock(datetime(2026, 6, 1, 12, 10, tzinfo=UTC))
+    run_pass(deps_for(ports, clock))
+    assert publisher.types() == []
+    clock.advance(hours=2)  # two slots came and no tick was accepted for either
+    run_pass(deps_for(ports, clock))
+    slots = [e.details["slot"] for e in publisher.events()]
+    assert slots == ["2026-06-01T13:00:00+00:00", "2026-06-01T14:00:00+00:00"]

@@ -4,11 +4,13 @@ otherwise one `schedule.missed` per slot, naming the schedule, the slot and the 
 
 A pass reads only the slots after the last one checked (`watchdog/schedules/<owner>/<name>.json`),
 at most `lookback` back, so its cost is one read (and one write when a new slot came) per schedule
-plus one read per member of each new slot. Paused schedules never alert: their checkpoint moves
-on while they are paused, so resuming one does not report the pause. CronSchedule is the slot
-oracle (DST gaps and overlaps as the trigger sees them). With `on_missed: backfill` the same claim
-publishes the slot's RunRequest (trigger `backfill`), so the trigger starts the very runs the tick
-would have.
+plus one read per member of each new slot. The first pass to see a schedule (a new deployment,
+a schedule just added) only starts its checkpoint: the slots before it were never promised a
+run, so a first deployment does not report two days of them. Paused schedules never alert:
+their checkpoint moves on while they are paused, so resuming one does not report the pause.
+CronSchedule is the slot oracle (DST gaps and overlaps as the trigger sees them). With
+`on_missed: backfill` the same claim publishes the slot's RunRequest (trigger `backfill`), so
+the trigger starts the very runs the tick would have.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def check_schedule(deps: WatchdogDeps, owned: OwnedSchedule, report: PassReport)
     checked = datetime.fromisoformat(json.loads(raw)["checked_until"]) if raw else None
     start = max(checked, earliest) if checked is not None else earliest
     end = now - parse_window(schedule.grace)
+    if checked is None:
+        # the first pass to see this schedule (a new deployment, a schedule just added to the
+        # registry): it is watched from now on; the slots before it were never promised a run
+        store.write(checkpoint, json.dumps({"checked_until": end.isoformat()}).encode())
+        log.info("schedule_watch_started", owner=owned.owner, schedule=schedule.name)
+        return
     if end <= start:
         return
     cron = CronSchedule(schedule.cron, schedule.time_zone)
@@ -79,7 +87,7 @@ def check_schedule(deps: WatchdogDeps, owned: OwnedSchedule, report: PassReport)
             found = check_slot(deps, owned, slot)
             if found is not None:
                 report.findings.append(found)
-    if new or checked is None:  # no new slot: the checkpoint stays (a write saved per pass)
+    if new:  # no new slot: the checkpoint stays (a write saved per pass)
         store.write(checkpoint, json.dumps({"checked_until": end.isoformat()}).encode())
 
 
