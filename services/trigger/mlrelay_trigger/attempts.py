@@ -37,6 +37,7 @@ from mlrelay.stage import keys
 from mlrelay.stage.echoes import pass_on
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import StageRecord, read_run, run_once
+from mlrelay.stage.open_runs import OpenRun, mark_open
 
 log = structlog.get_logger()
 
@@ -176,20 +177,37 @@ def start_attempt(
         "requested_at": command.requested_at.isoformat(),
         "source": command.source,
     }
-    outcome = run_once(
-        ports.store,
-        keys.ledger(attempt.run_id, "trigger"),
-        "trigger",
-        lambda: {
+
+    def accept() -> dict[str, Any]:
+        accepted_at = utc_now().isoformat()
+        # an attempt is a run like any other: the watchdog watches it until the notifier settles it
+        mark_open(
+            ports.store,
+            OpenRun(
+                attempt.run_id,
+                str(asked["pipeline"]),
+                str(asked["logical_time"]),
+                accepted_at,
+                str(asked["trigger"]),
+                asked.get("schedule"),
+            ),
+        )
+        return {
             **asked,
             "run_id": attempt.run_id,
             "requested_by": command.requested_by,
-            "accepted_at": utc_now().isoformat(),
+            "accepted_at": accepted_at,
             "message_id": message.message_id,
             "retry_of": attempt.original,
             "attempt": attempt.number,
             "command": {**said, "run_id": command.run_id, "action_key": command.action_key},
-        },
+        }
+
+    outcome = run_once(
+        ports.store,
+        keys.ledger(attempt.run_id, "trigger"),
+        "trigger",
+        accept,
         lease=ports.settings.claim_lease,
     )
     recorded = outcome.result

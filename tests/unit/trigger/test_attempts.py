@@ -20,6 +20,7 @@ from mlrelay.ports.container import use_ports
 from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import read_run, run_once
+from mlrelay.stage.open_runs import list_open
 from mlrelay_tools.local.runtime import LocalRuntime
 from mlrelay_trigger.accept import accept_run_request
 from mlrelay_trigger.attempts import carry_out_command
@@ -271,3 +272,16 @@ def test_the_local_bus_delivers_only_retry_and_rerun_to_the_attempts_function(
     assert reached == ["rerun"]
     linked = json.loads(runtime.store.read(keys.attempts(original)) or b"{}")
     assert [a["action"] for a in linked["attempts"]] == ["rerun"]
+
+
+def test_an_attempt_is_watched_like_any_run_until_it_settles(
+    runtime: LocalRuntime, capture: Capture
+) -> None:
+    # the watchdog reads the open-run index: an attempt that died silently must be in it too
+    original = original_run(runtime)
+    carry_out_command(command(original), delivered(command(original)), runtime.ports)
+
+    [watched] = [run for run in list_open(runtime.store) if run.run_id == f"{original}-r2"]
+    made = read_run(runtime.store, watched.run_id)["trigger"].result or {}
+    assert (watched.pipeline, watched.logical_time) == (made["pipeline"], made["logical_time"])
+    assert watched.accepted_at == made["accepted_at"]
