@@ -113,7 +113,7 @@ class DeployRequest(Message):
     snapshot: SnapshotRef
 
 
-Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery", "schedule"]
+Stage = Literal["trigger", "snapshot", "pipeline", "notify", "delivery", "schedule", "promotion"]
 Status = Literal[
     "accepted",
     "rejected",
@@ -129,6 +129,9 @@ Status = Literal[
     "stuck",  # <stage>.stuck: the watchdog found the run stalled at that stage
     "deadline_missed",  # pipeline.deadline_missed: not finished within the deadline
     "missed",  # schedule.missed: a slot that never got a run
+    "canary",  # promotion.canary: the run's model serves `canary_percent` beside the champion
+    "promoted",  # promotion.promoted: the run's model serves 100 % (the new champion)
+    "rolled_back",  # promotion.rolled_back: the previous split restored, the challenger gone
 ]
 
 
@@ -160,8 +163,19 @@ class LifecycleEvent(Message):
         return attrs
 
 
-CommandAction = Literal["retry", "rerun", "cancel", "approve", "reject", "backfill"]
-COMMAND_ACTIONS: tuple[str, ...] = ("retry", "rerun", "cancel", "approve", "reject", "backfill")
+CommandAction = Literal[
+    "retry", "rerun", "cancel", "approve", "reject", "backfill", "promote", "rollback"
+]
+COMMAND_ACTIONS: tuple[str, ...] = (
+    "retry",
+    "rerun",
+    "cancel",
+    "approve",
+    "reject",
+    "backfill",
+    "promote",
+    "rollback",
+)
 CommandSource = Literal["slack", "cli", "watchdog"]
 
 

@@ -49,8 +49,8 @@ def _copy_registry(registry_file: Path, target: Path) -> None:
     shutil.copy2(registry_file, target / "registry.yaml")
     base = registry_file.parent.resolve()
     for name, spec in registry.pipelines.items():
-        if "://" in spec.template:
-            continue
+        if spec.template is None or "://" in spec.template:
+            continue  # a job's command ships in its image
         source = Path(registry.template_location(name))
         try:
             relative = source.relative_to(base)

@@ -103,12 +103,15 @@ def start_pipeline(request: DeployRequest, message: PubsubMessage, ports: Ports)
 
     def work() -> dict[str, Any]:
         available = available_arguments(request, backend.completion_destination(request.run_id))
-        loaded = load_template(template)  # a tag resolves once: the backend gets the digest
-        arguments = pipeline_arguments(loaded, available)
+        if spec.runs_job:  # a job's entry takes any of them by name (mlrelay.registry.jobs)
+            arguments, pinned = available, ""
+        else:
+            loaded = load_template(template)  # a tag resolves once: the backend gets the digest
+            arguments, pinned = pipeline_arguments(loaded, available), loaded.pinned_uri
         outcome = backend.start(
             run_id=request.run_id,
             pipeline=request.pipeline,
-            template=loaded.pinned_uri,
+            template=pinned,
             parameters=arguments,
             labels=run_labels(request),
             announce=announce,

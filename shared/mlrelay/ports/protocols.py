@@ -175,3 +175,60 @@ class PipelineBackend(Protocol):
         """What the service says of the run's job now (`job_name`: what `start` recorded);
         None when the service has no such job."""
         ...
+
+
+NEW_DEPLOYMENT = "0"
+"""In a `traffic` split passed to `ModelEndpoint.deploy`: the key of the model being deployed
+(Vertex AI's own convention for DeployModel's `traffic_split`)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a pipeline's model, made from one run's model artifact."""
+
+    name: str  # Vertex AI: projects/<p>/locations/<r>/models/<model>@<version id>; embedded: a key
+    version_id: str
+    run_id: str
+    artifact_uri: str  # where the model's files are (a folder, or one file)
+
+
+@dataclass(frozen=True)
+class DeployedModel:
+    id: str  # the endpoint's own id of this deployment
+    model: str  # the ModelVersion.name it serves
+    run_id: str | None  # the run whose model it is; None: not deployed by mlrelay
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    endpoint: str  # its resource name, or the embedded endpoint's name
+    deployed: tuple[DeployedModel, ...]
+    traffic: dict[str, int]  # deployed model id -> percent; sums to 100 when any model is deployed
+
+
+class ModelEndpoint(Protocol):
+    """A model registry and one serving endpoint: Vertex AI's, or the embedded one (files under
+    `$MLRELAY_HOME`). Every call is safe to repeat after a lost answer."""
+
+    def upload(self, *, run_id: str, artifact_uri: str, labels: dict[str, str]) -> ModelVersion:
+        """The run's version of the model: the one already made for `run_id` (found by its
+        version alias), else a new version (the model itself made by its first upload)."""
+        ...
+
+    def state(self) -> EndpointState:
+        """What the endpoint serves now."""
+        ...
+
+    def deploy(self, *, version: ModelVersion, traffic: dict[str, int]) -> EndpointState:
+        """Deploy `version` with the split `traffic` (its own share under `NEW_DEPLOYMENT`);
+        when a deployed model already serves `version`, only set the split."""
+        ...
+
+    def set_traffic(self, traffic: dict[str, int]) -> EndpointState:
+        """Move the endpoint to exactly this split of its deployed models."""
+        ...
+
+    def undeploy(self, *, deployed_model_id: str, traffic: dict[str, int]) -> EndpointState:
+        """Take one deployed model off the endpoint, the rest then split as `traffic`; a model
+        no longer deployed is success."""
+        ...

@@ -47,6 +47,15 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
         found.append(
             ((*at, "backend"), f"`backend: {spec.backend}` needs a `{spec.backend}:` section")
         )
+    if spec.backend == "vertex_custom_job" and spec.vertex is None:
+        found.append(
+            (
+                (*at, "backend"),
+                "`backend: vertex_custom_job` needs a `vertex:` section (its project and region)",
+            )
+        )
+    if spec.template is None:
+        return found
     location = template_location(spec.template, base_dir)
     if "://" not in location and not Path(location).is_file():
         found.append(

@@ -24,6 +24,7 @@ from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
 from mlrelay.registry.backends import KfpOptions, VertexOptions
 from mlrelay.registry.expectations import ExpectationSpec
+from mlrelay.registry.jobs import JobEntry
 from mlrelay.schedules.cron import parse_unix_cron
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -171,6 +172,30 @@ def duration_seconds(text: str) -> int:
     return int(text[:-1]) * _DURATION_UNITS[text[-1]]
 
 
+class PromotionSpec(_Spec):
+    """After a successful run (its gates passed), its model becomes a new version of `model` and
+    serves `canary_percent` of `endpoint` beside the champion, until a person (or
+    `auto_promote_after`) promotes it to 100 % or rolls it back. On Google Cloud: the Vertex AI
+    Model Registry and an endpoint, in the project and region of `vertex:`; embedded: a model
+    folder and an endpoint file under `$MLRELAY_HOME`."""
+
+    # the Model Registry model id (each run a new version of it); embedded: the model's name
+    model: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+    # the endpoint's id (Vertex AI: its numeric id or the full resource name); embedded: a name
+    endpoint: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]{0,200}$")]
+    canary_percent: int = Field(default=10, ge=1, le=100)
+    # promote a canary nobody promoted or rolled back within this long (unset: wait for a person)
+    auto_promote_after: Duration | None = None
+    # the run's output holding the model: a pipeline's output artifact name; a job's model
+    # directory (`$AIP_MODEL_DIR`) is its output `model`
+    artifact: Identifier = "model"
+    # Vertex AI: the serving container (e.g. a prebuilt scikit-learn one) and its machines
+    serving_image: str | None = None
+    machine_type: str = "n1-standard-2"
+    min_replicas: int = Field(default=1, ge=1, le=100)
+    max_replicas: int = Field(default=1, ge=1, le=100)
+
+
 class PipelineSpec(_Spec):
     description: str = ""
     source: SourceSpec
@@ -178,10 +203,15 @@ class PipelineSpec(_Spec):
         Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")] | None
     ) = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
-    template: str
-    backend: Literal["local", "vertex", "kfp"] = "local"
-    vertex: VertexOptions | None = None  # options of `backend: vertex`
+    # a compiled KFP pipeline (the pipeline backends); the job backends run `job:` instead
+    template: str | None = None
+    backend: Literal["local", "vertex", "kfp", "local_job", "vertex_custom_job"] = "local"
+    # options of `backend: vertex`; also the project and region of `vertex_custom_job` and of
+    # `promotion` on Google Cloud
+    vertex: VertexOptions | None = None
     kfp: KfpOptions | None = None  # options of `backend: kfp`
+    job: JobEntry | None = None  # what `backend: local_job` / `vertex_custom_job` runs
+    promotion: PromotionSpec | None = None  # canary promotion of the run's model
     parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
     overridable: list[Identifier] = Field(default_factory=list)
     notify: NotifySpec = Field(default_factory=NotifySpec)
@@ -204,6 +234,30 @@ class PipelineSpec(_Spec):
     @property
     def approval_timeout_seconds(self) -> int:
         return duration_seconds(self.approval_timeout)
+
+    @property
+    def runs_job(self) -> bool:
+        """A plain job (`job:`), not a compiled pipeline (`template:`)."""
+        return self.backend in JOB_BACKENDS
+
+    @model_validator(mode="after")
+    def _template_or_job(self) -> PipelineSpec:
+        if self.runs_job:
+            if self.job is None:
+                raise ValueError(f"`backend: {self.backend}` runs a `job:`; add one")
+            if self.template is not None:
+                raise ValueError(f"`backend: {self.backend}` runs `job:`, not a `template:`")
+        else:
+            if self.template is None:
+                raise ValueError(f"`backend: {self.backend}` runs a compiled `template:`; add one")
+            if self.job is not None:
+                raise ValueError(
+                    f"`job:` is for `backend: local_job` or `vertex_custom_job`, not {self.backend}"
+                )
+        return self
+
+
+JOB_BACKENDS = ("local_job", "vertex_custom_job")
 
 
 class GroupMember(_Spec):
@@ -238,8 +292,10 @@ class Registry(_Spec):
             ) from None
 
     def template_location(self, name: str) -> str:
-        """The template as a URI or an absolute path (relative paths resolve against the file)."""
-        return template_location(self.pipeline(name).template, self.base_dir)
+        """The template as a URI or an absolute path (relative paths resolve against the file);
+        "" for a pipeline that runs a `job:`."""
+        template = self.pipeline(name).template
+        return "" if template is None else template_location(template, self.base_dir)
 
     def dataset(self, name: str) -> str:
         return self.pipeline(name).snapshot_dataset or name.replace("-", "_")

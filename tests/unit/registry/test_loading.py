@@ -51,7 +51,7 @@ def test_every_problem_is_reported_with_its_line_and_field(tmp_path: Path) -> No
     assert (15, "pipelines.Bad_Name") in found
     text = "\n".join(str(p) for p in caught.value.problems)
     assert "reg.yaml:11: pipelines.churn.backend:" in text
-    assert "'local', 'vertex' or 'kfp'" in text
+    assert "'local', 'vertex', 'kfp', 'local_job' or 'vertex_custom_job'" in text
     assert "needs 5 fields" in text and "not an IANA zone" in text
     assert "reg.yaml:15: pipelines.Bad_Name: the name 'Bad_Name' must be lowercase" in text
     assert (10, "pipelines.churn.overridable.1") not in found  # pipeline invalid: no 2nd pass
