@@ -72,6 +72,37 @@ def render_entry(entry: JobEntry, values: Mapping[str, Any], *, at: str = "job")
     )
 
 
+MODEL_OUTPUT = "model"
+"""The output a job's model is: the folder `$AIP_MODEL_DIR` (`<output_dir>model/`)."""
+METRICS_FILE = "metrics.json"
+"""What a job writes in `$MLRELAY_OUTPUT_DIR` for the gates: one JSON object of numbers."""
+
+
+def job_values(arguments: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
+    """The names a job's entry may use: the deployer's arguments (parameters, `run_id`,
+    `snapshot_manifest_uri`, `snapshot_fingerprint`, `mlrelay_pipeline`) plus `pipeline` and
+    `output_dir` (the run's folder for the model and metrics, ending in `/`)."""
+    return {
+        **arguments,
+        "pipeline": arguments.get("mlrelay_pipeline", ""),
+        "output_dir": output_dir,
+    }
+
+
+def job_environment(values: Mapping[str, Any]) -> dict[str, str]:
+    """The environment every job gets, wherever it runs (Vertex AI sets `AIP_MODEL_DIR` itself
+    from the job's base output directory: the same folder)."""
+    output_dir = str(values["output_dir"])
+    return {
+        "MLRELAY_RUN_ID": str(values["run_id"]),
+        "MLRELAY_PIPELINE": str(values["pipeline"]),
+        "MLRELAY_SNAPSHOT_MANIFEST_URI": str(values["snapshot_manifest_uri"]),
+        "MLRELAY_SNAPSHOT_FINGERPRINT": str(values["snapshot_fingerprint"]),
+        "MLRELAY_OUTPUT_DIR": output_dir,
+        "AIP_MODEL_DIR": f"{output_dir}{MODEL_OUTPUT}/",
+    }
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -21,6 +21,8 @@ notifications/<run_id>/previous-outcome.json           the run before it, as fir
 notifications/pipelines/<pipeline>/last-outcome.json   the pipeline's latest outcome
 notifications/undelivered/<run_id>/<event_type>.json   a notification Slack did not take, kept
 history/<pipeline>/<run_id>.json                       a finished run's summary (mlrelay.history)
+jobs/<run_id>/                                         a job backend's output folder: `model/`
+                                                       ($AIP_MODEL_DIR) and `metrics.json`
 commands/<run_id>/<action>-<state>.json                one claim per command in one run state
 commands/<run_id>/<action>-<state>.done.json           its consumer's claim: carried out once
 commands/<run_id>/<action>-<state>.published           empty: the command's outcome event went out
@@ -54,6 +56,7 @@ COMMANDS = "commands/"
 HELD = "approvals/held/"
 OPEN_RUNS = "open/"
 WATCHDOG = "watchdog/"
+JOBS = "jobs/"
 PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
 
 
@@ -68,6 +71,11 @@ def ledger(run_id: str, stage: LedgerStage) -> str:
 def published(run_id: str, stage: LedgerStage) -> str:
     """Written (create-only, empty) once a finished stage's event and request are published."""
     return f"{run_prefix(run_id)}{stage}.published"
+
+
+def job_output(run_id: str) -> str:
+    """The folder a `local_job` / `vertex_custom_job` writes its model and metrics in."""
+    return f"{JOBS}{run_id}/"
 
 
 def job_outcome(run_id: str) -> str:
