@@ -9,6 +9,8 @@ runs/<run_id>/approval.published                       empty: `pipeline.held` we
 runs/<run_id>/decision.published                       empty: the rejection's event went out
 approvals/held/<run_id>                                empty: a run waiting for approval (index)
 runs/<run_id>/outcome.json                             the job's end as the service reported it
+runs/<run_id>/promotion.json                           the run's model on its endpoint (canary,
+                                                       promoted, rolled back: PromotionRecord)
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -71,6 +73,11 @@ def ledger(run_id: str, stage: LedgerStage) -> str:
 def published(run_id: str, stage: LedgerStage) -> str:
     """Written (create-only, empty) once a finished stage's event and request are published."""
     return f"{run_prefix(run_id)}{stage}.published"
+
+
+def promotion(run_id: str) -> str:
+    """The run's promotion record (mlrelay.promotion_record.PromotionRecord)."""
+    return f"{run_prefix(run_id)}promotion.json"
 
 
 def job_output(run_id: str) -> str:
