@@ -8,12 +8,15 @@ What the card offers follows the run's state:
 | submitted (the pipeline running) | Cancel (with a confirmation) |
 | held (`pipeline.held`, the approval gate) | Approve, Reject (with a confirmation) |
 | missed (`schedule.missed`) | Backfill (its value: the slot's run id, `details.run_id`) |
+| its model a canary (the run's PromotionRecord) | Promote to 100 %, Roll back (both confirmed) |
 
 Each button's `action_id` is `mlrelay_<action>` and its `value` the run id: what the door parses
 (services/interactions/mlrelay_interactions/slack_requests.py). A button whose command was
 carried out (mlrelay_notifier.used_actions) is not offered again; a context line says who used it
-and when instead ("retried by @user at ..."). Buttons are offered only where the pipeline's
-`actions` allowlist names someone: with an empty one every click would be refused.
+and when instead ("retried by @user at ..."); Promote and Roll back go once the model is no longer
+a canary, and the model section says who moved it (mlrelay_notifier.model_section). Buttons are
+offered only where the pipeline's `actions` allowlist names someone: with an empty one every
+click would be refused.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ LABELS = {
     "approve": "Approve",
     "reject": "Reject",
     "backfill": "Backfill",
+    "promote": "Promote to 100 %",
+    "rollback": "Roll back",
 }
 DONE_AS = {
     "retry": "retried",
@@ -49,6 +54,8 @@ DONE_AS = {
     "approve": "approved",
     "reject": "rejected",
     "backfill": "backfilled",
+    "promote": "promoted",
+    "rollback": "rolled back",
 }
 DONE_EMOJI = {
     "retry": ":repeat:",
@@ -57,8 +64,17 @@ DONE_EMOJI = {
     "approve": ":white_check_mark:",
     "reject": ":no_entry:",
     "backfill": ":calendar:",
+    "promote": ":trophy:",
+    "rollback": ":rewind:",
 }
-STYLE = {"retry": "primary", "approve": "primary", "backfill": "primary", "cancel": "danger"}
+STYLE = {
+    "retry": "primary",
+    "approve": "primary",
+    "backfill": "primary",
+    "promote": "primary",
+    "cancel": "danger",
+    "rollback": "danger",
+}
 RETRYABLE = ("failed", "succeeded_with_regression", "cancelled")
 # the buttons that, once any of them is used, all go: they answer the same question
 SAME_QUESTION = {
@@ -66,7 +82,10 @@ SAME_QUESTION = {
     "rerun": ("retry", "rerun"),
     "approve": ("approve", "reject"),
     "reject": ("approve", "reject"),
+    "promote": ("promote", "rollback"),
+    "rollback": ("promote", "rollback"),
 }
+PROMOTION_ACTIONS = ("promote", "rollback")
 
 
 @dataclass(frozen=True)
@@ -79,18 +98,30 @@ class Confirm:
 CONFIRM = {
     "cancel": Confirm("Cancel this run?", "The pipeline job is stopped.", "Cancel the run"),
     "reject": Confirm("Reject this run?", "The run ends here; nothing is deployed.", "Reject"),
+    "promote": Confirm(
+        "Promote to 100 %?",
+        "The challenger serves all of the endpoint's traffic; the champion's share goes to it.",
+        "Promote",
+    ),
+    "rollback": Confirm(
+        "Roll back?",
+        "The previous traffic split is restored exactly and the challenger is undeployed.",
+        "Roll back",
+    ),
 }
 
 
 def actions_for(view: RunView) -> list[str]:
-    """The actions the run's state allows, before taking out the ones already used."""
+    """The actions the run's state allows, before taking out the ones already used; a model
+    serving as a canary adds Promote to 100 % and Roll back (whatever the run's own status)."""
+    promotion = list(PROMOTION_ACTIONS) if view.model is not None and view.model.open else []
     if view.status in RETRYABLE:
-        return ["retry", "rerun"] if view.snapshot is not None else ["retry"]
+        return (["retry", "rerun"] if view.snapshot is not None else ["retry"]) + promotion
     return {
         "submitted": ["cancel"],
         "held": ["approve", "reject"],
         "missed": ["backfill"],
-    }.get(view.status, [])
+    }.get(view.status, []) + promotion
 
 
 def offered(view: RunView) -> list[str]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any
@@ -36,7 +37,9 @@ from mlrelay_notifier.chat_choice import as_chat, build_chat
 from mlrelay_notifier.errors import ChatRefused, NotificationUndeliverable
 from mlrelay_notifier.lateness import with_lateness
 from mlrelay_notifier.missed_card import backfilled_card_view, remember_missed_card
+from mlrelay_notifier.model_section import from_event, read_model
 from mlrelay_notifier.policy import failure_alerting, previous_outcome, wants_post
+from mlrelay_notifier.promotion_card import promotion_card_view
 from mlrelay_notifier.render import ChatMessage, render_card, render_update
 from mlrelay_notifier.retried import retried_card_view, thread_of_original
 from mlrelay_notifier.run_message import (
@@ -71,6 +74,9 @@ def notification_key(event: LifecycleEvent) -> str:
         suffix = event.details.get("message_id")
     elif event.status == "retried":  # a run may be retried more than once: one post per attempt
         suffix = event.details.get("attempt_run_id")
+    elif event.event_type == "promotion.failed":  # a deploy, then a promote, may each fail
+        said = f"{event.details.get('reason')}\n{event.error}".encode()
+        suffix = hashlib.sha256(said).hexdigest()[:12]
     name = event.event_type + (f"-{suffix}" if suffix else "")
     return keys.notification(event.run_id, name)
 
@@ -142,6 +148,7 @@ def with_actions(
         view,
         used=used_actions(ports.store, view.run_id, records, details),
         interactive=offers_buttons(ports, chat, view.pipeline),
+        model=view.model or read_model(ports.store, view.run_id),
     )
 
 
@@ -213,6 +220,45 @@ def _update(chat: Chat, card: ChatMessage, message: RunMessage) -> None:
         log.warning("run_message_update_refused", error=str(exc))
 
 
+def post_first_card(
+    ports: Ports,
+    chat: Chat,
+    event: LifecycleEvent,
+    card: ChatMessage,
+    view: RunView,
+    records: dict[str, StageRecord],
+    *,
+    route: str | None,
+) -> RunMessage:
+    """The run's first message, under the claim `claim_first_post` gave this delivery; a later
+    attempt's message goes in its original's thread, where it was retried."""
+    store = ports.store
+    original = thread_of_original(store, event.run_id, records)
+    try:
+        posted = deliver(
+            ports,
+            chat,
+            event,
+            card,
+            route=original.channel if original is not None else route,
+            thread_ts=original.thread if original is not None else None,
+            key=run_message_key(event.run_id),
+        )
+    except BaseException:
+        release_claim(store, event.run_id)
+        raise
+    first = RunMessage(
+        "posted",
+        posted.channel,
+        posted.ts or "",
+        RANK[view.status],
+        view.status,
+        thread_ts=original.thread if original is not None else "",
+    )
+    record_posted(store, event.run_id, first)
+    return first
+
+
 def post_in_run_message(
     ports: Ports,
     chat: Chat,
@@ -238,30 +284,7 @@ def post_in_run_message(
             return {"posted": False, "why": why}
         existing = found[0]
     if existing is None:
-        # a later attempt's message goes in its original's thread, where it was retried
-        original = thread_of_original(store, event.run_id, records)
-        try:
-            posted = deliver(
-                ports,
-                chat,
-                event,
-                card,
-                route=original.channel if original is not None else route,
-                thread_ts=original.thread if original is not None else None,
-                key=run_message_key(event.run_id),
-            )
-        except BaseException:
-            release_claim(store, event.run_id)
-            raise
-        first = RunMessage(
-            "posted",
-            posted.channel,
-            posted.ts or "",
-            RANK[view.status],
-            view.status,
-            thread_ts=original.thread if original is not None else "",
-        )
-        record_posted(store, event.run_id, first)
+        posted = post_first_card(ports, chat, event, card, view, records, route=route)
         return {"posted": True, "channel": posted.channel, "ts": posted.ts, "first": True}
     moved = advance(store, event.run_id, RANK[view.status], view.status)
     if moved is not None:
@@ -281,6 +304,49 @@ def post_in_run_message(
         broadcast=reply_view.status in BROADCAST,  # an edit alone notifies nobody
     )
     return {"posted": True, "channel": existing.channel, "thread_ts": existing.thread}
+
+
+def post_promotion(
+    ports: Ports, chat: Chat, event: LifecycleEvent, *, route: str | None, project: str | None
+) -> dict[str, Any]:
+    """A promotion event (always posted: what serves the endpoint changed, or failed to).
+
+    Bot mode: the run's one card gets its model section (posted now if the run had no card yet,
+    e.g. `on_success: on_recovery`); its status never changes, and no second message is posted,
+    except that a failure is also said in the card's thread and broadcast to the channel (an
+    edit alone notifies nobody). Webhooks and the console: one line per event."""
+    line_view = replace(
+        build_run_view(event, {}, project=project, advance=False), model=from_event(event)
+    )
+    line = render_update(line_view)
+    if not chat.threads:
+        posted = deliver(ports, chat, event, line, route=route)
+        return {"posted": True, "channel": posted.channel}
+    store = ports.store
+    records = read_run(store, event.run_id)
+    found = read_message(store, event.run_id)
+    shown = found[0] if found is not None and found[0].state == "posted" else None
+    view = promotion_card_view(store, event, records, shown, project=project)
+    card = render_card(with_actions(ports, chat, view, records))
+    message = shown or claim_first_post(store, event.run_id)
+    if message is None:
+        message = post_first_card(ports, chat, event, card, view, records, route=route)
+    else:
+        # the furthest status the card showed stays; a late progress event cannot move it back
+        moved = advance(store, event.run_id, RANK[view.status], view.status)
+        if moved is not None:
+            _update(chat, card, moved)
+    if event.status == "failed":
+        deliver(
+            ports,
+            chat,
+            event,
+            line,
+            route=message.channel,
+            thread_ts=message.thread,
+            broadcast=True,
+        )
+    return {"posted": True, "channel": message.channel, "ts": message.ts}
 
 
 def post_retried(
@@ -345,6 +411,9 @@ def notify_event(event: LifecycleEvent, ports: Ports) -> bool:
 
     def work() -> dict[str, Any]:
         event = original
+        if event.stage == "promotion":  # the run's model; the run itself is settled
+            result = post_promotion(ports, chat, event, route=route, project=project)
+            return {"chat": chat.name, "event_type": event.event_type, **result}
         settled = settled_otherwise(ports, event)
         if settled is not None:
             log.info("final_event_after_another", settled=settled)

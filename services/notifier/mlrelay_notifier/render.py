@@ -12,6 +12,7 @@ from typing import Any
 from mlrelay.comparison import describe_comparison
 from mlrelay.contracts import LifecycleEvent
 from mlrelay_notifier.card_actions import action_blocks
+from mlrelay_notifier.model_section import model_lines
 from mlrelay_notifier.run_view import RunView
 
 EMOJI = {
@@ -30,6 +31,10 @@ EMOJI = {
     "stuck": ":hourglass:",
     "deadline_missed": ":alarm_clock:",
     "missed": ":calendar:",
+    # promotion events (a webhook's or the console's line; the card keeps the run's status)
+    "canary": ":hatching_chick:",
+    "promoted": ":trophy:",
+    "rolled_back": ":rewind:",
 }
 CONSOLE_MARK = {
     "accepted": "[accepted]",
@@ -47,6 +52,9 @@ CONSOLE_MARK = {
     "stuck": "[STUCK]",
     "deadline_missed": "[LATE]",
     "missed": "[MISSED]",
+    "canary": "[canary]",
+    "promoted": "[promoted]",
+    "rolled_back": "[rolled back]",
 }
 STATE_WORDS = {
     "accepted": "accepted",
@@ -64,6 +72,9 @@ STATE_WORDS = {
     "stuck": "stuck",
     "deadline_missed": "deadline missed",
     "missed": "schedule slot missed",
+    "canary": "model serving as a canary",
+    "promoted": "model promoted",
+    "rolled_back": "model rolled back",
 }
 COLOUR = {
     "succeeded": "#2EB67D",  # green
@@ -157,10 +168,12 @@ def render_text(event: LifecycleEvent | RunView, *, console: bool = False) -> st
     figures = event.figures if isinstance(event, LifecycleEvent) else event.metrics
     if figures:
         text += f" ({_figures(figures)})"
-    if event.error:
-        text += f"\n    error: {event.error[:500]}"
+    if event.error and not (isinstance(event, RunView) and event.model is not None):
+        text += f"\n    error: {event.error[:500]}"  # else the model's line says it
     if isinstance(event, RunView):
         text += "".join(f"\n    {line}" for line in verdict_lines(event, console=console))
+        if event.model is not None:
+            text += "".join(f"\n    {line}" for line in model_lines(event.model, console=console))
     return text
 
 
@@ -302,8 +315,13 @@ def render_card(view: RunView) -> ChatMessage:
     top: list[Block] = [
         HeaderBlock(text=header[:150]),
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in _facts(view)]),
-        *action_blocks(view),  # who used which button, and the buttons still to use
     ]
+    if view.model is not None:  # the run's model on its endpoint, above its buttons
+        shown = "\n".join(model_lines(view.model))
+        top.append(
+            SectionBlock(block_id="mlrelay_model", text=MarkdownTextObject(text=shown[:3000]))
+        )
+    top += action_blocks(view)  # who used which button, and the buttons still to use
     details: list[Block] = []
     if view.summary:
         details.append(SectionBlock(text=MarkdownTextObject(text=escape(view.summary)[:3000])))
@@ -367,7 +385,9 @@ def render_update(view: RunView) -> ChatMessage:
         line += f"  `{escape(_figures(view.metrics))}`"
     for warning in view.quality_warnings:  # e.g. snapshot.completed with `severity: warn` misses
         line += f"\n:warning: {escape(warning)}"
-    if view.error:
+    if view.model is not None:  # a promotion event: the model's lines (its error among them)
+        line += "".join(f"\n{shown}" for shown in model_lines(view.model))
+    elif view.error:
         line += f"\n```{escape(error_excerpt(view.error, 800))}```"
     blocks = [
         SectionBlock(text=MarkdownTextObject(text=line[:3000])),

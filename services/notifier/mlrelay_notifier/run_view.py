@@ -15,6 +15,7 @@ from urllib.parse import quote
 from mlrelay.comparison import Comparison
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.stage.ledger import StageRecord
+from mlrelay_notifier.model_section import ModelSection
 from mlrelay_notifier.used_actions import UsedAction
 
 # how far a run has got; the message of a run never goes back to an earlier state
@@ -81,6 +82,8 @@ class RunView:
     interactive: bool = False
     # a final view of a run that missed its deadline: how long after it the run ended
     late_by_seconds: float | None = None
+    # the run's model on its endpoint (canary, promoted, ...: mlrelay_notifier.model_section)
+    model: ModelSection | None = None
 
     @property
     def quality_warnings(self) -> list[str]:

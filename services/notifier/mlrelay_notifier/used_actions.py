@@ -10,6 +10,9 @@ the event being posted, so every delivery of every event renders the same card.
 - the event's own `details.command` (a `pipeline.cancelled` or `pipeline.rejected` names who
   asked), for a ledger written by a consumer that records no claim;
 - and a run the trigger accepted as a backfill (its trigger record): its slot was backfilled.
+
+Promote and Roll back have no line here: the card's model section says who moved the model and
+when, from the run's PromotionRecord (mlrelay_notifier.model_section).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from mlrelay.stage.records import StageRecord
 
 DONE = ".done.json"
 ATTEMPT_ACTIONS = ("retry", "rerun")
+MODEL_ACTIONS = ("promote", "rollback")  # the model section's lines say who used them
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def commands_carried_out(store: ObjectStore, run_id: str) -> list[UsedAction]:
         if not key.endswith(DONE):
             continue
         action = key.rsplit("/", 1)[1].removesuffix(DONE).rsplit("-", 1)[0]
-        if action in ATTEMPT_ACTIONS:
+        if action in ATTEMPT_ACTIONS or action in MODEL_ACTIONS:
             continue
         done = _record(store, key)
         if done is None or done.state != "done":
