@@ -26,6 +26,7 @@ from mlrelay.stage.commands import (
     request_command,
 )
 from mlrelay_interactions.allowlist import UserGroupLookupFailed, UserGroups, is_allowed
+from mlrelay_interactions.promotion_checks import PROMOTION_ACTIONS, promotion_refusal
 from mlrelay_interactions.replies import USAGE, ephemeral, post_to_response_url
 from mlrelay_interactions.signature import signature_problem
 from mlrelay_interactions.slack_requests import (
@@ -40,6 +41,13 @@ from mlrelay_interactions.slack_requests import (
 from mlrelay_interactions.slash_answers import runs_text, status_text
 
 log = structlog.get_logger()
+
+# `/mlrelay <verb> RUN_ID`: the same path as the run card's button
+SLASH_ACTIONS: dict[str, CommandAction] = {
+    "retry": "retry",
+    "promote": "promote",
+    "rollback": "rollback",
+}
 
 
 @dataclass(frozen=True)
@@ -107,13 +115,13 @@ def answer_slack_request(
 
 def _slash(ports: Ports, request: SlashCommand) -> dict[str, Any]:
     words = request.text.split()
-    if len(words) != 2 or words[0] not in ("status", "runs", "retry"):
+    if len(words) != 2 or words[0] not in ("status", "runs", *SLASH_ACTIONS):
         return ephemeral(USAGE)
     verb, target = words
-    if verb == "retry":
+    if verb in SLASH_ACTIONS:
         if not RUN_ID.match(target):
             return ephemeral(f"`{target[:80]}` is not a run id. {USAGE}")
-        return _command(ports, request.user_id, "retry", target, request.response_url)
+        return _command(ports, request.user_id, SLASH_ACTIONS[verb], target, request.response_url)
     try:
         spec = ports.registry.pipeline(target)
     except PermanentError:
@@ -148,6 +156,11 @@ def _command(
             return ephemeral(f"`{run.pipeline}` is no longer in the registry; nothing was done.")
         if not _allowed(ports, spec.actions, user_id):
             return _denied(user_id, run.pipeline)
+        if action in PROMOTION_ACTIONS:  # only while the run's model is a canary
+            refused = promotion_refusal(ports.store, run_id, action)
+            if refused is not None:
+                log.info("slack_promotion_refused", action=action)
+                return ephemeral(refused)
         if action not in CARRIED_OUT:
             log.warning("slack_action_not_carried_out", action=action)
             return ephemeral(f"{action} is not carried out by mlrelay yet; nothing was done.")

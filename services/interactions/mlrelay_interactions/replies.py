@@ -14,7 +14,10 @@ from mlrelay.config.interactions import InteractionSettings
 
 log = structlog.get_logger()
 
-USAGE = "Usage: `/mlrelay status PIPELINE` · `/mlrelay runs PIPELINE` · `/mlrelay retry RUN_ID`"
+USAGE = (
+    "Usage: `/mlrelay status PIPELINE` · `/mlrelay runs PIPELINE` · `/mlrelay retry RUN_ID` · "
+    "`/mlrelay promote RUN_ID` · `/mlrelay rollback RUN_ID`"
+)
 
 
 def ephemeral(text: str) -> dict[str, Any]:

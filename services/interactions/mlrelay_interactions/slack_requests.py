@@ -2,8 +2,9 @@
 field `payload`), a `/mlrelay` slash command (form fields), or Slack's SSL check.
 
 A button of a run card says what it does in its `action_id` (`mlrelay_retry`, `mlrelay_rerun`,
-`mlrelay_cancel`, `mlrelay_approve`, `mlrelay_reject`, `mlrelay_backfill`) and the run in its
-`value` (the run id; for Backfill, the run id the missed slot's tick would have made).
+`mlrelay_cancel`, `mlrelay_approve`, `mlrelay_reject`, `mlrelay_backfill`, `mlrelay_promote`,
+`mlrelay_rollback`) and the run in its `value` (the run id; for Backfill, the run id the missed
+slot's tick would have made; for Promote / Roll back, the run whose model is the canary).
 Anything else signed by Slack but not understood is a `BadSlackRequest` naming the field.
 """
 
