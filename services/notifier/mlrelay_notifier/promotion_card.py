@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from mlrelay.contracts import LifecycleEvent
+from mlrelay.history import read_summary
 from mlrelay.ports.protocols import ObjectStore
 from mlrelay.stage.ledger import StageRecord
 from mlrelay_notifier.lateness import with_lateness
@@ -22,16 +23,21 @@ from mlrelay_notifier.run_view import RANK, RunView, build_run_view
 from mlrelay_notifier.verdict import recorded_verdict, with_verdict
 
 
-def _when_finished(records: dict[str, StageRecord], event: LifecycleEvent) -> LifecycleEvent:
-    """The run's success as the final event said it, at the time the pipeline's record ended
-    (so the card's duration is the run's, not the run's plus its promotion)."""
+def _when_finished(
+    store: ObjectStore, records: dict[str, StageRecord], event: LifecycleEvent
+) -> LifecycleEvent:
+    """The run's success as its final card showed it: at the time the run's summary says it
+    finished (else the pipeline's record ended), so the card's duration is the run's, not the
+    run's plus its promotion, on every delivery of every promotion event."""
+    summary = read_summary(store, event.pipeline, event.run_id) if event.pipeline else None
     record = records.get("pipeline")
-    finished = record.finished_at if record is not None else None
-    try:
-        occurred = datetime.fromisoformat(finished) if finished else event.occurred_at
-    except ValueError:
-        occurred = event.occurred_at
-    if occurred.tzinfo is None:
+    occurred = summary.finished_at if summary is not None else None
+    if occurred is None and record is not None and record.finished_at:
+        try:
+            occurred = datetime.fromisoformat(record.finished_at)
+        except ValueError:
+            occurred = None
+    if occurred is None or occurred.tzinfo is None:
         occurred = event.occurred_at
     return LifecycleEvent(
         run_id=event.run_id,
@@ -53,7 +59,9 @@ def promotion_card_view(
 ) -> RunView:
     """The run's card with its model section; its status is the furthest of the ledger's, the
     recorded verdict's and the message's (a regression stays a regression)."""
-    view = build_run_view(_when_finished(records, event), records, project=project, advance=True)
+    view = build_run_view(
+        _when_finished(store, records, event), records, project=project, advance=True
+    )
     if view.pipeline is not None:
         view = with_verdict(view, recorded_verdict(store, view.pipeline, view.run_id))
     if message is not None and RANK.get(message.status, 0) > RANK.get(view.status, 0):
