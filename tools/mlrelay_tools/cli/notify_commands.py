@@ -35,10 +35,14 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
     into Slack's Block Kit Builder (https://app.slack.com/block-kit-builder). With the ledger, a
     finished run's card shows the verdict the notifier recorded in the run history (the deltas
     against the last good run, missed gates)."""
+    from dataclasses import replace
+
     from mlrelay.config.settings import Settings
     from mlrelay.contracts import LifecycleEvent, parse_message
     from mlrelay.ports.container import Ports
     from mlrelay.stage.ledger import read_run
+    from mlrelay_notifier.model_section import from_event
+    from mlrelay_notifier.promotion_card import promotion_card_view
     from mlrelay_notifier.render import render_card, render_update
     from mlrelay_notifier.run_view import FINAL, build_run_view
     from mlrelay_notifier.verdict import recorded_verdict, with_verdict
@@ -54,6 +58,10 @@ def preview(event_file: Path, as_update: bool, ledger: bool) -> None:
     view = build_run_view(event, records, project=project, advance=not as_update)
     if ledger and view.pipeline and view.status in FINAL:  # the verdict the notifier recorded
         view = with_verdict(view, recorded_verdict(store, view.pipeline, view.run_id))
+    if event.stage == "promotion":  # the run's card with its model section; its status stays
+        view = replace(view, model=from_event(event))
+        if not as_update:
+            view = promotion_card_view(store, event, records, None, project=project)
     message = render_update(view) if as_update else render_card(view)
     click.echo(json.dumps(message.payload(), indent=2, ensure_ascii=False))
 

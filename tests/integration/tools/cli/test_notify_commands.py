@@ -94,3 +94,45 @@ def test_undelivered_lists_what_slack_did_not_take(tmp_path: Path) -> None:
     assert (
         json.loads(store.read(store.list("notifications/undelivered/")[0]) or b"")["route"] == "#ml"
     )
+
+
+def test_preview_of_a_promotion_event_is_the_runs_success_card_with_its_model(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    store = LocalFolderStore(home / "bucket")
+    for stage, record in ledger().items():
+        store.write(keys.ledger(RUN, stage), record.to_json())
+    canary = LifecycleEvent(
+        run_id=RUN,
+        pipeline="penguins",
+        stage="promotion",
+        status="canary",
+        summary="model v3 serves 10 %",
+        details={
+            "endpoint": "penguins-prod",
+            "version_id": "3",
+            "deployed_model_id": "222",
+            "canary_percent": 10,
+            "traffic": {"111": 90, "222": 10},
+            "champion_run_id": None,
+        },
+    )
+    event_file = tmp_path / "event.json"
+    event_file.write_bytes(canary.to_json())
+    env = {**os.environ, "MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(REGISTRY)}
+    done = subprocess.run(
+        [MLRELAY, "notify", "preview", str(event_file)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    blocks = json.loads(done.stdout)["blocks"]
+    assert blocks[0]["text"]["text"] == ":white_check_mark: penguins: succeeded"
+    assert "Challenger v3 serves 10 % of `penguins-prod` beside the champion (90 %)" in all_text(
+        blocks
+    )
