@@ -274,3 +274,36 @@ def test_a_canary_before_the_notifier_saw_the_success_posts_the_run_card_once(
     card = the_card(slack)  # still one card, the model section and its buttons kept
     assert buttons(card) == [("mlrelay_promote", run_id), ("mlrelay_rollback", run_id)]
     assert "Challenger v3 serves 10 %" in model_text(card)
+
+
+def test_with_an_empty_allowlist_the_canary_card_has_the_section_and_no_buttons(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    runtime = runtime_for(settings, slack, [])
+    run_id = "penguins-promo-5"
+    run_stages(runtime, run_id)
+    canary = canary_record(run_id)
+    promote_step(runtime, run_id, canary, event_of(canary, run_id, "canary"))
+    card = the_card(slack)
+    assert "Challenger v3 serves 10 %" in model_text(card)
+    assert buttons(card) == []
+
+
+def test_with_a_webhook_each_promotion_event_is_one_line_once(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    from tests.helpers import make_runtime
+    from tests.integration.notifier.notifier_kit import registry_with, webhook_channel
+
+    runtime = make_runtime(
+        settings,
+        webhook_channel(slack),  # type: ignore[arg-type]
+        registry=registry_with(on_success="always"),
+        wrap={"mlrelay-snapshotter": lambda handler: lambda event: None},
+    )
+    run_id = "penguins-promo-6"
+    canary = canary_record(run_id)
+    promote_step(runtime, run_id, canary, event_of(canary, run_id, "canary"))
+    [line] = [c.body for c in slack.delivered("webhook")]  # 3 deliveries, one post
+    assert "Challenger v3 serves 10 % of `penguins-prod`" in json.dumps(line)
+    assert "mlrelay_promote" not in json.dumps(line)  # a webhook's message takes no clicks
