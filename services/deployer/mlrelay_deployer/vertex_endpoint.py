@@ -325,7 +325,7 @@ class VertexModelEndpoint:
             raise
         except TimeoutError:  # the operation is not done yet: a redelivery looks again
             raise TransientError(f"Vertex AI's {method} is still under way") from None
-        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+        except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: by HTTP status
             raise PermanentError(
                 field,
                 f"Vertex AI refused {method}: {exc.code} {exc.message}",
