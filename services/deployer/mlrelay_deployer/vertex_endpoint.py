@@ -23,26 +23,18 @@ from typing import Any, TypeVar
 
 import structlog
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import PermanentError
 from mlrelay.ports.protocols import NEW_DEPLOYMENT, DeployedModel, EndpointState, ModelVersion
 from mlrelay.registry.backends import VertexOptions
 from mlrelay.registry.specs import PromotionSpec
 from mlrelay_deployer.deploy import label_value
-from mlrelay_deployer.vertex_backend import VertexPipelineBackend, worth_retrying
+from mlrelay_deployer.vertex_backend import VertexPipelineBackend
+from mlrelay_deployer.vertex_calls import api_clients, retried, vertex_call
 
 log = structlog.get_logger()
 T = TypeVar("T")
 # Model.version_aliases: starts with a letter (a version id is a number), ends in a letter or digit
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
-# the permission each call needs (all in roles/aiplatform.user); the registry field it concerns
-PERMISSIONS = {
-    "UploadModel": ("aiplatform.models.upload", "promotion.model"),
-    "GetModel": ("aiplatform.models.get", "promotion.model"),
-    "GetEndpoint": ("aiplatform.endpoints.get", "promotion.endpoint"),
-    "DeployModel": ("aiplatform.endpoints.deploy", "promotion.endpoint"),
-    "UndeployModel": ("aiplatform.endpoints.undeploy", "promotion.endpoint"),
-    "UpdateEndpoint": ("aiplatform.endpoints.update", "promotion.endpoint"),
-}
 
 
 def version_alias(run_id: str) -> str:
@@ -60,26 +52,6 @@ def deployed_model_id(endpoint: str, run_id: str) -> str:
     ALREADY_EXISTS instead of deploying the model twice."""
     digest = int(hashlib.sha256(f"{endpoint}\n{run_id}".encode()).hexdigest(), 16)
     return str(1_000_000_000 + digest % 9_000_000_000)
-
-
-def api_clients(options: VertexOptions, endpoint: str) -> tuple[Any, Any]:
-    """ModelServiceClient and EndpointServiceClient over REST at `endpoint` (default: the
-    region's), anonymous for a plain-http loopback peer, as VertexPipelineBackend's client."""
-    from google.cloud.aiplatform_v1.services.endpoint_service import EndpointServiceClient
-    from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
-
-    api_endpoint = endpoint or f"{options.region}-aiplatform.googleapis.com"
-    credentials = None
-    if api_endpoint.startswith("http://"):  # a plain-text loopback peer: no Google sign-in
-        from google.auth.credentials import AnonymousCredentials
-
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    kwargs: dict[str, Any] = {
-        "transport": "rest",
-        "client_options": {"api_endpoint": api_endpoint},
-        "credentials": credentials,
-    }
-    return ModelServiceClient(**kwargs), EndpointServiceClient(**kwargs)
 
 
 class VertexModelEndpoint:
@@ -301,6 +273,14 @@ class VertexModelEndpoint:
         labels = dict(version.labels) if version is not None else {}
         return run_id if labels.get("mlrelay-run-id") == label_value(run_id) else None
 
+    def _call(
+        self, method: str, call: Callable[[], T], *, expected: tuple[type[Exception], ...] = ()
+    ) -> T:
+        return vertex_call(method, call, project=self.options.project, expected=expected)
+
+    def _retried(self, what: str, work: Callable[[], T]) -> T:
+        return retried(what, work, deadline_seconds=self.retry_deadline_seconds)
+
     def _version(self, model: Any, run_id: str) -> ModelVersion:
         return ModelVersion(
             name=f"{self.model_name}@{model.version_id}",
@@ -308,69 +288,6 @@ class VertexModelEndpoint:
             run_id=run_id,
             artifact_uri=str(model.artifact_uri),
         )
-
-    def _call(
-        self, method: str, call: Callable[[], T], *, expected: tuple[type[Exception], ...] = ()
-    ) -> T:
-        """One request (and its operation's wait); a refusal becomes a PermanentError naming
-        the field and the fix; what is worth another try goes up to `_retried`."""
-        from google.api_core import exceptions
-
-        permission, field = PERMISSIONS[method]
-        try:
-            return call()
-        except expected:
-            raise
-        except worth_retrying():
-            raise
-        except TimeoutError:  # the operation is not done yet: a redelivery looks again
-            raise TransientError(f"Vertex AI's {method} is still under way") from None
-        except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: by HTTP status
-            raise PermanentError(
-                field,
-                f"Vertex AI refused {method}: {exc.code} {exc.message}",
-                f"grant the deployer's service account {permission} (roles/aiplatform.user) "
-                f"in project {self.options.project} (infra/)",
-            ) from None
-        except exceptions.NotFound as exc:
-            raise PermanentError(
-                field,
-                f"Vertex AI answered 404 to {method}: {exc.message}",
-                "create the endpoint (Terraform google_vertex_ai_endpoint, or `gcloud ai "
-                "endpoints create`) in the region of `vertex:` and put its id here"
-                if field == "promotion.endpoint"
-                else "check `promotion.model` and the project and region of `vertex:`",
-            ) from None
-        except exceptions.Conflict as exc:  # a first upload raced, or a deploy is under way
-            raise TransientError(f"Vertex AI answered 409 to {method}: {exc.message}") from None
-        except exceptions.GoogleAPICallError as exc:
-            raise PermanentError(
-                field,
-                f"Vertex AI refused {method}: {exc.code} {exc.message}",
-                "fix the pipeline's `promotion:` entry (serving_image, machine_type, replicas, "
-                "the endpoint) as the message says",
-            ) from None
-
-    def _retried(self, what: str, work: Callable[[], T]) -> T:
-        """`work` again after an answer worth another try (a lost answer among them) until the
-        retry deadline; then a TransientError (redelivery)."""
-        from google.api_core import exceptions
-        from google.api_core import retry as retries
-
-        transient = worth_retrying()
-        retry = retries.Retry(
-            predicate=retries.if_exception_type(*transient),
-            initial=1.0,
-            maximum=10.0,
-            multiplier=2.0,
-            timeout=self.retry_deadline_seconds,
-        )
-        try:
-            return retry(work)()
-        except exceptions.RetryError as exc:
-            raise TransientError(f"Vertex AI did not answer {what}: {exc}") from exc
-        except transient as exc:
-            raise TransientError(f"Vertex AI did not answer {what}: {exc}") from exc
 
 
 def pipeline_output_uri(
