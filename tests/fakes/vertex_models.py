@@ -10,8 +10,10 @@ deployed model), UndeployModel, and UpdateEndpoint (PATCH, `updateMask=trafficSp
 service's own checks: a split sums to 100 and names deployed models only, a deployed model with
 traffic is undeployed only by a split that takes its traffic away (FAILED_PRECONDITION), an id
 deployed twice is ALREADY_EXISTS, and an unknown deployed model id is NOT_FOUND.
-`operations/<id>` answers GET for a client that polls. `fail_next` fails the next request whose
-path contains a text with a status and the service's message.
+`operations/<id>` answers GET for a client that polls; with `hold_deployments` a DeployModel
+stays under way (its model not on the endpoint, its id taken) until `finish_deployments`.
+`fail_next` fails the next request whose path contains a text with a status and the service's
+message.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +35,8 @@ _UPLOAD = re.compile(rf"^/v1/({_LOCATION})/models:upload$")
 _MODELS = re.compile(rf"^/v1/({_LOCATION})/models$")
 _MODEL = re.compile(rf"^/v1/({_LOCATION}/models/[^/@:]+)(?:@([^/:]+))?$")
 _ENDPOINT = re.compile(rf"^/v1/({_LOCATION}/endpoints/[^/:]+)(?::(deployModel|undeployModel))?$")
-_OPERATION = re.compile(rf"^/v1/({_LOCATION}/(?:models|endpoints)/[^/]+/operations/[^/]+)$")
+# the REST client polls an operation at /ui/<name> (the first of its GetOperation routes)
+_OPERATION = re.compile(rf"^/(?:v1|ui)/({_LOCATION}/(?:models|endpoints)/[^/]+/operations/[^/]+)$")
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
 _STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
@@ -48,6 +52,10 @@ class FakeVertexModels:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: deque[tuple[str, int, str]] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # DeployModel's operation stays under way (the deployed model not yet on the endpoint, as for
+    # the minutes the service takes) until `finish_deployments`
+    hold_deployments: bool = False
+    held: dict[str, tuple[str, Callable[[], None]]] = field(default_factory=dict)  # op -> id, do
     _ids: int = 0
 
     def reset(self) -> None:
@@ -56,6 +64,8 @@ class FakeVertexModels:
             self.endpoints.clear()
             self.operations.clear()
             self.failures.clear()
+            self.held.clear()
+            self.hold_deployments = False
             self._ids = 0
 
     def fail_next(self, status: int, message: str, *, path: str = "", times: int = 1) -> None:
@@ -66,6 +76,14 @@ class FakeVertexModels:
         with self.lock:
             self.endpoints[name] = {"name": name, "displayName": display_name,
                                     "createTime": CREATED, "etag": "AMEw9yN"}  # fmt: skip
+
+    def finish_deployments(self) -> None:
+        """The held DeployModel operations end: their models are deployed, the splits set."""
+        with self.lock:
+            for name, (_, deploy) in self.held.items():
+                deploy()
+                self.operations[name]["done"] = True
+            self.held.clear()
 
     def endpoint(self, name: str) -> dict[str, Any]:
         with self.lock:
@@ -172,19 +190,23 @@ class FakeVertexModels:
             {"@type": f"{TYPES}UploadModelResponse", "model": name, "modelVersionId": version_id},
         )
 
-    def _done(self, resource: str, metadata: str, response: dict[str, Any]) -> Answer:
-        """A long-running operation, answered done (the service's is done minutes later)."""
+    def _done(
+        self, resource: str, metadata: str, response: dict[str, Any], *, done: bool = True
+    ) -> Answer:
+        """A long-running operation, answered done (the service's is done minutes later), or
+        under way (`done` false: GET operations/<id> says when it is)."""
         self._ids += 1
         name = f"{resource}/operations/{7000000000000000000 + self._ids}"
         operation = {
             "name": name,
             "metadata": {"@type": f"{TYPES}{metadata}",
                          "genericMetadata": {"createTime": CREATED, "updateTime": CREATED}},
-            "done": True,
+            "done": done,
             "response": response,
         }  # fmt: skip
         self.operations[name] = operation
-        return answer(operation)
+        shown = operation if done else {k: v for k, v in operation.items() if k != "response"}
+        return answer(shown)
 
     # endpoints
 
@@ -214,7 +236,7 @@ class FakeVertexModels:
         chosen = str(deployed.get("id") or "")
         if chosen and not re.fullmatch(r"[0-9]{1,10}", chosen):
             return error(400, f"DeployedModel id {chosen} must be 1-10 digits.")
-        if chosen and chosen in {d["id"] for d in present}:
+        if chosen and chosen in {d["id"] for d in present} | {i for i, _ in self.held.values()}:
             return error(409, f"DeployedModel with ID {chosen} already exists in the endpoint.")
         split = {k: v for k, v in (body.get("trafficSplit") or {}).items()}
         if split and (problem := self._split_problem(endpoint, split, new=True)):
@@ -228,17 +250,27 @@ class FakeVertexModels:
             "modelVersionId": version["versionId"],
             "createTime": CREATED,
         }
-        endpoint["deployedModels"] = [*present, record]
-        if split:
-            new_split = {(deployed_id if k == "0" else k): v for k, v in split.items()}
-            endpoint["trafficSplit"] = new_split
-        elif not present:
-            endpoint["trafficSplit"] = {deployed_id: 100}
-        return self._done(
+
+        def deploy() -> None:
+            now = endpoint.get("deployedModels", [])
+            endpoint["deployedModels"] = [*now, record]
+            if split:
+                new_split = {(deployed_id if k == "0" else k): v for k, v in split.items()}
+                endpoint["trafficSplit"] = new_split
+            elif not now:
+                endpoint["trafficSplit"] = {deployed_id: 100}
+
+        if not self.hold_deployments:
+            deploy()
+        answered = self._done(
             endpoint["name"],
             "DeployModelOperationMetadata",
             {"@type": f"{TYPES}DeployModelResponse", "deployedModel": record},
+            done=not self.hold_deployments,
         )
+        if self.hold_deployments:
+            self.held[json.loads(answered.body)["name"]] = (deployed_id, deploy)
+        return answered
 
     def _undeploy(self, endpoint: dict[str, Any], body: dict[str, Any]) -> Answer:
         gone = str(body.get("deployedModelId", ""))

@@ -183,6 +183,35 @@ def test_three_deploys_and_a_lost_answer_deploy_one_model(
     assert not calls(vertex, "PATCH", ENDPOINT)  # the split was already right
 
 
+def test_a_deployment_still_under_way_is_never_made_twice_by_a_redelivery(
+    proxy: FaultProxy, vertex: FakeVertex
+) -> None:
+    """DeployModel takes minutes on the service: the wait ends first, the message is redelivered
+    while the deployment is under way (not yet on the endpoint), and its second DeployModel,
+    with the same deployed model id, is refused; once it is done the next delivery finds it."""
+    slow = VertexModelEndpoint(
+        OPTIONS, PROMOTION, pipeline="penguins", endpoint=proxy.url,
+        retry_deadline_seconds=3.0, operation_timeout_seconds=1.0,
+    )  # fmt: skip
+    version = upload(slow, CHAMPION)
+    vertex.models.hold_deployments = True
+
+    with pytest.raises(TransientError, match="DeployModel is still under way"):
+        slow.deploy(version=version, traffic={"0": 100})
+    with pytest.raises(TransientError, match="409 to DeployModel"):
+        slow.deploy(version=version, traffic={"0": 100})
+    assert "deployedModels" not in vertex.models.endpoint(ENDPOINT)
+    assert any(r.method == "GET" and "/operations/" in r.path for r in vertex.requests)  # polled
+
+    vertex.models.finish_deployments()
+    state = slow.deploy(version=version, traffic={"0": 100})
+
+    [first, second] = deploys(vertex)
+    assert first.body == second.body  # the same id both times
+    assert state.traffic == {deployed_model_id(ENDPOINT, CHAMPION): 100}
+    assert len(vertex.models.endpoint(ENDPOINT)["deployedModels"]) == 1
+
+
 def test_a_canary_then_a_roll_back_restores_the_previous_split_exactly(
     endpoint: VertexModelEndpoint, vertex: FakeVertex, proxy: FaultProxy
 ) -> None:
