@@ -19,6 +19,7 @@ PERMISSIONS = {
     "DeployModel": ("aiplatform.endpoints.deploy", "promotion.endpoint"),
     "UndeployModel": ("aiplatform.endpoints.undeploy", "promotion.endpoint"),
     "UpdateEndpoint": ("aiplatform.endpoints.update", "promotion.endpoint"),
+    "GetPipelineJob": ("aiplatform.pipelineJobs.get", "promotion.artifact"),
 }
 
 

@@ -305,7 +305,7 @@ def pipeline_output_uri(
     backend = VertexPipelineBackend(
         options, "", endpoint=endpoint, request_timeout_seconds=request_timeout_seconds
     )
-    job = backend.read_job(job_name)
+    job = vertex_call("GetPipelineJob", lambda: backend.read_job(job_name), project=options.project)
     if job is None:
         return None
     tasks = list(job.job_detail.task_details)

@@ -414,3 +414,16 @@ def test_pipeline_output_uri_prefers_the_pipelines_own_output(
     )
     assert pipeline_output_uri(OPTIONS, f"{LOCATION}/pipelineJobs/gone", "model",
                                endpoint=proxy.url) is None  # fmt: skip
+
+
+def test_pipeline_output_uri_refused_names_the_permission(
+    proxy: FaultProxy, vertex: FakeVertex
+) -> None:
+    job_with_tasks(vertex, [])
+    proxy.fail_next(403, path="/pipelineJobs/")
+
+    with pytest.raises(PermanentError) as refused:
+        pipeline_output_uri(OPTIONS, JOB, "model", endpoint=proxy.url)
+
+    assert refused.value.field == "promotion.artifact"
+    assert "aiplatform.pipelineJobs.get" in refused.value.fix
