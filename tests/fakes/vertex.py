@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from .server import Answer, LoopbackFake, Request, json_answer
+from .vertex_models import FakeVertexModels
 
 _JOBS = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs$")
 _JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/[^/:]+)$")
@@ -57,7 +58,8 @@ class FakeVertex(LoopbackFake):
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (LogEntry JSON, Pub/Sub attributes) -> published, as the log sink does; None: not routed
     log_sink: Callable[[bytes, dict[str, str]], None] | None = None
-    methods = ("GET", "POST")
+    models: FakeVertexModels = field(default_factory=FakeVertexModels)  # registry, endpoints
+    methods = ("GET", "POST", "PATCH")  # PATCH: UpdateEndpoint
 
     @property
     def endpoint(self) -> str:
@@ -180,6 +182,8 @@ class FakeVertex(LoopbackFake):
             self.failures.clear()
 
     def answer(self, request: Request) -> Answer:
+        if (answered := self.models.answer(request)) is not None:
+            return answered
         if request.method == "POST" and _CANCEL.match(request.path):
             return self._cancel(request)
         if request.method == "POST":

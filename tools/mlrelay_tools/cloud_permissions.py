@@ -26,6 +26,7 @@ BQ_JOBS = "services/snapshotter/mlrelay_snapshotter/bigquery_jobs.py"
 BQ = "services/snapshotter/mlrelay_snapshotter/bigquery_warehouse.py"
 BQ_READ = "services/snapshotter/mlrelay_snapshotter/storage_read.py"
 VERTEX = "services/deployer/mlrelay_deployer/vertex_backend.py"
+VERTEX_ENDPOINT = "services/deployer/mlrelay_deployer/vertex_endpoint.py"
 TEMPLATES = "services/deployer/mlrelay_deployer/template_source.py"
 COMPLETION = "shared/mlrelay/kfp_components/completion.py"
 KFP = "services/deployer/mlrelay_deployer/kfp_backend.py"
@@ -227,6 +228,25 @@ SNAPSHOTTER: tuple[GoogleCall, ...] = (
     ),
 )
 
+# Promotion on Vertex AI (mlrelay_deployer.vertex_endpoint), made by the deployer's promotion
+# functions: the run's model version, then its deployment on the endpoint. No actAs: neither the
+# model nor the deployment names a service account (the Vertex AI service agent reads the model
+# folder and serves it).
+_PROMOTION_CALLS = (
+    ("get_model", "aiplatform.projects.locations.models.get (the run's version by its alias; "
+     "the version a deployed model serves)", "aiplatform.models.get"),
+    ("upload_model", "aiplatform.projects.locations.models.upload (a new model version)",
+     "aiplatform.models.upload"),
+    ("get_endpoint", "aiplatform.projects.locations.endpoints.get (deployed models, split)",
+     "aiplatform.endpoints.get"),
+    ("deploy_model", "aiplatform.projects.locations.endpoints.deployModel (the canary)",
+     "aiplatform.endpoints.deploy, aiplatform.models.deploy"),
+    ("undeploy_model", "aiplatform.projects.locations.endpoints.undeployModel (a roll back; "
+     "the old champion after a promote)", "aiplatform.endpoints.undeploy"),
+    ("update_endpoint", "aiplatform.projects.locations.endpoints.patch (the traffic split)",
+     "aiplatform.endpoints.update"),
+)  # fmt: skip
+
 DEPLOYER: tuple[GoogleCall, ...] = (
     GoogleCall(
         "deployer",
@@ -260,10 +280,17 @@ DEPLOYER: tuple[GoogleCall, ...] = (
         VERTEX,
         "get_pipeline_job",
         "aiplatform.projects.locations.pipelineJobs.get (the job's state after a cancel; the "
-        "log relay mlrelay-job-events re-reads an ended job's labels and state: job_state)",
+        "log relay mlrelay-job-events re-reads an ended job's labels and state: job_state; "
+        "promotion finds the run's model artifact: pipeline_output_uri)",
         "aiplatform.pipelineJobs.get",
         "roles/aiplatform.user",
         "project",
+    ),
+    *(
+        GoogleCall(
+            "deployer", VERTEX_ENDPOINT, call, api, permission, "roles/aiplatform.user", "project"
+        )
+        for call, api, permission in _PROMOTION_CALLS
     ),
     GoogleCall(
         "deployer",
