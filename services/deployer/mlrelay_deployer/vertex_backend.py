@@ -178,7 +178,7 @@ class VertexPipelineBackend:
             raise TransientError(f"Vertex AI did not take {run_id}: {exc}") from exc
         except transient as exc:
             raise TransientError(f"Vertex AI did not take {run_id}: {exc}") from exc
-        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+        except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: 403, 401
             raise ConfigurationError(  # the deployer's IAM: redelivered until it is granted
                 "vertex",
                 f"Vertex AI refused PipelineJob {run_id}: {exc.code} {exc.message}",
@@ -233,7 +233,7 @@ class VertexPipelineBackend:
                 f"Vertex AI has no PipelineJob {name}",
                 "check the run id; only a run mlrelay submitted can be cancelled",
             ) from None
-        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+        except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: 403, 401
             raise ConfigurationError(
                 "vertex",
                 f"Vertex AI refused to cancel {name}: {exc.code} {exc.message}",
@@ -262,7 +262,7 @@ class VertexPipelineBackend:
             )
         except exceptions.NotFound:
             return None
-        except (exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
+        except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: 403, 401
             raise ConfigurationError(
                 "vertex",
                 f"Vertex AI refused to read {name}: {exc.code} {exc.message}",

@@ -199,3 +199,17 @@ def test_a_missing_template_is_a_configuration_error(
             run_id=RUN_ID, pipeline="penguins", template=str(tmp_path / "missing.yaml"),
             parameters={}, labels={}, announce=lambda links: None,
         )  # fmt: skip
+
+
+def test_a_403_over_rest_is_our_misconfiguration_redelivered_not_a_rejected_run(
+    backend: VertexPipelineBackend, vertex: FakeVertex
+) -> None:
+    # the REST transport raises Forbidden for a 403 (gRPC's PermissionDenied is its subclass):
+    # a missing grant must keep the message for redelivery, never fail the run for good
+    from mlrelay.errors import ConfigurationError
+
+    vertex.fail_next(403, "Permission 'aiplatform.pipelineJobs.create' denied on resource.")
+
+    with pytest.raises(ConfigurationError, match="403"):
+        start(backend)
+    assert vertex.jobs == {}
