@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from .server import Answer, LoopbackFake, Request, json_answer
+from .vertex_custom_jobs import FakeCustomJobs
 
 _JOBS = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs$")
 _JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/[^/:]+)$")
@@ -57,6 +58,7 @@ class FakeVertex(LoopbackFake):
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (LogEntry JSON, Pub/Sub attributes) -> published, as the log sink does; None: not routed
     log_sink: Callable[[bytes, dict[str, str]], None] | None = None
+    custom_jobs: FakeCustomJobs = field(default_factory=FakeCustomJobs)  # JobService's CustomJobs
     methods = ("GET", "POST")
 
     @property
@@ -180,6 +182,8 @@ class FakeVertex(LoopbackFake):
             self.failures.clear()
 
     def answer(self, request: Request) -> Answer:
+        if (custom_job := self.custom_jobs.answer(request, self)) is not None:
+            return custom_job
         if request.method == "POST" and _CANCEL.match(request.path):
             return self._cancel(request)
         if request.method == "POST":
