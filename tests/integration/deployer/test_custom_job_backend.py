@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from mlrelay.config.settings import Settings
+from mlrelay.errors import PermanentError
 from mlrelay.ports.container import use_ports
 from mlrelay.stage import keys
 from mlrelay.stage.ledger import read_run
@@ -18,7 +19,7 @@ from mlrelay_tools.local.runtime import LocalRuntime
 from tests.fakes.fault_proxy import LOSE, FaultProxy
 from tests.fakes.vertex import FakeVertex
 from tests.helpers import Capture, RecordingChat
-from tests.integration.deployer.cancel_commands import known_run
+from tests.integration.deployer.cancel_commands import cancel_command, known_run, send
 from tests.integration.deployer.custom_job_deploys import (
     EVAL_IMAGE,
     IMAGE,
@@ -181,3 +182,27 @@ def test_three_deliveries_a_lost_record_and_lost_create_answers_make_one_custom_
     record = read_run(runtime.store, RUN_ID)["pipeline"]
     assert record.result is not None and record.result["job_name"] == name
     assert proxy.requests[str(LOSE)] == 2
+
+
+def test_a_cancel_command_cancels_the_runs_custom_job_once_and_a_finished_one_is_refused(
+    runtime: LocalRuntime, events: Capture, vertex: FakeVertex
+) -> None:
+    deploy(runtime)
+    [name] = vertex.custom_jobs.names()
+
+    send(runtime, cancel_command(RUN_ID), times=3)
+
+    [cancel] = vertex.custom_jobs.cancels(vertex)
+    assert cancel.path == f"/v1/{name}:cancel"  # the name the ledger recorded
+    assert vertex.custom_jobs.job(name)["state"] == "JOB_STATE_CANCELLING"
+    assert [e.event_type for e in events.events if e.status == "cancelled"] == [
+        "pipeline.cancelled"
+    ]
+
+    # a finished job: Vertex AI answers FAILED_PRECONDITION, the command names the state
+    backend = runtime.ports.pipeline_backend("penguins", lambda p: None)  # type: ignore[arg-type,return-value]
+    vertex.custom_jobs.end_job(name, "succeeded", log=False)
+    with pytest.raises(PermanentError, match="no longer running on Vertex AI"):
+        backend.cancel(run_id=RUN_ID, job_name=name, requested={})
+    vertex.custom_jobs.end_job(name, "cancelled", log=False)  # our earlier cancel, its end
+    assert backend.cancel(run_id=RUN_ID, job_name="", requested={}) == "JOB_STATE_CANCELLED"
