@@ -53,6 +53,7 @@ SERVICE_LINE = {
 @dataclass
 class FakeCustomJobs:
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (location, id)
+    projects: dict[tuple[str, str], str] = field(default_factory=dict)  # the creator's project id
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(4821937465120))
     owner: FakeVertex | None = None  # the FakeVertex answering for it (its failures, log sink)
@@ -60,6 +61,7 @@ class FakeCustomJobs:
     def reset(self) -> None:
         with self.lock:
             self.jobs.clear()
+            self.projects.clear()
 
     def answer(self, request: Request, owner: FakeVertex) -> Answer | None:
         """The answer to a custom-job request; None for any other path (the FakeVertex's)."""
@@ -141,7 +143,7 @@ class FakeCustomJobs:
             snapshot = json.loads(json.dumps(job))
         sink = self.owner.log_sink if self.owner is not None else None
         if log and sink is not None:
-            entry = self.log_entry(name, state, at=ended)
+            entry = self.log_entry(name, state, project=self.projects[_key(name)], at=ended)
             sink(
                 json.dumps(entry).encode(), {"logging.googleapis.com/timestamp": entry["timestamp"]}
             )
@@ -179,6 +181,7 @@ class FakeCustomJobs:
         }
         with self.lock:
             self.jobs[(location, job_id)] = job
+            self.projects[(location, job_id)] = project
         return json_answer(200, job, JSON)
 
     def _list(self, location: str, filter_text: str) -> Answer:
