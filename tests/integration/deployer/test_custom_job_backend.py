@@ -168,7 +168,7 @@ def test_three_deliveries_a_lost_record_and_lost_create_answers_make_one_custom_
     [name] = vertex.custom_jobs.names()
     record = read_run(runtime.store, RUN_ID)["pipeline"]
     assert record.result is not None and record.result["job_name"] == name
-    assert record.result["details"]["already_existed"] is True  # found, not created, by us
+    assert record.result["details"]["already_existed"] is True  # found: the lost answer's job
 
     # the deployer's ledger record is lost too, and the next answer of the lookup is lost: the
     # redelivered request looks again and finds the same job, three times over
