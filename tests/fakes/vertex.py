@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from .server import Answer, LoopbackFake, Request, json_answer
+from .vertex_custom_jobs import FakeCustomJobs
 from .vertex_models import FakeVertexModels
 
 _JOBS = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs$")
@@ -59,6 +60,7 @@ class FakeVertex(LoopbackFake):
     # (LogEntry JSON, Pub/Sub attributes) -> published, as the log sink does; None: not routed
     log_sink: Callable[[bytes, dict[str, str]], None] | None = None
     models: FakeVertexModels = field(default_factory=FakeVertexModels)  # registry, endpoints
+    custom_jobs: FakeCustomJobs = field(default_factory=FakeCustomJobs)  # JobService's CustomJobs
     methods = ("GET", "POST", "PATCH")  # PATCH: UpdateEndpoint
 
     @property
@@ -180,10 +182,15 @@ class FakeVertex(LoopbackFake):
             self.jobs.clear()
             self.server.clear()
             self.failures.clear()
+        self.models.reset()
+        self.custom_jobs.reset()
 
     def answer(self, request: Request) -> Answer:
         if (answered := self.models.answer(request)) is not None:
             return answered
+
+        if (custom_job := self.custom_jobs.answer(request, self)) is not None:
+            return custom_job
         if request.method == "POST" and _CANCEL.match(request.path):
             return self._cancel(request)
         if request.method == "POST":

@@ -1,8 +1,8 @@
 """Every Google API method mlrelay's deployed code calls, who calls it, and the role that allows it.
 
 One row per (identity, call): the identity is a service's account (`trigger`, `snapshotter`,
-`deployer`, `notifier`, `interactions`) or `pipelines`, the account Vertex AI pipeline jobs run
-as. `grant_on`
+`deployer`, `notifier`, `interactions`) or `pipelines`, the account Vertex AI pipeline jobs (and
+`vertex_custom_job` custom jobs, given it as `vertex.service_account`) run as. `grant_on`
 names where Terraform grants the role (`project`, `bucket:snapshots`, `topic:lifecycle`, ...).
 
 tests/unit/infra/test_cloud_permissions.py holds Terraform to this table: every row's role is
@@ -27,6 +27,8 @@ BQ = "services/snapshotter/mlrelay_snapshotter/bigquery_warehouse.py"
 BQ_READ = "services/snapshotter/mlrelay_snapshotter/storage_read.py"
 VERTEX = "services/deployer/mlrelay_deployer/vertex_backend.py"
 VERTEX_ENDPOINT = "services/deployer/mlrelay_deployer/vertex_endpoint.py"
+
+CUSTOM_JOBS = "services/deployer/mlrelay_deployer/custom_job_backend.py"
 TEMPLATES = "services/deployer/mlrelay_deployer/template_source.py"
 COMPLETION = "shared/mlrelay/kfp_components/completion.py"
 KFP = "services/deployer/mlrelay_deployer/kfp_backend.py"
@@ -294,6 +296,53 @@ DEPLOYER: tuple[GoogleCall, ...] = (
     ),
     GoogleCall(
         "deployer",
+        CUSTOM_JOBS,
+        "create_custom_job",
+        "aiplatform.projects.locations.customJobs.create (`backend: vertex_custom_job`)",
+        "aiplatform.customJobs.create",
+        "roles/aiplatform.user",
+        "project",
+    ),
+    GoogleCall(
+        "deployer",
+        CUSTOM_JOBS,
+        "create_custom_job",
+        "aiplatform.projects.locations.customJobs.create (job runs as the pipelines account)",
+        "iam.serviceAccounts.actAs",
+        "roles/iam.serviceAccountUser",
+        "service_account:pipelines",
+    ),
+    GoogleCall(
+        "deployer",
+        CUSTOM_JOBS,
+        "list_custom_jobs",
+        "aiplatform.projects.locations.customJobs.list (the run's job by its label, before any "
+        "create; the watchdog's job_state while the ledger names no job yet)",
+        "aiplatform.customJobs.list",
+        "roles/aiplatform.user",
+        "project",
+    ),
+    GoogleCall(
+        "deployer",
+        CUSTOM_JOBS,
+        "cancel_custom_job",
+        "aiplatform.projects.locations.customJobs.cancel (a `cancel` command)",
+        "aiplatform.customJobs.cancel",
+        "roles/aiplatform.user",
+        "project",
+    ),
+    GoogleCall(
+        "deployer",
+        CUSTOM_JOBS,
+        "get_custom_job",
+        "aiplatform.projects.locations.customJobs.get (the log relay mlrelay-job-events and the "
+        "watchdog read an ended job's labels and state; the state after a cancel)",
+        "aiplatform.customJobs.get",
+        "roles/aiplatform.user",
+        "project",
+    ),
+    GoogleCall(
+        "deployer",
         TEMPLATES,
         "download_as_text",
         "storage.objects.get (a gs:// template)",
@@ -406,6 +455,15 @@ PIPELINES: tuple[GoogleCall, ...] = (
         VERTEX,
         "gcs_output_directory",
         "storage.objects.* (pipeline root artifacts, snapshot reads)",
+        "storage.objects.create, get, list",
+        "roles/storage.objectAdmin",
+        "bucket:snapshots",
+    ),
+    GoogleCall(
+        "pipelines",
+        CUSTOM_JOBS,
+        "base_output_directory",
+        "storage.objects.* (a custom job's model and metrics in jobs/<run_id>/, snapshot reads)",
         "storage.objects.create, get, list",
         "roles/storage.objectAdmin",
         "bucket:snapshots",

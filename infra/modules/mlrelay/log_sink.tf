@@ -29,6 +29,31 @@ resource "google_pubsub_topic_iam_member" "sink_publishes" {
   member  = google_logging_project_sink.pipeline_job_events.writer_identity
 }
 
+# Vertex AI custom jobs (`backend: vertex_custom_job`): the lines the service itself writes in a
+# job's log (monitored resource `ml_job`, `resource.labels.task_name` "service": "Job completed
+# successfully.", "Job failed."...; the replicas' own output has task_name `workerpool<N>-<i>`),
+# to the same topic. A custom job has no exit handler, so the relay reports every end of it; it
+# re-reads the job's state (GetCustomJob) and ignores the lines of a job not over. The filter does
+# not match the wording of the lines, which Google does not document (docs/custom-jobs.md): a few
+# lines per job, all of them the service's.
+resource "google_logging_project_sink" "custom_job_events" {
+  project                = var.project_id
+  name                   = "${var.name_prefix}-custom-job-events"
+  destination            = "pubsub.googleapis.com/${google_pubsub_topic.this["pipeline_job_events"].id}"
+  unique_writer_identity = true
+  filter                 = <<-EOT
+    resource.type="ml_job"
+    resource.labels.task_name="service"
+  EOT
+}
+
+resource "google_pubsub_topic_iam_member" "custom_job_sink_publishes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["pipeline_job_events"].name
+  role    = "roles/pubsub.publisher"
+  member  = google_logging_project_sink.custom_job_events.writer_identity
+}
+
 resource "google_pubsub_subscription" "pipeline_job_events_archive" {
   project                    = var.project_id
   name                       = "${var.topic_names.pipeline_job_events}-archive"

@@ -96,6 +96,12 @@ def read_completion(report: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+def job_output_uri(ports: Ports, run_id: str) -> str:
+    """The run's output folder in mlrelay's bucket (`jobs/<run_id>/`) as a URI ending in `/`."""
+    uri = ports.store.uri(keys.job_output(run_id))
+    return uri if uri.endswith("/") else f"{uri}/"
+
+
 def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
     settings = ports.settings
     lifecycle_topic = f"projects/{settings.project}/topics/{settings.topics.lifecycle}"
@@ -115,6 +121,19 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
             spec.kfp,
             lifecycle_topic,
             tokens=settings.deployer.kfp_tokens,
+            request_timeout_seconds=settings.http_timeout_seconds,
+        )
+    if spec.backend == "vertex_custom_job" and spec.vertex is not None and spec.job is not None:
+        from mlrelay.registry.backends import CustomJobOptions
+        from mlrelay_deployer.custom_job_backend import VertexCustomJobBackend
+
+        return VertexCustomJobBackend(
+            spec.vertex,
+            spec.custom_job or CustomJobOptions(),
+            spec.job,
+            lambda run_id: job_output_uri(ports, run_id),
+            lifecycle_topic,
+            endpoint=settings.deployer.vertex_endpoint,
             request_timeout_seconds=settings.http_timeout_seconds,
         )
     if spec.backend == "local":

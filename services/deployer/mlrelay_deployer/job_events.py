@@ -21,6 +21,9 @@ The log sink (infra/modules/mlrelay/log_sink.tf) routes the `pipeline_job_events
    template has mlrelay's reporter (it took `mlrelay_lifecycle_destination`): a job only
    succeeds once its exit handler did, and that report carries the run's metrics.
 
+The service's lines of a Vertex AI custom job (resource `ml_job`) come on the same topic and go
+to `custom_job_events`: a custom job has no exit handler, so every end of it is relayed.
+
 A malformed entry is rejected (PermanentError naming the field) and kept, like any message.
 """
 
@@ -38,6 +41,7 @@ from mlrelay.ports.container import Ports
 from mlrelay.registry.backends import VertexOptions
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import read_run
+from mlrelay_deployer.custom_job_events import ML_JOB, relay_custom_job_event
 from mlrelay_deployer.deploy import label_value
 from mlrelay_deployer.job_outcome import report_job_outcome
 from mlrelay_deployer.vertex_backend import VertexPipelineBackend, state_of_job
@@ -169,4 +173,7 @@ def relay_job_event(entry: PipelineJobLogEntry, message: PubsubMessage, ports: P
 
 
 def relay_for_entry(entry: PipelineJobLogEntry, message: PubsubMessage, ports: Ports) -> None:
+    if entry.resource.type == ML_JOB:  # a custom job's service line (`vertex_custom_job`)
+        relay_custom_job_event(entry, ports)
+        return
     relay_job_event(entry, message, ports)

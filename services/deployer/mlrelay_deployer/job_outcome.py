@@ -10,6 +10,11 @@ log entry, the watchdog after the relay) finds the finished claim and publishes 
 reporter that dies after publishing and before recording publishes twice (its lease runs out
 and the next call takes over); the notifier posts the same event once.
 
+A job backend's run (`vertex_custom_job`) has no exit handler, so every end of it comes from
+here, success included: a success then carries what the job left in its output folder (the
+metrics of `jobs/<run_id>/metrics.json` as the event's figures, which the gates judge) and the
+outputs its deploy recorded (`{"model": <output_dir>model/}`).
+
 A run already settled (the notifier wrote its history summary: the exit handler's report, a
 cancel command) publishes nothing at all. Between two reporters of one end the notifier keeps
 one Slack state: the first final event settles the run, and the same event twice is one
@@ -18,6 +23,8 @@ notification key.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import structlog
@@ -25,17 +32,62 @@ import structlog
 from mlrelay.contracts import LifecycleEvent
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
-from mlrelay.ports.protocols import JobState
+from mlrelay.ports.protocols import JobState, ObjectStore
+from mlrelay.registry.jobs import METRICS_FILE
+from mlrelay.registry.specs import JOB_BACKENDS
 from mlrelay.stage import keys
-from mlrelay.stage.ledger import run_once
+from mlrelay.stage.ledger import read_run, run_once
 
 log = structlog.get_logger()
 
 
+def job_metrics(store: ObjectStore, run_id: str) -> dict[str, float]:
+    """The numbers of `jobs/<run_id>/metrics.json` (the job contract: one flat JSON object of
+    numbers); anything else in it is left out with a warning, a missing file is no metrics."""
+    raw = store.read(f"{keys.job_output(run_id)}{METRICS_FILE}")
+    if raw is None:
+        log.warning("job_metrics_missing", file=METRICS_FILE)
+        return {}
+    try:
+        found = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        log.warning("job_metrics_unreadable", file=METRICS_FILE)
+        return {}
+    if not isinstance(found, dict):
+        log.warning("job_metrics_unreadable", file=METRICS_FILE, why="not a JSON object")
+        return {}
+    metrics = {
+        str(name): float(value)
+        for name, value in found.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    }
+    if len(metrics) != len(found):
+        log.warning("job_metrics_skipped", names=sorted(set(found) - set(metrics)))
+    return metrics
+
+
+def job_results(ports: Ports, run_id: str) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, outputs) of a job backend's run; ({}, {}) for a pipeline backend's, whose exit
+    handler reports its own."""
+    deploy = read_run(ports.store, run_id).get("pipeline")
+    result = (deploy.result if deploy else None) or {}
+    if result.get("backend") not in JOB_BACKENDS:
+        return {}, {}
+    outputs = {str(k): str(v) for k, v in (result.get("outputs") or {}).items()}
+    return job_metrics(ports.store, run_id), outputs
+
+
 def outcome_event(
-    *, run_id: str, pipeline: str, state: JobState, reported_by: str
+    *,
+    run_id: str,
+    pipeline: str,
+    state: JobState,
+    reported_by: str,
+    metrics: dict[str, float] | None = None,
+    outputs: dict[str, str] | None = None,
 ) -> LifecycleEvent:
-    """The run's one final event, worded like the exit handler's report."""
+    """The run's one final event, worded like the exit handler's report; a success carries
+    `metrics` as figures and `outputs` in its details (a job backend's, see the module)."""
     status = state.status
     if status == "succeeded":
         summary = f"pipeline {pipeline} succeeded"
@@ -43,6 +95,8 @@ def outcome_event(
         summary = f"pipeline {pipeline} was cancelled"
     elif state.failed_task:
         summary = f"pipeline failed at {state.failed_task}"
+    elif state.state.startswith("JOB_STATE_"):  # a custom job: no tasks, one container
+        summary = f"the job of {pipeline} failed ({state.state})"
     else:
         summary = f"pipeline {pipeline} failed before any task did ({state.state})"
     details: dict[str, Any] = {"reported_by": reported_by, "final_state": state.state}
@@ -51,6 +105,10 @@ def outcome_event(
     if state.ended_at is not None:
         details["ended_at"] = state.ended_at.isoformat()
     figures: dict[str, float | int | str] = {}
+    if status == "succeeded":
+        figures.update(metrics or {})
+        if outputs:
+            details["outputs"] = dict(outputs)
     if state.started_at is not None and state.ended_at is not None:
         seconds = (state.ended_at - state.started_at).total_seconds()
         figures["duration_seconds"] = round(max(seconds, 0.0), 1)
@@ -84,8 +142,14 @@ def report_job_outcome(
         return False
 
     def work() -> dict[str, Any]:  # published inside the claim: a concurrent call waits
+        metrics, outputs = job_results(ports, run_id) if state.status == "succeeded" else ({}, {})
         event = outcome_event(
-            run_id=run_id, pipeline=pipeline, state=state, reported_by=reported_by
+            run_id=run_id,
+            pipeline=pipeline,
+            state=state,
+            reported_by=reported_by,
+            metrics=metrics,
+            outputs=outputs,
         )
         ports.publish(event)  # a failed publish releases the claim: the redelivery publishes
         log.info("job_outcome_reported", status=event.status, state=state.state)

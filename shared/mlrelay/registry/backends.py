@@ -1,4 +1,5 @@
-"""Registry options of the remote pipeline backends (`vertex:` and `kfp:` in a pipeline entry).
+"""Registry options of the remote pipeline backends (`vertex:`, `kfp:` and `custom_job:` in a
+pipeline entry).
 
 Kept apart from `registry.py` so the registry's shape stays readable; `PipelineSpec` refers to
 these models and the registry checks that the chosen backend has its section.
@@ -6,7 +7,7 @@ these models and the registry checks that the chosen backend has its section.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -89,5 +90,60 @@ class KfpOptions(_Options):
             raise ValueError(
                 "`client_id` and `token` are both set, and kfp would send the token only: "
                 "keep `client_id` for a host behind IAP, `token` for any other"
+            )
+        return self
+
+
+# the registry's Duration shape (mlrelay.registry.specs.DURATION_PATTERN: 90s, 30m, 6h, 2d)
+_DURATION = r"^[1-9][0-9]{0,5}(s|m|h|d)$"
+
+
+class WorkerPool(_Options):
+    """One worker pool of a Vertex AI CustomJob (a `WorkerPoolSpec`): its machines, and, for a
+    pool after the first, the container it runs (default: the pipeline's `job:`)."""
+
+    machine_type: str = "n1-standard-4"
+    # e.g. NVIDIA_TESLA_T4, NVIDIA_L4 (MachineSpec.accelerator_type); with accelerator_count
+    accelerator_type: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]+$")] | None = None
+    accelerator_count: int = Field(default=0, ge=0, le=16)
+    replica_count: int = Field(default=1, ge=1, le=1000)
+    boot_disk_type: Literal["pd-ssd", "pd-standard"] = "pd-ssd"
+    boot_disk_size_gb: int = Field(default=100, ge=100, le=64000)
+    # a pool after the first may run its own container (a parameter server, an evaluator); its
+    # args and env take the same `{name}` values as `job:`
+    image: str | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _accelerators(self) -> WorkerPool:
+        if (self.accelerator_type is None) != (self.accelerator_count == 0):
+            raise ValueError(
+                "set `accelerator_type` and `accelerator_count` together (a count > 0 of a type)"
+            )
+        return self
+
+
+class CustomJobOptions(_Options):
+    """How a `backend: vertex_custom_job` run's CustomJob runs (its `CustomJobSpec`); where and
+    as whom come from the pipeline's `vertex:` section (project, region, service_account,
+    network, encryption_key_name)."""
+
+    # pool 0 is the chief: one replica running the pipeline's `job:`
+    worker_pools: list[WorkerPool] = Field(
+        default_factory=lambda: [WorkerPool()], min_length=1, max_length=4
+    )
+    spot: bool = False  # Scheduling.strategy SPOT: preemptible capacity, cheaper
+    timeout: Annotated[str, StringConstraints(pattern=_DURATION)] | None = None  # e.g. "6h"
+    restart_job_on_worker_restart: bool = False
+
+    @model_validator(mode="after")
+    def _chief(self) -> CustomJobOptions:
+        chief = self.worker_pools[0]
+        if chief.replica_count != 1:
+            raise ValueError("worker_pools[0] is the chief: its replica_count must be 1")
+        if chief.image or chief.command or chief.args:
+            raise ValueError(
+                "worker_pools[0] runs the pipeline's `job:`; set its image, command and args there"
             )
         return self

@@ -54,6 +54,22 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
                 "`backend: vertex_custom_job` needs a `vertex:` section (its project and region)",
             )
         )
+    if spec.backend == "vertex_custom_job" and spec.job is not None and not spec.job.image:
+        found.append(
+            (
+                (*at, "job", "image"),
+                "Vertex AI runs the job in a container: set `job.image` (an Artifact Registry "
+                "image, e.g. europe-docker.pkg.dev/<project>/<repo>/train:1.0)",
+            )
+        )
+    if spec.custom_job is not None and spec.backend != "vertex_custom_job":
+        found.append(
+            (
+                (*at, "custom_job"),
+                f"`custom_job:` is for `backend: vertex_custom_job`, not {spec.backend}; "
+                "remove it or change the backend",
+            )
+        )
     if spec.template is None:
         return found
     location = template_location(spec.template, base_dir)

@@ -22,7 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from mlrelay.contracts import PipelineName, Scalar
 from mlrelay.errors import PermanentError
-from mlrelay.registry.backends import KfpOptions, VertexOptions
+from mlrelay.registry.backends import CustomJobOptions, KfpOptions, VertexOptions
 from mlrelay.registry.expectations import ExpectationSpec
 from mlrelay.registry.jobs import JobEntry
 from mlrelay.schedules.cron import parse_unix_cron
@@ -211,6 +211,8 @@ class PipelineSpec(_Spec):
     vertex: VertexOptions | None = None
     kfp: KfpOptions | None = None  # options of `backend: kfp`
     job: JobEntry | None = None  # what `backend: local_job` / `vertex_custom_job` runs
+    # `backend: vertex_custom_job`: worker pools, spot, timeout (default: one n1-standard-4)
+    custom_job: CustomJobOptions | None = None
     promotion: PromotionSpec | None = None  # canary promotion of the run's model
     parameters: dict[Identifier, Scalar] = Field(default_factory=dict)
     overridable: list[Identifier] = Field(default_factory=list)

@@ -258,3 +258,21 @@ def test_the_log_sink_feeds_the_relay_terminal_pipeline_job_states_only() -> Non
     assert relay.topic == "pipeline_job_events" and relay.dead_letters_to_topic
     assert module_locals()["function_specs"][relay.name]["topic"] == "pipeline_job_events"
     assert "MLRELAY_TOPIC_PIPELINE_JOB_EVENTS" in module_locals()["common_env"]
+
+
+def test_a_second_sink_feeds_the_relay_the_service_lines_of_custom_jobs() -> None:
+    from mlrelay_deployer.custom_job_events import ML_JOB, SERVICE_TASK
+
+    resources = module_resources()
+    sinks = {name: body for kind, name, body in resources if kind == "google_logging_project_sink"}
+    sink = sinks["custom_job_events"]
+    assert sink["destination"] == sinks["pipeline_job_events"]["destination"]  # the relay's topic
+    lines = [line.strip() for line in sink["filter"].strip().splitlines()]
+    terms = [line for line in lines if "EOT" not in line]
+    assert terms == [f'resource.type="{ML_JOB}"', f'resource.labels.task_name="{SERVICE_TASK}"']
+    publishers = {
+        body["member"]
+        for kind, _, body in resources
+        if kind == "google_pubsub_topic_iam_member" and body["role"] == "roles/pubsub.publisher"
+    }
+    assert "${google_logging_project_sink.custom_job_events.writer_identity}" in publishers

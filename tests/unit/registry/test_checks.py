@@ -150,3 +150,61 @@ def test_a_parameter_name_no_listing_can_match_is_named() -> None:
     assert problem.message == (
         "@`min year` is no parameter name; use letters, digits and underscores"
     )
+
+
+CUSTOM_JOB = """\
+version: 1
+pipelines:
+  churn:
+    source: {table: events}
+    backend: vertex_custom_job
+    vertex: {project: demo-project, region: europe-west4}
+    job:
+      command: [python, train.py]
+    custom_job:
+      worker_pools:
+        - {machine_type: n1-standard-8, accelerator_type: NVIDIA_TESLA_T4, accelerator_count: 1}
+        - {replica_count: 2, image: europe-docker.pkg.dev/p/r/eval:1}
+      spot: true
+      timeout: 6h
+  local:
+    source: {table: events}
+    backend: local_job
+    job: {command: [python, train.py]}
+    custom_job: {spot: true}
+"""
+
+
+def test_a_custom_job_without_an_image_and_custom_job_on_another_backend_are_named() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(CUSTOM_JOB, "registry.yaml")
+    found = {(p.line, p.field): p.message for p in caught.value.problems}
+    assert "set `job.image`" in found[(7, "pipelines.churn.job.image")]
+    assert (
+        "is for `backend: vertex_custom_job`, not local_job"
+        in found[(19, "pipelines.local.custom_job")]
+    )
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize(
+    ("pools", "says"),
+    [
+        ("[{replica_count: 2}]", "its replica_count must be 1"),
+        ("[{image: x}]", "runs the pipeline's `job:`"),
+        ("[{accelerator_count: 2}]", "set `accelerator_type` and `accelerator_count` together"),
+        ("[{accelerator_type: NVIDIA_L4}]", "together"),
+    ],
+)
+def test_worker_pools_that_vertex_ai_would_refuse_are_refused_by_the_registry(
+    pools: str, says: str
+) -> None:
+    text = CUSTOM_JOB.replace(
+        "      command: [python, train.py]", "      image: i\n      command: [x]"
+    )
+    text = text.split("  local:")[0].replace(
+        text.split("worker_pools:")[1].split("      spot")[0], f" {pools}\n"
+    )
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text, "registry.yaml")
+    assert any(says in p.message for p in caught.value.problems), caught.value.problems

@@ -27,6 +27,7 @@ from mlrelay.contracts import LifecycleEvent
 from mlrelay.ports.protocols import JobState
 from mlrelay.registry import WatchSpec
 from mlrelay.registry.expectations import parse_window
+from mlrelay.registry.specs import JOB_BACKENDS
 from mlrelay.stage import keys
 from mlrelay.stage.commands import CommandNotPublished, find_run, request_command
 from mlrelay.stage.ledger import run_once
@@ -40,6 +41,9 @@ log = structlog.get_logger()
 # how long after a job's end the watchdog leaves it to the job's own reporters (the exit handler,
 # the Vertex log relay) before it reports the end itself
 REPORT_GRACE = timedelta(minutes=10)
+# a job backend's run (`vertex_custom_job`) has no exit handler: the watchdog's report is the
+# relay's own (the same metrics from the run's folder), so it reports the end as soon as it sees it
+JOB_BACKEND_GRACE = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def judge_run(
         # Vertex AI may have made the job already: what the service says comes first
         asked = ask_backend(run.run_id, records)
         if asked is not None:
-            return _judge_job(asked, _when(deploy.started_at), watch, now)
+            return _judge_job(asked, _when(deploy.started_at), watch, now, _grace(deploy))
     if deploy is None or deploy.state == "running":
         since = _when(snapshot.finished_at) if deploy is None else _when(deploy.started_at)
         if _past(since, watch.max_pending, now):
@@ -129,18 +133,27 @@ def _judge_submitted(
             why = "submitted, but the pipeline service has no such job"
             return Stall("pipeline", submitted, watch.max_pending, why, False)
         return None
-    return _judge_job(state, submitted, watch, now)
+    return _judge_job(state, submitted, watch, now, _grace(deploy))
+
+
+def _grace(deploy: StageRecord) -> timedelta:
+    backend = (deploy.result or {}).get("backend")
+    return JOB_BACKEND_GRACE if backend in JOB_BACKENDS else REPORT_GRACE
 
 
 def _judge_job(
-    state: JobState, submitted: datetime | None, watch: WatchSpec, now: datetime
+    state: JobState,
+    submitted: datetime | None,
+    watch: WatchSpec,
+    now: datetime,
+    grace: timedelta = REPORT_GRACE,
 ) -> Stall | JobState | None:
     """What the service's answer makes of a run: its outcome when the job ended (and its own
     reporters had REPORT_GRACE to say so first: the exit handler's report carries the metrics),
     a Stall past the pipeline's windows, else None."""
     if state.terminal:
         ended = state.ended_at
-        if ended is not None and now - ended < REPORT_GRACE:
+        if ended is not None and now - ended < grace:
             return None  # the exit handler or the log relay is about to say it, with more
         return state
     if state.status == "pending":
