@@ -1,11 +1,10 @@
 """The embedded model registry and endpoint: one version per run however often uploaded, the
 deployed models and split in one file, Vertex AI's traffic rules, every call safe to repeat after
-a lost answer, and no update lost between two processes."""
+a lost answer (two processes at once: tests/integration/adapters/test_embedded_endpoint_race.py)."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import pickle
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 
 from mlrelay.adapters.embedded_endpoint import (
     EmbeddedEndpoint,
-    endpoint_file,
     model_file,
     read_endpoint,
 )
@@ -191,33 +189,3 @@ def test_a_bad_split_is_a_permanent_error_naming_traffic_and_changes_nothing(
     assert endpoint.state() == before
     with pytest.raises(PermanentError, match="not deployed"):
         endpoint.set_traffic({"penguins-2": 100})
-
-
-def _deploy_one(home: str, index: int) -> None:
-    endpoint = EmbeddedEndpoint(Path(home), SPEC)
-    folder = Path(home).parent / f"m{index}"
-    folder.mkdir()
-    (folder / "model.pkl").write_bytes(b"x")
-    version = endpoint.upload(run_id=f"run-{index}", artifact_uri=str(folder), labels={})
-    for _ in range(50):  # read-modify-write, racing the other process
-        state = endpoint.state()
-        ids = [d.id for d in state.deployed if d.model != version.name]
-        split = dict.fromkeys(ids, 0)
-        endpoint.deploy(version=version, traffic={**split, NEW_DEPLOYMENT: 100})
-
-
-def test_two_processes_deploying_at_once_lose_no_update(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_deploy_one, args=(str(home), i)) for i in (1, 2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-
-    state = read_endpoint(home, SPEC.endpoint)
-    assert state is not None
-    assert sorted(d.run_id or "" for d in state.deployed) == ["run-1", "run-2"]
-    assert sum(state.traffic.values()) == 100
-    assert json.loads(endpoint_file(home, SPEC.endpoint).read_text())["endpoint"] == SPEC.endpoint
