@@ -10,19 +10,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from mlrelay.adapters.local_folder import LocalFolderStore
 from mlrelay.config.settings import Settings
+from mlrelay.contracts import utc_now
 from mlrelay.ports.container import use_ports
 from mlrelay.ports.protocols import PipelineOutcome
 from mlrelay.registry import Registry, load_registry
 from mlrelay.registry.jobs import JobEntry
 from mlrelay.stage import keys
-from mlrelay.stage.ledger import read_run
+from mlrelay.stage.ledger import StageRecord, read_run
 from mlrelay_deployer.local_job_backend import PID_FILE, RESULT_FILE, LocalJobBackend
+from mlrelay_tools.cli.main import cli
 from tests.helpers import REGISTRY, Capture, RecordingChat, make_runtime
 from tests.integration.deployer.vertex_deploys import FINGERPRINT, RUN_ID, deploy
 
@@ -251,3 +256,46 @@ def test_a_redelivered_deploy_request_starts_no_second_child(
     output = job_runtime.store.uri(keys.job_output(RUN_ID))
     assert (record_.result or {})["outputs"] == {"model": f"{output}/model/"}
     assert (record_.result or {})["backend"] == "local_job"
+
+
+def test_mlrelay_cancel_stops_a_running_local_job_through_the_command_path(
+    settings: Settings, registry_dir: Path, record: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployer's claim is `running` while the child runs (here in a thread, as in another
+    `mlrelay run`): `mlrelay cancel` finds the job by its run id and stops it."""
+    monkeypatch.setenv("JOB_MODE", "sleep")
+    store = LocalFolderStore(settings.bucket_dir)
+    began = utc_now()
+    trigger = {"run_id": RUN_ID, "pipeline": "penguins-job", "trigger": "manual",
+               "accepted_at": began.isoformat(), "logical_time": began.isoformat(),
+               "parameters": {}}  # fmt: skip
+    for stage, result in (("trigger", trigger), ("pipeline", None)):
+        state = "done" if result else "running"
+        until = (began + timedelta(hours=1)).isoformat()
+        record_ = StageRecord(stage, state, began.isoformat(), until, result=result)
+        store.write(keys.ledger(RUN_ID, stage), record_.to_json())
+    backend = LocalJobBackend(
+        settings.home / keys.PIPELINE_RUNS,  # where the CLI's own backend looks
+        ENTRY,
+        registry_dir=registry_dir,
+        output_uri=lambda run_id: store.uri(keys.job_output(run_id)),
+    )
+    outcomes: list[PipelineOutcome] = []
+    runner = threading.Thread(target=lambda: outcomes.append(start(backend)))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not record.exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    env = {"MLRELAY_MODE": "embedded", "MLRELAY_HOME": str(settings.home),
+           "MLRELAY_REGISTRY": str(REGISTRY)}  # fmt: skip
+
+    done = CliRunner().invoke(cli, ["cancel", RUN_ID, "--json"], env=env)
+    runner.join(timeout=30)
+    use_ports(None)
+
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["outcome"] == "cancelled"
+    [outcome] = outcomes
+    assert outcome.status == "cancelled"
+    assert outcome.details["command"]["source"] == "cli"
