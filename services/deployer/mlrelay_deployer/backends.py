@@ -138,6 +138,16 @@ def build_backend(ports: Ports, spec: PipelineSpec) -> PipelineBackend:
         )
     if spec.backend == "local":
         return LocalKfpBackend((settings.home / keys.PIPELINE_RUNS).resolve())
+    if spec.backend == "local_job" and spec.job is not None:
+        from mlrelay_deployer.local_job_backend import LocalJobBackend
+
+        store = ports.store
+        return LocalJobBackend(
+            (settings.home / keys.PIPELINE_RUNS).resolve(),
+            spec.job,
+            registry_dir=ports.registry.base_dir.resolve(),
+            output_uri=lambda run_id: store.uri(keys.job_output(run_id)),
+        )
     raise ConfigurationError(
         spec.backend,
         f"`backend: {spec.backend}` has no `{spec.backend}:` options",

@@ -39,6 +39,9 @@ def command_state(command: RunCommand) -> str:
     return command.action_key.rsplit("/", 1)[1]
 
 
+_RUNS_IN_THE_CLAIM = ("local", "local_job")  # `start` waits for its child process
+
+
 def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRecord]) -> str:
     """The backend job of a run that can be cancelled now; PermanentError naming the run's
     state otherwise."""
@@ -69,8 +72,10 @@ def job_to_cancel(ports: Ports, command: RunCommand, records: dict[str, StageRec
     if deploy.state == "failed":
         raise PermanentError("run_id", f"{run_id} has already failed (it could not start)", _OVER)
     if deploy.state == "running":
-        if ports.registry.pipeline(command.pipeline).backend == "local":
-            return run_id  # kfp.local runs inside the deployer's claim: its child is the job
+        if ports.registry.pipeline(command.pipeline).backend in _RUNS_IN_THE_CLAIM:
+            return (
+                run_id  # the local backends run inside the deployer's claim: the child is the job
+            )
         raise PermanentError("run_id", f"{run_id} is being submitted right now", _STILL)
     status = str(result.get("status", "submitted"))
     if status != "submitted":

@@ -84,9 +84,12 @@ def test_a_history_summary_is_final_whatever_the_ledger_says(
     assert refused(p, records) == f"{RUN} has already ended (failed)"
 
 
-def test_a_local_run_in_progress_is_its_own_job(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["local", "local_job"])
+def test_a_local_run_in_progress_is_its_own_job(
+    settings: Settings, tmp_path: Path, backend: str
+) -> None:
     records = {"trigger": TRIGGER, "pipeline": pipeline("running")}
-    assert job_to_cancel(ports(settings, tmp_path, "local"), COMMAND, records) == RUN
+    assert job_to_cancel(ports(settings, tmp_path, backend), COMMAND, records) == RUN
 
 
 def test_the_cancelled_event_says_who_when_and_from_where_and_nothing_else() -> None:

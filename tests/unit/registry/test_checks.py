@@ -58,13 +58,13 @@ def test_every_schedule_problem_is_reported_with_its_line_and_field() -> None:
 
 
 def test_registry_requires_the_vertex_section_for_the_vertex_backend() -> None:
-    text = REGISTRY.read_text().replace("backend: local", "backend: vertex")
+    text = REGISTRY.read_text().replace("backend: local\n", "backend: vertex\n")
     with pytest.raises(Exception, match=r"registry.yaml:\d+: pipelines.penguins.backend: "):
         parse_registry(text, "registry.yaml", REGISTRY.parent)
 
 
 def kfp_registry(options: str) -> str:
-    return REGISTRY.read_text().replace("backend: local", f"backend: kfp\n    kfp: {options}")
+    return REGISTRY.read_text().replace("backend: local\n", f"backend: kfp\n    kfp: {options}\n")
 
 
 def test_kfp_host_takes_a_token_name_or_an_iap_client_id_but_not_both() -> None:

@@ -93,7 +93,7 @@ def test_validate_command_lists_problems_and_fails(tmp_path: Path) -> None:
     assert f"{bad}:11: pipelines.churn.backend" in result.output
     ok = CliRunner().invoke(cli, ["validate", str(REGISTRY)])
     assert ok.exit_code == 0, ok.output
-    assert "OK, 1 pipeline(s): penguins" in ok.output
+    assert "OK, 2 pipeline(s): penguins, penguins-job" in ok.output
 
 
 def test_a_cron_cloud_scheduler_or_kfp_would_refuse_names_the_cron_field_and_the_fix() -> None:
@@ -101,9 +101,9 @@ def test_a_cron_cloud_scheduler_or_kfp_would_refuse_names_the_cron_field_and_the
         REGISTRY.read_text()
         .replace('cron: "0 6 * * 1"', 'cron: "0 6 L * *"')
         .replace(
-            "backend: local",
+            "backend: local\n",
             "backend: kfp\n    kfp:\n      host: http://kfp.example\n"
-            "      recurring: {cron: '0 0 6 * * 7', max_concurrency: 1, catchup: false}",
+            "      recurring: {cron: '0 0 6 * * 7', max_concurrency: 1, catchup: false}\n",
         )
     )
     with pytest.raises(RegistryError) as caught:

@@ -246,6 +246,9 @@ def _register_commands() -> None:
     from mlrelay_tools.cli.retry_commands import retry
 
     cli.add_command(retry)
+    from mlrelay_tools.cli.predict_command import predict
+
+    cli.add_command(predict)
     from mlrelay_tools.cli.runs_commands import runs_compare
 
     runs.add_command(runs_compare)
