@@ -21,6 +21,7 @@ from mlrelay.contracts import CommandAction, CommandSource, RunCommand
 from mlrelay.errors import PermanentError, TransientError
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
+from mlrelay.promotion_record import read_promotion
 from mlrelay.stage import keys
 from mlrelay.stage.ledger import StageRecord, read_run, run_once
 
@@ -28,11 +29,12 @@ log = structlog.get_logger()
 
 
 CARRIED_OUT: frozenset[str] = frozenset(
-    {"retry", "rerun", "cancel", "approve", "reject", "backfill"}
+    {"retry", "rerun", "cancel", "approve", "reject", "backfill", "promote", "rollback"}
 )
 """The actions a consumer carries out (retry, rerun, backfill: the trigger's `mlrelay-attempts`;
-cancel, approve, reject: the deployer's `mlrelay-cancel` and `mlrelay-approvals`); asking for
-another publishes nothing (a command nobody reads would be lost)."""
+cancel, approve, reject: the deployer's `mlrelay-cancel` and `mlrelay-approvals`; promote,
+rollback: the deployer's `mlrelay-promotion-commands`); asking for another publishes nothing (a
+command nobody reads would be lost)."""
 
 
 class CommandNotPublished(Exception):
@@ -89,6 +91,9 @@ def run_state_digest(
         for name, record in sorted(records.items())
     ]
     seen.append(["history", summary.status if summary else None, None, None])
+    promotion = read_promotion(ports.store, run_id)
+    if promotion is not None:  # a canary's Promote asks afresh once it is decided
+        seen.append(["promotion", promotion.state, None, None])
     return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
 
 
