@@ -30,6 +30,12 @@ def build_endpoint(ports: Ports, spec: PipelineSpec, *, pipeline: str = "") -> M
             "`promotion:` on Google Cloud needs the project and region of a `vertex:` section",
             "add `vertex: {project: ..., region: ...}` to the pipeline",
         )
+    if promotion.serving_image is None:
+        raise ConfigurationError(
+            "promotion.serving_image",
+            "`promotion:` on Vertex AI needs the container that serves the model",
+            "set `serving_image` (e.g. a prebuilt scikit-learn prediction image)",
+        )
     from mlrelay_deployer.vertex_endpoint import (  # type: ignore[import-not-found,unused-ignore]
         VertexModelEndpoint,
     )
