@@ -92,7 +92,7 @@ def run_state_digest(
     ]
     seen.append(["history", summary.status if summary else None, None, None])
     promotion = read_promotion(ports.store, run_id)
-    if promotion is not None:  # a canary's Promote asks afresh once it is decided
+    if promotion is not None:  # a click refused before the canary is asked afresh after it
         seen.append(["promotion", promotion.state, None, None])
     return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
 

@@ -24,6 +24,7 @@ from mlrelay.registry.specs import PromotionSpec
 from mlrelay.stage import keys
 from mlrelay.stage.commands import find_run
 from mlrelay.stage.envelope import PubsubMessage
+from mlrelay.stage.records import StageRecord
 from mlrelay_deployer.promotion.auto_promote import auto_promote_due
 from mlrelay_deployer.promotion.commands import promote_or_roll_back
 from mlrelay_deployer.promotion.flow import promote_after_success
@@ -220,6 +221,38 @@ def test_a_worker_lost_between_deploy_and_record_is_finished_with_the_recorded_s
     assert p.endpoint.traffic == {"1001": 100} and set(p.endpoint.deployed) == {"1001"}
 
 
+def test_a_worker_that_died_after_deploying_is_taken_over_without_a_second_deployment(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The ledger as a worker leaves it when it dies between the deploy and its record: the
+    claim still `running` (its lease run out), the record `deploying`, no event. The
+    redelivery takes the claim over, finds the version served and records the canary."""
+    p = promoting(settings, tmp_path)
+    p.succeed(ONE)
+    p.succeed(TWO)
+    store = p.ports.store
+    deploying = p.record(TWO).model_copy(
+        update={"state": "deploying", "deployed_model_id": "", "traffic": {}}
+    )
+    store.write(keys.promotion(TWO), deploying.model_dump_json().encode())
+    store.delete(keys.promotion_published(TWO, "canary"))
+    store.delete(keys.canary(TWO))
+    expired = (AT - timedelta(hours=1)).isoformat()
+    claim = StageRecord("promotion", "running", expired, expired, claim_id="dead-worker")
+    store.write(keys.promotion_deploy(TWO), claim.to_json())
+    before = list(p.endpoint.calls)
+    p.publisher.messages.clear()  # the dead worker published nothing
+
+    p.deliver_success(TWO, times=2)
+
+    assert p.endpoint.calls == before  # no upload, no deploy, the split already right
+    record = p.record(TWO)
+    assert (record.state, record.deployed_model_id) == ("canary", "1002")
+    assert record.previous_traffic == {"1001": 100}
+    assert p.types() == [f"promotion.canary {TWO}"]
+    assert store.list(keys.CANARIES) == [keys.canary(TWO)]
+
+
 def test_promote_gives_the_canary_everything_and_undeploys_the_champion_once(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -352,3 +385,21 @@ def test_a_person_s_rollback_beats_a_later_auto_promotion(
     due = datetime.fromisoformat(p.record(TWO).auto_promote_at or "")
     assert auto_promote_due(p.ports, due + timedelta(minutes=1)) == []
     assert p.endpoint.shares_by_run() == {ONE: 100}
+
+
+def test_a_promote_refused_before_the_canary_is_asked_afresh_once_it_is_there(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The run state of a command (its claim's key) moves with the promotion record: a click
+    refused while the model was not deployed yet does not block the next one."""
+    p = promoting(settings, tmp_path)
+    p.succeed(ONE)
+    seed_succeeded_run(p.ports.store, TWO)
+    write_summary(p.ports.store, RunSummary(run_id=TWO, pipeline="penguins", status="succeeded"))
+    with pytest.raises(PermanentError, match="has no model on an endpoint"):
+        p.command("promote", TWO)
+    before = find_run(p.ports, TWO).state
+    p.deliver_success(TWO)
+    assert find_run(p.ports, TWO).state != before
+    p.command("promote", TWO)
+    assert p.endpoint.shares_by_run() == {TWO: 100}

@@ -5,9 +5,8 @@ The same code path as the buttons: the run's state from the ledger, one `RunComm
 `cli`, requested by `cli:<user>`) per run state under the same claim
 (`commands/<run_id>/<action>-<state>.json`, mlrelay.stage.commands), published on the commands
 topic. On Google Cloud the deployer's function (`mlrelay-cancel`, `mlrelay-approvals`,
-`mlrelay-promotion-commands`) carries
-it out; in embedded mode the local runtime does, in this process (an approval runs the pipeline
-there and then), and the command says what came of it.
+`mlrelay-promotion-commands`) carries it out; in embedded mode the local runtime does, in this
+process (an approval runs the pipeline there and then), and the command says what came of it.
 """
 
 from __future__ import annotations
