@@ -29,6 +29,8 @@ from mlrelay_deployer.promotion.auto_promote import auto_promote_due
 from mlrelay_deployer.promotion.commands import promote_or_roll_back
 from mlrelay_deployer.promotion.flow import promote_after_success
 from mlrelay_deployer.promotion.split import canary_split
+from mlrelay_deployer.watchdog.sweep import run_pass
+from mlrelay_deployer.watchdog.wiring import watchdog_deps
 from tests.helpers import REGISTRY, RecordingPublisher
 from tests.promotion_kit import MemoryEndpoint, seed_succeeded_run
 
@@ -403,3 +405,24 @@ def test_a_promote_refused_before_the_canary_is_asked_afresh_once_it_is_there(
     assert find_run(p.ports, TWO).state != before
     p.command("promote", TWO)
     assert p.endpoint.shares_by_run() == {TWO: 100}
+
+
+def test_a_watchdog_pass_reports_the_auto_promotion_it_asked_for(
+    settings: Settings, tmp_path: Path
+) -> None:
+    p = promoting(settings, tmp_path, auto_promote_after="30m")
+    p.succeed(ONE)
+    p.succeed(TWO)
+    due = datetime.fromisoformat(p.record(TWO).auto_promote_at or "")
+    spec = p.ports.registry.pipelines["penguins"].model_copy(update={"schedules": []})
+    registry = p.ports.registry.model_copy(update={"pipelines": {"penguins": spec}})
+    ports = Ports(
+        settings,
+        store=p.ports.store,
+        registry=registry,
+        publisher=p.publisher,
+        model_endpoints={"penguins": p.endpoint},
+    )
+    report = run_pass(watchdog_deps(ports, now=lambda: due + timedelta(seconds=1)))
+    found = [f for f in report.findings if f.kind == "auto_promote"]
+    assert [(f.run_id, f.stage, f.first) for f in found] == [(TWO, "promotion", True)]
