@@ -26,7 +26,6 @@ BQ_JOBS = "services/snapshotter/mlrelay_snapshotter/bigquery_jobs.py"
 BQ = "services/snapshotter/mlrelay_snapshotter/bigquery_warehouse.py"
 BQ_READ = "services/snapshotter/mlrelay_snapshotter/storage_read.py"
 VERTEX = "services/deployer/mlrelay_deployer/vertex_backend.py"
-VERTEX_MODELS = "services/deployer/mlrelay_deployer/vertex_endpoint.py"  # promotion's calls
 TEMPLATES = "services/deployer/mlrelay_deployer/template_source.py"
 COMPLETION = "shared/mlrelay/kfp_components/completion.py"
 KFP = "services/deployer/mlrelay_deployer/kfp_backend.py"
@@ -263,60 +262,6 @@ DEPLOYER: tuple[GoogleCall, ...] = (
         "aiplatform.projects.locations.pipelineJobs.get (the job's state after a cancel; the "
         "log relay mlrelay-job-events re-reads an ended job's labels and state: job_state)",
         "aiplatform.pipelineJobs.get",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "upload_model",
-        "aiplatform.projects.locations.models.upload (promotion: the run's model version)",
-        "aiplatform.models.upload",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "get_model",
-        "aiplatform.projects.locations.models.get (the run's version by its alias)",
-        "aiplatform.models.get",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "get_endpoint",
-        "aiplatform.projects.locations.endpoints.get (its deployed models and split)",
-        "aiplatform.endpoints.get",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "deploy_model",
-        "aiplatform.projects.locations.endpoints.deployModel (the canary)",
-        "aiplatform.endpoints.deploy",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "undeploy_model",
-        "aiplatform.projects.locations.endpoints.undeployModel (promote, roll back)",
-        "aiplatform.endpoints.undeploy",
-        "roles/aiplatform.user",
-        "project",
-    ),
-    GoogleCall(
-        "deployer",
-        VERTEX_MODELS,
-        "update_endpoint",
-        "aiplatform.projects.locations.endpoints.update (the traffic split)",
-        "aiplatform.endpoints.update",
         "roles/aiplatform.user",
         "project",
     ),

@@ -181,11 +181,7 @@ CLIENT_SOURCES = {
     "google.cloud.storage": ("client.py", "bucket.py", "blob.py"),
     "google.cloud.pubsub_v1": ("publisher/client.py",),
     "google.cloud.bigquery_storage_v1": ("client.py", "services/big_query_read/client.py"),
-    "google.cloud.aiplatform_v1": (
-        "services/pipeline_service/client.py",
-        "services/model_service/client.py",  # promotion (vertex_endpoint.py)
-        "services/endpoint_service/client.py",
-    ),
+    "google.cloud.aiplatform_v1": ("services/pipeline_service/client.py",),
 }
 
 
