@@ -84,7 +84,8 @@ def find_slot_to_backfill(ports: Ports, run_id: str, *, now: datetime) -> KnownR
 def run_state_digest(
     ports: Ports, run_id: str, pipeline: str, records: dict[str, StageRecord]
 ) -> str:
-    """16 hex digits of the run's ledger and history summary: changes whenever the run moves."""
+    """16 hex digits of the run's ledger and history summary: changes whenever the run moves
+    (its model's promotion too, when it has one: a promote that failed may be asked again)."""
     summary = read_summary(ports.store, pipeline, run_id)
     seen = [
         [name, record.state, record.attempts, record.finished_at]
@@ -92,8 +93,9 @@ def run_state_digest(
     ]
     seen.append(["history", summary.status if summary else None, None, None])
     promotion = read_promotion(ports.store, run_id)
-    if promotion is not None:  # a click refused before the canary is asked afresh after it
-        seen.append(["promotion", promotion.state, None, None])
+    if promotion is not None:  # absent: the digest is what it always was
+        traffic = json.dumps(promotion.traffic, sort_keys=True)
+        seen.append(["promotion", promotion.state, promotion.error, traffic])
     return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
 
 

@@ -180,11 +180,11 @@ def _release(store: ObjectStore, key: str, claim_id: str) -> None:
 
 
 def read_run(store: ObjectStore, run_id: str) -> dict[str, StageRecord]:
-    """Every stage record of one run, by stage name."""
+    """Every stage record of one run, by stage name (not the run's promotion record, a
+    PromotionRecord of its own shape: mlrelay.promotion_record.read_promotion)."""
     records = {}
-    promotion = keys.promotion(run_id)  # a PromotionRecord, not a stage's claim
     for key in store.list(keys.run_prefix(run_id)):
-        if key.endswith(".json") and key != promotion:
+        if key.endswith(".json") and key != keys.promotion(run_id):
             data = store.read(key)
             if data is not None:
                 records[key.rsplit("/", 1)[1].removesuffix(".json")] = StageRecord.from_json(data)
