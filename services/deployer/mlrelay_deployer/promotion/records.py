@@ -111,7 +111,15 @@ def promotion_event(run_id: str, record: PromotionRecord) -> LifecycleEvent:
             if superseded
             else f"canary rolled back on {record.endpoint} by {who}"
         )
-        details = {**base, "model": record.model, "traffic": record.traffic, "command": command}
+        details = {
+            **base,
+            "model": record.model,
+            "version_id": record.version_id,
+            "deployed_model_id": record.deployed_model_id,
+            "traffic": record.traffic,
+            "previous_traffic": record.previous_traffic,
+            "command": command,
+        }
         if superseded:
             details["superseded_by"] = superseded
     else:
