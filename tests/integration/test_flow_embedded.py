@@ -31,10 +31,12 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
         "snapshot.completed",
         "pipeline.submitted",
         "pipeline.succeeded",
+        "promotion.promoted",  # the demo's `promotion:`: the first model serves the endpoint
     ]
     run_id = capture.events[0].run_id
     assert all(e.run_id == run_id for e in capture.events)
-    succeeded = capture.events[-1]
+    assert capture.events[-1].details["first"] is True
+    succeeded = capture.events[-2]
     assert float(succeeded.figures["accuracy"]) > 0.9
     assert succeeded.parameters["n_estimators"] == 20
     ledger = read_run(runtime.store, run_id)
@@ -53,7 +55,7 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     deploy = ledger["pipeline"].result or {}
     assert deploy["arguments"]["snapshot_fingerprint"] == snapshot["fingerprint"]
     assert Path(deploy["outputs"]["model"]).is_file()
-    assert len(channel.posts) == 4  # accepted, snapshot done, submitted, succeeded
+    assert len(channel.posts) == 5  # accepted, snapshot done, submitted, succeeded, promoted
     before_bucket = files_under(runtime.store.root)
     pipeline_runs = runtime.settings.home / "pipeline-runs"
     before_runs = files_under(pipeline_runs)
@@ -68,4 +70,4 @@ def test_demo_flow_trains_a_model_and_a_rerun_with_the_same_key_does_no_work_aga
     after_bucket = files_under(runtime.store.root)
     snapshot_files = {k: v for k, v in before_bucket.items() if k.startswith("snapshots/")}
     assert {k: after_bucket[k] for k in snapshot_files} == snapshot_files  # no second export
-    assert len(channel.posts) == 4  # no second Slack message for the same (run, status)
+    assert len(channel.posts) == 5  # no second Slack message for the same (run, status)

@@ -38,6 +38,19 @@ locals {
       memory  = "1Gi", cpu = null, timeout_seconds = 300, max_instances = 2, concurrency = 1
       filter  = "attributes.action = \"approve\" OR attributes.action = \"reject\""
     }
+    # canary promotion (docs/promotion.md): a succeeded run's model deployed beside the
+    # champion, then promoted or rolled back by a command. DeployModel takes minutes: the
+    # longest event-driven timeout, the claim's lease renewed meanwhile
+    "mlrelay-promotions" = {
+      service = "deployer", entry_point = "on_run_succeeded", topic = "lifecycle", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 540, max_instances = 2, concurrency = 1
+      filter  = "attributes.event_type = \"lifecycle.pipeline.succeeded\""
+    }
+    "mlrelay-promotion-commands" = {
+      service = "deployer", entry_point = "on_promotion_command", topic = "commands", dead_letters = true,
+      memory  = "512Mi", cpu = null, timeout_seconds = 540, max_instances = 2, concurrency = 1
+      filter  = "attributes.action = \"promote\" OR attributes.action = \"rollback\""
+    }
     # the Vertex AI log relay: an ended job's outcome when its exit handler never reported
     "mlrelay-job-events" = {
       service = "deployer", entry_point = "on_pipeline_job_event", topic = "pipeline_job_events", dead_letters = true,

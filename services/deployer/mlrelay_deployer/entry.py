@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloudevents.http import CloudEvent
 
-from mlrelay.contracts import DeployRequest, RunCommand
+from mlrelay.contracts import DeployRequest, LifecycleEvent, RunCommand
 from mlrelay.errors import ConfigurationError
 from mlrelay.ports.container import current_ports
 from mlrelay.stage.doorway import RedeliverAfterFix, handle_pubsub_event, report_configuration_error
@@ -12,6 +12,8 @@ from mlrelay_deployer.approvals import approve_or_reject
 from mlrelay_deployer.cancel import cancel_for_command
 from mlrelay_deployer.deploy import deploy_for_run
 from mlrelay_deployer.job_events import PipelineJobLogEntry, relay_for_entry
+from mlrelay_deployer.promotion.commands import promote_or_roll_back
+from mlrelay_deployer.promotion.flow import promote_after_success
 
 
 def on_deploy_request(event: CloudEvent) -> None:
@@ -28,6 +30,18 @@ def on_approval_command(event: CloudEvent) -> None:
     """Pub/Sub `commands` topic, `attributes.action` approve or reject -> the held run started
     once, or rejected once."""
     handle_pubsub_event(event, RunCommand, stage="pipeline", work=approve_or_reject)
+
+
+def on_run_succeeded(event: CloudEvent) -> None:
+    """Pub/Sub `lifecycle` topic, `attributes.event_type = "lifecycle.pipeline.succeeded"` ->
+    the run's model deployed once beside the champion (docs/promotion.md)."""
+    handle_pubsub_event(event, LifecycleEvent, stage="promotion", work=promote_after_success)
+
+
+def on_promotion_command(event: CloudEvent) -> None:
+    """Pub/Sub `commands` topic, `attributes.action` promote or rollback -> the canary's one
+    decision, carried out once."""
+    handle_pubsub_event(event, RunCommand, stage="promotion", work=promote_or_roll_back)
 
 
 def on_pipeline_job_event(event: CloudEvent) -> None:

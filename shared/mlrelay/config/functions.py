@@ -74,6 +74,24 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "commands",
         only=AttributeFilter("action", ("approve", "reject")),
     ),
+    # canary promotion: a successful run's model deployed beside the champion
+    # (docs/promotion.md), then promoted or rolled back by a command
+    FunctionSpec(
+        "mlrelay-promotions",
+        "deployer",
+        "mlrelay_deployer",
+        "on_run_succeeded",
+        "lifecycle",
+        only=AttributeFilter("event_type", ("lifecycle.pipeline.succeeded",)),
+    ),
+    FunctionSpec(
+        "mlrelay-promotion-commands",
+        "deployer",
+        "mlrelay_deployer",
+        "on_promotion_command",
+        "commands",
+        only=AttributeFilter("action", ("promote", "rollback")),
+    ),
     # the Vertex AI log relay: a job's end from Cloud Logging, when its exit handler never ran
     FunctionSpec(
         "mlrelay-job-events",

@@ -26,7 +26,13 @@ from mlrelay.contracts import (
 )
 from mlrelay.errors import ConfigurationError
 from mlrelay.logs import configure_logging
-from mlrelay.ports.protocols import ObjectStore, PipelineBackend, Publisher, Warehouse
+from mlrelay.ports.protocols import (
+    ModelEndpoint,
+    ObjectStore,
+    PipelineBackend,
+    Publisher,
+    Warehouse,
+)
 from mlrelay.registry import Registry, load_registry
 
 
@@ -41,6 +47,7 @@ class Ports:
         warehouse: Warehouse | None = None,
         pipeline_backends: Mapping[str, PipelineBackend] | None = None,
         chat: object | None = None,
+        model_endpoints: Mapping[str, ModelEndpoint] | None = None,
     ) -> None:
         self.settings = settings
         self._publisher = publisher
@@ -49,6 +56,7 @@ class Ports:
         self._warehouse = warehouse
         self._pipeline_backends: dict[str, PipelineBackend] = dict(pipeline_backends or {})
         self._chat = chat
+        self._model_endpoints: dict[str, ModelEndpoint] = dict(model_endpoints or {})
         self._lock = threading.RLock()
 
     @cached_property
@@ -106,6 +114,16 @@ class Ports:
             if pipeline not in self._pipeline_backends:
                 self._pipeline_backends[pipeline] = build(self)
             return self._pipeline_backends[pipeline]
+
+    def model_endpoint(
+        self, pipeline: str, build: Callable[[Ports], ModelEndpoint]
+    ) -> ModelEndpoint:
+        """The deployer's model registry and endpoint of one pipeline's `promotion:`: the one
+        given, else `build(self)`, once."""
+        with self._lock:
+            if pipeline not in self._model_endpoints:
+                self._model_endpoints[pipeline] = build(self)
+            return self._model_endpoints[pipeline]
 
     def chat(self, build: Callable[[Ports], object]) -> object:
         """The notifier's chat: the one given (any object its notifier can adapt), else

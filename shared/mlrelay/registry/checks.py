@@ -70,6 +70,7 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
                 "remove it or change the backend",
             )
         )
+    found += promotion_problems(at, spec)
     if spec.template is None:
         return found
     location = template_location(spec.template, base_dir)
@@ -78,6 +79,47 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
             (
                 (*at, "template"),
                 f"file {location} does not exist; compile the pipeline or fix the path",
+            )
+        )
+    return found
+
+
+CLOUD_BACKENDS = ("vertex", "vertex_custom_job")
+"""The backends whose runs' models are promoted on Vertex AI (the local ones: the embedded
+endpoint in embedded mode)."""
+
+
+def promotion_problems(at: tuple[str | int, ...], spec: PipelineSpec) -> list[Found]:
+    """`promotion:` on Vertex AI needs the project and region of `vertex:` and a serving
+    image; a KFP host's run does not tell mlrelay where its model is."""
+    if spec.promotion is None:
+        return []
+    if spec.backend == "kfp":
+        return [
+            (
+                (*at, "promotion"),
+                "`promotion:` is not available with `backend: kfp` (a KFP host does not tell "
+                "mlrelay where the run's model is); use `backend: vertex` or "
+                "`vertex_custom_job`, or deploy from the pipeline itself",
+            )
+        ]
+    if spec.backend not in CLOUD_BACKENDS:
+        return []
+    found: list[Found] = []
+    if spec.vertex is None and spec.backend == "vertex":
+        found.append(
+            (
+                (*at, "promotion"),
+                "`promotion:` on Vertex AI needs a `vertex:` section (the project and region "
+                "of the Model Registry and the endpoint)",
+            )
+        )
+    if spec.promotion.serving_image is None:
+        found.append(
+            (
+                (*at, "promotion", "serving_image"),
+                "`promotion:` on Vertex AI needs `serving_image`: the container that serves "
+                "the model (e.g. a prebuilt scikit-learn prediction image)",
             )
         )
     return found

@@ -11,6 +11,12 @@ approvals/held/<run_id>                                empty: a run waiting for 
 runs/<run_id>/outcome.json                             the job's end as the service reported it
 runs/<run_id>/promotion.json                           the run's model on its endpoint (canary,
                                                        promoted, rolled back: PromotionRecord)
+promotions/<run_id>/deploy.json                        the claim of the run's promotion (upload,
+                                                       deploy): one model version, one deployment
+promotions/<run_id>/decision.json                      promote or roll back: the first decision wins
+promotions/<run_id>/<status>.published                 empty: `promotion.<status>` went out
+promotions/canaries/<run_id>.json                      an undecided canary (the index the watchdog
+                                                       reads for `auto_promote_after`)
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -59,6 +65,8 @@ HELD = "approvals/held/"
 OPEN_RUNS = "open/"
 WATCHDOG = "watchdog/"
 JOBS = "jobs/"
+PROMOTIONS = "promotions/"
+CANARIES = PROMOTIONS + "canaries/"
 PIPELINE_RUNS = "pipeline-runs"  # a folder of MLRELAY_HOME, not of the bucket
 
 
@@ -78,6 +86,28 @@ def published(run_id: str, stage: LedgerStage) -> str:
 def promotion(run_id: str) -> str:
     """The run's promotion record (mlrelay.promotion_record.PromotionRecord)."""
     return f"{run_prefix(run_id)}promotion.json"
+
+
+def promotion_deploy(run_id: str) -> str:
+    """The claim of the run's promotion (upload, then deploy beside the champion): once."""
+    return f"{PROMOTIONS}{run_id}/deploy.json"
+
+
+def promotion_decision(run_id: str) -> str:
+    """Promote or roll back a canary (a person, `auto_promote_after`, or a newer run's canary
+    superseding it): create-only, so the first decision wins."""
+    return f"{PROMOTIONS}{run_id}/decision.json"
+
+
+def promotion_published(run_id: str, status: str) -> str:
+    """Written (create-only, empty) once the run's `promotion.<status>` event went out."""
+    return f"{PROMOTIONS}{run_id}/{status}.published"
+
+
+def canary(run_id: str) -> str:
+    """An index entry per undecided canary: the watchdog and a newer promotion list these,
+    not every run."""
+    return f"{CANARIES}{run_id}.json"
 
 
 def job_output(run_id: str) -> str:

@@ -131,6 +131,8 @@ def test_function_specs_are_read_from_locals_tf() -> None:
         "mlrelay-deployer",
         "mlrelay-cancel",
         "mlrelay-approvals",
+        "mlrelay-promotions",
+        "mlrelay-promotion-commands",
         "mlrelay-job-events",
         "mlrelay-watchdog",
         "mlrelay-notifier",

@@ -64,7 +64,13 @@ def test_registry_requires_the_vertex_section_for_the_vertex_backend() -> None:
 
 
 def kfp_registry(options: str) -> str:
-    return REGISTRY.read_text().replace("backend: local\n", f"backend: kfp\n    kfp: {options}\n")
+    text = REGISTRY.read_text().replace("backend: local\n", f"backend: kfp\n    kfp: {options}\n")
+    return without_promotion(text)  # a KFP host's runs are not promoted (its own test below)
+
+
+def without_promotion(text: str) -> str:
+    start = text.index("    promotion:\n")
+    return text[:start] + text[text.index("    notify:", start) :]
 
 
 def test_kfp_host_takes_a_token_name_or_an_iap_client_id_but_not_both() -> None:
@@ -208,3 +214,39 @@ def test_worker_pools_that_vertex_ai_would_refuse_are_refused_by_the_registry(
     with pytest.raises(RegistryError) as caught:
         parse_registry(text, "registry.yaml")
     assert any(says in p.message for p in caught.value.problems), caught.value.problems
+
+
+def promotion_registry(backend: str, promotion: str) -> str:
+    text = without_promotion(REGISTRY.read_text().replace("backend: local\n", backend + "\n"))
+    return text.replace("    notify:", promotion + "    notify:", 1)
+
+
+VERTEX = "backend: vertex\n    vertex: {project: demo-project, region: europe-west4}"
+
+
+def test_promotion_on_vertex_ai_needs_a_serving_image() -> None:
+    text = promotion_registry(VERTEX, "    promotion: {model: penguins, endpoint: '123'}\n")
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text, "registry.yaml", REGISTRY.parent)
+    (problem,) = caught.value.problems
+    assert problem.field == "pipelines.penguins.promotion.serving_image"
+    assert "the container that serves the model" in problem.message
+    served = "    promotion: {model: penguins, endpoint: '123', serving_image: img}\n"
+    assert parse_registry(promotion_registry(VERTEX, served), "r.yaml", REGISTRY.parent)
+
+
+def test_promotion_with_a_kfp_host_is_refused_saying_why() -> None:
+    kfp = "backend: kfp\n    kfp: {host: 'https://kfp.example.invalid'}"
+    text = promotion_registry(kfp, "    promotion: {model: penguins, endpoint: e}\n")
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(text, "registry.yaml", REGISTRY.parent)
+    (problem,) = caught.value.problems
+    assert problem.field == "pipelines.penguins.promotion"
+    assert "not available with `backend: kfp`" in problem.message
+
+
+def test_the_demo_promotes_to_the_embedded_endpoint_without_a_vertex_section() -> None:
+    registry = parse_registry(REGISTRY.read_text(), "registry.yaml", REGISTRY.parent)
+    promotion = registry.pipelines["penguins"].promotion
+    assert promotion is not None
+    assert (promotion.endpoint, promotion.canary_percent) == ("penguins", 10)

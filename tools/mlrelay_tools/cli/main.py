@@ -243,6 +243,10 @@ def _register_commands() -> None:
 
     cli.add_command(approve)
     cli.add_command(reject)
+    from mlrelay_tools.cli.promotion_commands import promote, rollback
+
+    cli.add_command(promote)
+    cli.add_command(rollback)
     from mlrelay_tools.cli.retry_commands import retry
 
     cli.add_command(retry)

@@ -1,12 +1,12 @@
-"""`mlrelay cancel`, `mlrelay approve` and `mlrelay reject`: a Slack card's buttons, from the
-terminal, carried out by the deployer's package.
+"""`mlrelay cancel`, `approve`, `reject`, `promote` and `rollback`: a Slack card's buttons, from
+the terminal, carried out by the deployer's package.
 
 The same code path as the buttons: the run's state from the ledger, one `RunCommand` (source
 `cli`, requested by `cli:<user>`) per run state under the same claim
 (`commands/<run_id>/<action>-<state>.json`, mlrelay.stage.commands), published on the commands
-topic. On Google Cloud the deployer's function (`mlrelay-cancel`, `mlrelay-approvals`) carries
-it out; in embedded mode the local runtime does, in this process (an approval runs the pipeline
-there and then), and the command says what came of it.
+topic. On Google Cloud the deployer's function (`mlrelay-cancel`, `mlrelay-approvals`,
+`mlrelay-promotion-commands`) carries it out; in embedded mode the local runtime does, in this
+process (an approval runs the pipeline there and then), and the command says what came of it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,19 @@ from mlrelay.stage.commands import CommandNotPublished, find_run, request_comman
 from mlrelay.stage.records import StageRecord
 from mlrelay_tools.cli.environment import settings_from_env
 
-DONE = {"cancel": "cancelled", "approve": "approved", "reject": "rejected"}
-CARRIED_OUT_BY = {"cancel": "mlrelay-cancel", "approve": "mlrelay-approvals"}
+DONE = {
+    "cancel": "cancelled",
+    "approve": "approved",
+    "reject": "rejected",
+    "promote": "promoted",
+    "rollback": "rolled back",
+}
+CARRIED_OUT_BY = {
+    "cancel": "mlrelay-cancel",
+    "approve": "mlrelay-approvals",
+    "promote": "mlrelay-promotion-commands",
+    "rollback": "mlrelay-promotion-commands",
+}
 
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout (for scripts)."

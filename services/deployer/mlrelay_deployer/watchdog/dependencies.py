@@ -32,3 +32,5 @@ class WatchdogDeps:
     lookback: timedelta = LOOKBACK
     # rejects held runs whose approval timed out; the run ids rejected now
     expire: Callable[[], list[str]] = list
+    # asks for `promote` of canaries past their `auto_promote_after`; the run ids asked now
+    auto_promote: Callable[[], list[str]] = list

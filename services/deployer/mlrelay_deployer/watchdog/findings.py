@@ -7,7 +7,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 FindingKind = Literal[
-    "stuck", "deadline_missed", "missed", "reported", "cancel_requested", "approval_timeout"
+    "stuck",
+    "deadline_missed",
+    "missed",
+    "reported",
+    "cancel_requested",
+    "approval_timeout",
+    "auto_promote",
 ]
 
 

@@ -26,6 +26,9 @@ def run_pass(deps: WatchdogDeps) -> PassReport:
     for run_id in deps.expire():  # held runs whose approval timed out: one rejection each
         what = "not approved within its approval_timeout: rejected"
         report.findings.append(Finding("approval_timeout", run_id, "", "pipeline", what, True))
+    for run_id in deps.auto_promote():  # canaries past auto_promote_after: promote asked
+        what = "a canary past its auto_promote_after: promote requested"
+        report.findings.append(Finding("auto_promote", run_id, "", "promotion", what, True))
     check_open_runs(deps, report)
     check_schedules(deps, report)
     log.info(

@@ -4,7 +4,8 @@
 GetPipelineJob, a KFP host's `get_run`, the local runner's child); `report` publishes a terminal
 answer as the run's final event through the same once-per-run claim as the Vertex log relay
 (`mlrelay_deployer.job_outcome`). `expire` rejects held runs whose approval timed out
-(`mlrelay_deployer.approvals.expire_held_runs`).
+(`mlrelay_deployer.approvals.expire_held_runs`); `auto_promote` asks for the promotion of
+canaries past their `auto_promote_after` (`mlrelay_deployer.promotion.auto_promote`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mlrelay.stage.records import StageRecord
 from mlrelay_deployer.approvals import expire_held_runs
 from mlrelay_deployer.backends import build_backend
 from mlrelay_deployer.job_outcome import report_job_outcome
+from mlrelay_deployer.promotion.auto_promote import auto_promote_due
 from mlrelay_deployer.watchdog.dependencies import WatchdogDeps
 
 
@@ -51,4 +53,5 @@ def watchdog_deps(ports: Ports, now: Callable[[], datetime] = utc_now) -> Watchd
         report=report,
         now=now,
         expire=lambda: expire_held_runs(ports, now()),
+        auto_promote=lambda: auto_promote_due(ports, now()),
     )

@@ -48,7 +48,8 @@ def test_run_trains_the_demo_and_a_rerun_with_the_same_key_reuses_everything(
     flat = " ".join(out.split())
     assert "status succeeded" in flat
     assert "snapshot 344 rows, 1 file(s)" in flat
-    assert "metrics accuracy=" in flat and "notifications 4 sent" in flat
+    # accepted, snapshot, submitted, succeeded and the demo's first model promoted
+    assert "metrics accuracy=" in flat and "notifications 5 sent" in flat
     assert "[ok] penguins · pipeline.succeeded" in out  # the console notification
     run_id = next(
         line.split()[-1] for line in out.splitlines() if line.strip().startswith("run id")
