@@ -1,8 +1,9 @@
-"""The example job end to end as a user runs it (`mlrelay run penguins-job`, real subprocesses):
-the plain training script trains the penguins model, `--param` reaches it, its model is the run's
-`model` output; two runs' models on the embedded endpoint (champion and a 10 % challenger) answer
-`mlrelay predict` in proportion to the split, then all from the promoted one, then all from the
-champion after a roll back."""
+"""The example job and the champion / challenger cycle end to end as a user runs them on a laptop
+(`mlrelay run penguins-job`, real subprocesses, the embedded endpoint): the plain training script
+trains the penguins model, `--param` reaches it, its model is the run's `model` output; the first
+run's model serves 100 % of the endpoint, the second's a 10 % canary beside it and
+`mlrelay predict` answers from both in proportion; `mlrelay promote` gives it 100 %; a third run's
+canary rolled back with `mlrelay rollback` restores the split before it exactly."""
 
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from mlrelay.adapters.embedded_endpoint import EmbeddedEndpoint
 from mlrelay.adapters.local_folder import LocalFolderStore
-from mlrelay.ports.protocols import NEW_DEPLOYMENT
-from mlrelay.registry import load_registry
+from mlrelay.promotion_record import read_promotion
 from mlrelay.stage.ledger import read_run
 from mlrelay_tools.cli.main import cli
 from tests.helpers import REGISTRY
@@ -59,44 +58,63 @@ def test_two_job_runs_serve_as_champion_and_challenger_and_predict_follows_the_s
         assert set(metrics) == {"accuracy", "f1_macro", "n_train", "n_test"}
         assert metrics["accuracy"] > 0.8
 
-    # what the promotion flow does with a run's `model` output (the endpoint's own tests
-    # cover every call; here the models are the job's real ones)
-    spec = load_registry(REGISTRY).pipelines["penguins-job"].promotion
-    assert spec is not None
-    endpoint = EmbeddedEndpoint(home, spec)
-    champion = endpoint.upload(run_id=champion_run, artifact_uri=outputs[champion_run], labels={})
-    endpoint.deploy(version=champion, traffic={NEW_DEPLOYMENT: 100})
-    challenger = endpoint.upload(
-        run_id=challenger_run, artifact_uri=outputs[challenger_run], labels={}
-    )
-    canary = endpoint.deploy(
-        version=challenger, traffic={"penguins-1": 100 - spec.canary_percent, NEW_DEPLOYMENT: 10}
-    )
-    assert canary.traffic == {"penguins-1": 90, "penguins-2": 10}
+    store_root = home / "endpoints" / "penguins-job.json"
+
+    def endpoint() -> dict[str, object]:
+        return json.loads(store_root.read_text())  # type: ignore[no-any-return]
+
+    # the first model has no champion to stand beside: it serves everything
+    first = read_promotion(store, champion_run)
+    assert first is not None and first.state == "promoted"
+    assert first.previous_traffic == {}
+    # the second: a 10 % canary beside the champion, the split before it recorded
+    canary = read_promotion(store, challenger_run)
+    assert canary is not None and canary.state == "canary"
+    assert canary.champion_run_id == champion_run
+    assert canary.previous_traffic == {first.deployed_model_id: 100}
+    assert endpoint()["traffic"] == {first.deployed_model_id: 90, canary.deployed_model_id: 10}
 
     rows = rows_of(home, champion_run)
     many = rows * (3000 // len(rows) + 1)
     asked = tmp_path / "rows.json"
     asked.write_text(json.dumps(many))
-    answered = mlrelay(home, "predict", spec.endpoint, f"@{asked}", "--json")
+    answered = mlrelay(home, "predict", "penguins-job", f"@{asked}", "--json")
     assert answered.returncode == 0, answered.stderr
     answers = json.loads(answered.stdout)
     assert len(answers) == len(many)
     assert {a["prediction"] for a in answers} <= {"Adelie", "Chinstrap", "Gentoo"}
     from_challenger = sum(a["run_id"] == challenger_run for a in answers)
     expected, sigma = len(many) * 0.1, math.sqrt(len(many) * 0.1 * 0.9)
-    assert abs(from_challenger - expected) < 6 * sigma
+    assert abs(from_challenger - expected) < 6 * sigma  # binomial: 6 sigma, never by chance
     assert {a["run_id"] for a in answers} == {champion_run, challenger_run}
 
     def predicted_by(rows: list[dict[str, object]]) -> set[str]:  # in this process: quicker
         env = {"MLRELAY_HOME": str(home), "MLRELAY_REGISTRY": str(REGISTRY)}
         result = CliRunner().invoke(
-            cli, ["predict", spec.endpoint, json.dumps(rows), "--json"], env=env
+            cli, ["predict", "penguins-job", json.dumps(rows), "--json"], env=env
         )
         assert result.exit_code == 0, result.output
         return {a["run_id"] for a in json.loads(result.stdout)}
 
-    endpoint.set_traffic({"penguins-1": 0, "penguins-2": 100})  # promote
+    promoted = mlrelay(home, "promote", challenger_run)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert endpoint()["traffic"] == {canary.deployed_model_id: 100}  # the old champion undeployed
     assert predicted_by(rows[:50]) == {challenger_run}
-    endpoint.undeploy(deployed_model_id="penguins-2", traffic={"penguins-1": 100})  # roll back
-    assert predicted_by(rows[:50]) == {champion_run}
+    record = read_promotion(store, challenger_run)
+    assert record is not None and record.state == "promoted"
+
+    third_run = run_job(home, "n_estimators=50")
+    third = read_promotion(store, third_run)
+    assert third is not None and third.state == "canary"
+    assert third.previous_traffic == {canary.deployed_model_id: 100}
+    rolled = mlrelay(home, "rollback", third_run)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    after = endpoint()
+    assert after["traffic"] == third.previous_traffic  # exactly the split before the canary
+    assert [d["id"] for d in after["deployed"]] == [canary.deployed_model_id]  # type: ignore[attr-defined]
+    assert predicted_by(rows[:50]) == {challenger_run}
+    # a second promote / rollback changes nothing and says why
+    again = mlrelay(home, "promote", third_run)
+    assert again.returncode != 0
+    assert "rolled back" in (again.stdout + again.stderr)
+    assert endpoint()["traffic"] == third.previous_traffic
