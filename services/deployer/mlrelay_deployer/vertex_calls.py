@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 from mlrelay.registry.backends import VertexOptions
 from mlrelay_deployer.vertex_backend import worth_retrying
 
@@ -51,8 +51,9 @@ def vertex_call(
     expected: tuple[type[Exception], ...] = (),
 ) -> T:
     """One request (and its operation's wait): a refusal becomes a PermanentError naming the
-    field and the fix; what is worth another try goes up to `retried`, and so does `expected`
-    (what the caller handles itself)."""
+    field and the fix, except a missing grant (403, 401: the deployer's own IAM), which is a
+    ConfigurationError, redelivered until it is granted; what is worth another try goes up to
+    `retried`, and so does `expected` (what the caller handles itself)."""
     from google.api_core import exceptions
 
     permission, field = PERMISSIONS[method]
@@ -65,7 +66,7 @@ def vertex_call(
     except TimeoutError:  # the operation is not done yet: a redelivery looks again
         raise TransientError(f"Vertex AI's {method} is still under way") from None
     except (exceptions.Forbidden, exceptions.Unauthorized) as exc:  # REST: by HTTP status
-        raise PermanentError(
+        raise ConfigurationError(
             field,
             f"Vertex AI refused {method}: {exc.code} {exc.message}",
             f"grant the deployer's service account {permission} (roles/aiplatform.user) "

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mlrelay.errors import PermanentError, TransientError
+from mlrelay.errors import ConfigurationError, PermanentError, TransientError
 from mlrelay.ports.protocols import EndpointState, ModelVersion
 from mlrelay.registry.backends import VertexOptions
 from mlrelay.registry.specs import PromotionSpec
@@ -285,7 +285,7 @@ def test_a_split_that_does_not_sum_to_100_is_the_services_refusal(
         endpoint.set_traffic({before.deployed[0].id: 90})
 
 
-def test_403_is_a_permanent_error_naming_the_permission(
+def test_403_is_our_missing_grant_redelivered_naming_the_permission(
     endpoint: VertexModelEndpoint, vertex: FakeVertex
 ) -> None:
     vertex.models.fail_next(
@@ -295,7 +295,8 @@ def test_403_is_a_permanent_error_naming_the_permission(
         path="/models:upload",
     )
 
-    with pytest.raises(PermanentError) as refused:
+    # the deployer's IAM, not the run: redelivered until granted, never a failed promotion
+    with pytest.raises(ConfigurationError) as refused:
         upload(endpoint, CHAMPION)
 
     assert refused.value.field == "promotion.model"
@@ -422,8 +423,7 @@ def test_pipeline_output_uri_refused_names_the_permission(
     job_with_tasks(vertex, [])
     proxy.fail_next(403, path="/pipelineJobs/")
 
-    with pytest.raises(PermanentError) as refused:
+    with pytest.raises(ConfigurationError) as refused:  # the deployer's IAM: redelivered
         pipeline_output_uri(OPTIONS, JOB, "model", endpoint=proxy.url)
 
-    assert refused.value.field == "promotion.artifact"
     assert "aiplatform.pipelineJobs.get" in refused.value.fix

@@ -127,8 +127,9 @@ def test_local_run_reports_one_succeeded_event_from_the_exit_handler(
 
     publish_deploy(runtime, deploy_request(manifest, fingerprint, "penguins-ok-1"))
 
-    assert capture.types() == ["pipeline.submitted", "pipeline.succeeded"]
-    succeeded = capture.events[-1]
+    # the demo's `promotion:` then puts the model on its endpoint (docs/promotion.md)
+    assert capture.types() == ["pipeline.submitted", "pipeline.succeeded", "promotion.promoted"]
+    succeeded = capture.events[1]
     assert succeeded.details["reported_by"] == "exit_handler"
     assert succeeded.details["final_state"] == "SUCCEEDED"
     assert float(succeeded.figures["accuracy"]) > 0.9
