@@ -194,17 +194,9 @@ class VertexCustomJobBackend:
         if self._client is None:
             from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
 
-            endpoint = self.endpoint or f"{self.options.region}-aiplatform.googleapis.com"
-            credentials = None
-            if endpoint.startswith("http://"):  # a plain-text loopback peer: no Google sign-in
-                from google.auth.credentials import AnonymousCredentials
+            from mlrelay_deployer.vertex_clients import rest_client
 
-                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-            self._client = JobServiceClient(
-                transport="rest",
-                client_options={"api_endpoint": endpoint},
-                credentials=credentials,
-            )
+            self._client = rest_client(JobServiceClient, self.options.region, self.endpoint)
         return self._client
 
     def completion_destination(self, run_id: str) -> str:

@@ -204,7 +204,7 @@ def cancel_local_run(workdir: Path, requested: dict[str, str] | None = None) -> 
     return "terminated"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -214,7 +214,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _mtime(path: Path) -> datetime | None:
+def modified_at(path: Path) -> datetime | None:
     try:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError:
@@ -228,15 +228,15 @@ def local_job_state(workdir: Path) -> JobState | None:
     log_path, result_path = workdir / LOG_FILE, workdir / RESULT_FILE
     if not log_path.exists():
         return None
-    started = _mtime(workdir / PID_FILE) or _mtime(log_path)
+    started = modified_at(workdir / PID_FILE) or modified_at(log_path)
     links = {"run_dir": (workdir / "root").as_uri(), "log": log_path.as_uri()}
     try:
         pid: int | None = int((workdir / PID_FILE).read_text())
     except (OSError, ValueError):
         pid = None
-    if pid is not None and _alive(pid):
+    if pid is not None and process_alive(pid):
         return JobState("running", "running", started_at=started, links=links)
-    ended = _mtime(result_path) or _mtime(log_path)
+    ended = modified_at(result_path) or modified_at(log_path)
     if (workdir / CANCEL_FILE).exists():
         return JobState("cancelled", "cancelled", None, None, started, ended, links)
     try:

@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
@@ -41,6 +40,7 @@ from mlrelay.registry.jobs import (
     job_values,
     render_entry,
 )
+from mlrelay_deployer.kfp_local import modified_at, process_alive
 
 log = structlog.get_logger()
 
@@ -239,14 +239,14 @@ def local_job_state(workdir: Path) -> JobState | None:
     if not stderr.exists():
         return None
     links = {"log": stderr.as_uri(), "stdout": (workdir / STDOUT_FILE).as_uri()}
-    started = _mtime(workdir / PID_FILE) or _mtime(workdir / STDOUT_FILE)
+    started = modified_at(workdir / PID_FILE) or modified_at(workdir / STDOUT_FILE)
     try:
         pid: int | None = int((workdir / PID_FILE).read_text())
     except (OSError, ValueError):
         pid = None
-    if pid is not None and _alive(pid):
+    if pid is not None and process_alive(pid):
         return JobState("running", "running", started_at=started, links=links)
-    ended = _mtime(workdir / RESULT_FILE) or _mtime(stderr)
+    ended = modified_at(workdir / RESULT_FILE) or modified_at(stderr)
     if (workdir / CANCEL_FILE).exists():
         return JobState("cancelled", "cancelled", None, None, started, ended, links)
     try:
@@ -279,20 +279,3 @@ def _tail(path: Path, lines: int = ERROR_TAIL_LINES) -> str:
             return "".join(deque(handle, maxlen=lines)).rstrip()
     except OSError as error:
         return f"(no stderr: {error})"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
-
-
-def _mtime(path: Path) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError:
-        return None

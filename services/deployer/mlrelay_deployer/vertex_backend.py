@@ -115,17 +115,9 @@ class VertexPipelineBackend:
                 PipelineServiceClient,
             )
 
-            endpoint = self.endpoint or f"{self.options.region}-aiplatform.googleapis.com"
-            credentials = None
-            if endpoint.startswith("http://"):  # a plain-text loopback peer: no Google sign-in
-                from google.auth.credentials import AnonymousCredentials
+            from mlrelay_deployer.vertex_clients import rest_client
 
-                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-            self._client = PipelineServiceClient(
-                transport="rest",
-                client_options={"api_endpoint": endpoint},
-                credentials=credentials,
-            )
+            self._client = rest_client(PipelineServiceClient, self.options.region, self.endpoint)
         return self._client
 
     def completion_destination(self, run_id: str) -> str:

@@ -25,22 +25,16 @@ PERMISSIONS = {
 
 def api_clients(options: VertexOptions, endpoint: str) -> tuple[Any, Any]:
     """ModelServiceClient and EndpointServiceClient over REST at `endpoint` (default: the
-    region's), anonymous for a plain-http loopback peer, as VertexPipelineBackend's client."""
+    region's), as VertexPipelineBackend's client."""
     from google.cloud.aiplatform_v1.services.endpoint_service import EndpointServiceClient
     from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
 
-    api_endpoint = endpoint or f"{options.region}-aiplatform.googleapis.com"
-    credentials = None
-    if api_endpoint.startswith("http://"):  # a plain-text loopback peer: no Google sign-in
-        from google.auth.credentials import AnonymousCredentials
+    from mlrelay_deployer.vertex_clients import rest_client
 
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    kwargs: dict[str, Any] = {
-        "transport": "rest",
-        "client_options": {"api_endpoint": api_endpoint},
-        "credentials": credentials,
-    }
-    return ModelServiceClient(**kwargs), EndpointServiceClient(**kwargs)
+    return (
+        rest_client(ModelServiceClient, options.region, endpoint),
+        rest_client(EndpointServiceClient, options.region, endpoint),
+    )
 
 
 def vertex_call(
