@@ -17,6 +17,7 @@ promotions/<run_id>/decision.json                      promote or roll back: the
 promotions/<run_id>/<status>.published                 empty: `promotion.<status>` went out
 promotions/canaries/<run_id>.json                      an undecided canary (the index the watchdog
                                                        reads for `auto_promote_after`)
+promotions/endpoints/<endpoint>.lock                   held while a promotion moves the endpoint
 rejected/<rejection_id>.json                           a message that can never succeed, kept
 deadletters/<subscription>/<message_id>.json           a message that failed too often, kept
 snapshots/<dataset>/<run_id>/part-*.parquet            the snapshot's data, written once
@@ -97,6 +98,12 @@ def promotion_decision(run_id: str) -> str:
     """Promote or roll back a canary (a person, `auto_promote_after`, or a newer run's canary
     superseding it): create-only, so the first decision wins."""
     return f"{PROMOTIONS}{run_id}/decision.json"
+
+
+def promotion_endpoint_lock(endpoint: str) -> str:
+    """Held while a promotion moves the endpoint's models or split: one at a time."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in endpoint)
+    return f"{PROMOTIONS}endpoints/{safe}.lock"
 
 
 def promotion_published(run_id: str, status: str) -> str:

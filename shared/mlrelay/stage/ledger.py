@@ -35,7 +35,9 @@ __all__ = [
     "claim_attempt",
     "list_runs",
     "read_run",
+    "release_claim",
     "run_once",
+    "take_over_expired",
 ]
 
 log = structlog.get_logger()
@@ -95,7 +97,7 @@ def run_once(
             log.info("stage_reused", stage=stage, state=existing.state)
             return StageOutcome(existing, reused=True)
         else:
-            claim = _take_over(store, key, existing, generation, claim, started)
+            claim = take_over_expired(store, key, existing, generation, claim, started)
             log.warning("stage_claim_taken_over", stage=stage, attempts=claim.attempts)
     attempts = claim.attempts
     attempt = _ATTEMPT.set(attempts)
@@ -118,7 +120,7 @@ def run_once(
         )
         return _finish(store, key, failed)
     except BaseException:
-        _release(store, key, claim_id)
+        release_claim(store, key, claim_id)
         raise
     finally:
         _ATTEMPT.reset(attempt)
@@ -153,7 +155,7 @@ def _finish(store: ObjectStore, key: str, record: StageRecord) -> StageOutcome:
             return StageOutcome(record, reused=False)
 
 
-def _take_over(
+def take_over_expired(
     store: ObjectStore,
     key: str,
     existing: StageRecord,
@@ -171,7 +173,7 @@ def _take_over(
     return taken
 
 
-def _release(store: ObjectStore, key: str, claim_id: str) -> None:
+def release_claim(store: ObjectStore, key: str, claim_id: str) -> None:
     """Give the claim back (a transient failure: the redelivery starts afresh), unless another
     delivery has taken it over meanwhile."""
     found = store.read_versioned(key)

@@ -426,3 +426,52 @@ def test_a_watchdog_pass_reports_the_auto_promotion_it_asked_for(
     report = run_pass(watchdog_deps(ports, now=lambda: due + timedelta(seconds=1)))
     found = [f for f in report.findings if f.kind == "auto_promote"]
     assert [(f.run_id, f.stage, f.first) for f in found] == [(TWO, "promotion", True)]
+
+
+def test_while_another_promotion_moves_the_endpoint_a_second_waits_for_redelivery(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # two runs succeeding at the same moment: the second must not read the split the first is
+    # changing (it would record it as the one to restore, and two canaries would serve)
+    from mlrelay.contracts import utc_now
+
+    p = promoting(settings, tmp_path)
+    p.succeed(ONE)
+    calls = list(p.endpoint.calls)
+    seed_succeeded_run(p.ports.store, TWO)
+    write_summary(p.ports.store, RunSummary(run_id=TWO, pipeline="penguins", status="succeeded"))
+    lock = keys.promotion_endpoint_lock("penguins")
+    now = utc_now()
+    held = StageRecord(
+        "endpoint", "running", now.isoformat(), (now + timedelta(minutes=5)).isoformat(),
+        claim_id="another-delivery",
+    )  # fmt: skip
+    p.ports.store.create(lock, held.to_json())  # another delivery, mid-move, its lease alive
+
+    with pytest.raises(TransientError, match="another promotion is moving endpoint penguins"):
+        p.deliver_success(TWO)
+    assert p.endpoint.calls[len(calls) :] == [f"upload {TWO}"]  # nothing moved
+    assert read_promotion(p.ports.store, TWO) is None
+    assert p.ports.store.read(lock) == held.to_json()  # the other's hold untouched
+
+    p.ports.store.delete(lock)  # the other delivery is done
+    p.deliver_success(TWO)  # the redelivery
+    assert p.endpoint.shares_by_run() == {ONE: 90, TWO: 10}
+    assert p.ports.store.list(f"{keys.PROMOTIONS}endpoints/") == []  # released
+
+
+def test_a_dead_holders_endpoint_lock_is_taken_over_after_its_lease(
+    settings: Settings, tmp_path: Path
+) -> None:
+    p = promoting(settings, tmp_path)
+    gone = AT - timedelta(hours=1)
+    dead = StageRecord(
+        "endpoint", "running", gone.isoformat(), (gone + timedelta(seconds=30)).isoformat(),
+        claim_id="dead",
+    )  # fmt: skip
+    p.ports.store.create(keys.promotion_endpoint_lock("penguins"), dead.to_json())
+
+    p.succeed(ONE)
+
+    assert p.record(ONE).state == "promoted"
+    assert p.ports.store.list(f"{keys.PROMOTIONS}endpoints/") == []

@@ -25,6 +25,7 @@ from mlrelay.promotion_record import PromotionRecord, read_promotion
 from mlrelay.stage import keys
 from mlrelay.stage.ledger import run_once
 from mlrelay.stage.records import StageRecord
+from mlrelay_deployer.promotion.endpoint_lock import holding_endpoint
 from mlrelay_deployer.promotion.endpoints import endpoint_of
 from mlrelay_deployer.promotion.records import announce, unindex_canary, write_record
 
@@ -67,14 +68,17 @@ def carry_out(
     if record is None or decided is None:
         return record
     if record.state == "canary":
-        endpoint = endpoint or endpoint_of(ports, record.pipeline)
-        command = dict(decided.get("command") or {})
-        if decided["decision"] == "promote":
-            record = promote_on(endpoint, record, command)
-        else:
-            record = roll_back_on(endpoint, record, command)
-        write_record(ports, run_id, record)
-        log.info("promotion_decided", decision=decided["decision"], state=record.state)
+        with holding_endpoint(ports, record.endpoint):  # one promotion moves it at a time
+            record = read_promotion(ports.store, run_id) or record  # as it is under the hold
+            if record.state == "canary":
+                endpoint = endpoint or endpoint_of(ports, record.pipeline)
+                command = dict(decided.get("command") or {})
+                if decided["decision"] == "promote":
+                    record = promote_on(endpoint, record, command)
+                else:
+                    record = roll_back_on(endpoint, record, command)
+                write_record(ports, run_id, record)
+                log.info("promotion_decided", decision=decided["decision"], state=record.state)
     if record.state in ("promoted", "rolled_back"):
         unindex_canary(ports, run_id)
         announce(ports, run_id, record)

@@ -7,7 +7,8 @@ after a lost answer takes it over and redoes only what is missing):
 1. wait for the run's verdict (the notifier's history summary, written on the same event):
    absent -> TransientError (redelivered); `succeeded_with_regression` -> no promotion;
 2. the model's URI (model_artifact), then `upload` (the endpoint finds the run's version);
-3. an undecided canary of another run on the same endpoint is rolled back first (superseded);
+3. holding the endpoint (one promotion moves it at a time: endpoint_lock), an undecided canary
+   of another run on the same endpoint is rolled back first (superseded);
 4. the split before is recorded (`state: deploying`, `previous_traffic`) BEFORE deploying, and
    a redelivery uses the recorded one, never the endpoint's split of the moment;
 5. deploy (or, when the endpoint already serves the version, only set the split), record
@@ -33,6 +34,7 @@ from mlrelay.stage import keys
 from mlrelay.stage.envelope import PubsubMessage
 from mlrelay.stage.ledger import run_once
 from mlrelay_deployer.promotion.decisions import carry_out, decide
+from mlrelay_deployer.promotion.endpoint_lock import holding_endpoint
 from mlrelay_deployer.promotion.endpoints import endpoint_of
 from mlrelay_deployer.promotion.model_artifact import model_artifact
 from mlrelay_deployer.promotion.records import (
@@ -96,26 +98,27 @@ def deploy_canary(ports: Ports, pipeline: str, spec: PipelineSpec, run_id: str) 
     if record is not None and record.state not in ("deploying", "failed"):
         settle(ports, run_id, record)  # recorded; its index entry or event may be missing
         return {"state": record.state}
-    supersede(ports, run_id, promotion.endpoint)
-    state = endpoint.state()
-    if record is None or record.state == "failed":
-        record = deploying_record(ports, pipeline, spec, version, state)
-        write_record(ports, run_id, record)  # the split to restore, before anything moves
-    state = deploy_with_split(endpoint, version, record, state)
-    mine = serving(state, version)
-    if mine is None:
-        raise TransientError(f"{promotion.endpoint} does not show {version.name} deployed yet")
-    first = not record.previous_traffic
-    record = record.model_copy(
-        update={
-            "state": "promoted" if first else "canary",
-            "deployed_model_id": mine,
-            "traffic": dict(state.traffic),
-            "auto_promote_at": None if first else record.auto_promote_at,
-        }
-    )
-    write_record(ports, run_id, record)
-    settle(ports, run_id, record)
+    with holding_endpoint(ports, promotion.endpoint):  # one promotion moves it at a time
+        supersede(ports, run_id, promotion.endpoint)
+        state = endpoint.state()
+        if record is None or record.state == "failed":
+            record = deploying_record(ports, pipeline, spec, version, state)
+            write_record(ports, run_id, record)  # the split to restore, before anything moves
+        state = deploy_with_split(endpoint, version, record, state)
+        mine = serving(state, version)
+        if mine is None:
+            raise TransientError(f"{promotion.endpoint} does not show {version.name} deployed yet")
+        first = not record.previous_traffic
+        record = record.model_copy(
+            update={
+                "state": "promoted" if first else "canary",
+                "deployed_model_id": mine,
+                "traffic": dict(state.traffic),
+                "auto_promote_at": None if first else record.auto_promote_at,
+            }
+        )
+        write_record(ports, run_id, record)
+        settle(ports, run_id, record)
     log.info("model_deployed", state=record.state, deployed_model_id=mine, traffic=record.traffic)
     return {"state": record.state, "deployed_model_id": mine}
 
