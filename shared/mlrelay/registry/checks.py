@@ -6,12 +6,14 @@ Each check returns (path, problem) pairs; `mlrelay.registry` turns paths into fi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from mlrelay.errors import PermanentError
+from mlrelay.registry.jobs import entry_problems
 from mlrelay.registry.specs import (
     GroupSpec,
     PipelineSpec,
@@ -71,6 +73,7 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
             )
         )
     found += promotion_problems(at, spec)
+    found += job_problems(at, spec)
     if spec.template is None:
         return found
     location = template_location(spec.template, base_dir)
@@ -87,6 +90,20 @@ def pipeline_problems(name: str, spec: PipelineSpec, base_dir: Path) -> list[Fou
 CLOUD_BACKENDS = ("vertex", "vertex_custom_job")
 """The backends whose runs' models are promoted on Vertex AI (the local ones: the embedded
 endpoint in embedded mode)."""
+
+
+def job_problems(at: tuple[str | int, ...], spec: PipelineSpec) -> list[Found]:
+    """A `{name}` in the job's entry that no run could fill is found now, not at every run."""
+    if spec.job is None:
+        return []
+    found: list[Found] = []
+    for field, message in entry_problems(spec.job, spec.parameters):
+        path: list[str | int] = ["job"]
+        for piece in re.split(r"[.\[\]]+", field):
+            if piece:
+                path.append(int(piece) if piece.isdigit() else piece)
+        found.append(((*at, *path), message))
+    return found
 
 
 def promotion_problems(at: tuple[str | int, ...], spec: PipelineSpec) -> list[Found]:

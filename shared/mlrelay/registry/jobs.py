@@ -72,6 +72,35 @@ def render_entry(entry: JobEntry, values: Mapping[str, Any], *, at: str = "job")
     )
 
 
+RUN_VALUES = (
+    "run_id",
+    "pipeline",
+    "snapshot_manifest_uri",
+    "snapshot_fingerprint",
+    "output_dir",
+    "mlrelay_pipeline",
+    "mlrelay_lifecycle_destination",
+)
+"""The names every run has a value for, beside the pipeline's parameters."""
+
+
+def entry_problems(entry: JobEntry, parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What `render_entry` would refuse at every run, found now (`mlrelay validate`): a malformed
+    `{...}` or a name no run has a value for; (field, message) pairs."""
+    values = {name: "" for name in (*RUN_VALUES, *parameters)}
+    problems: list[tuple[str, str]] = []
+    for field, part in (
+        *((f"command[{i}]", text) for i, text in enumerate(entry.command)),
+        *((f"args[{i}]", text) for i, text in enumerate(entry.args)),
+        *((f"env.{key}", text) for key, text in entry.env.items()),
+    ):
+        try:
+            render_entry(JobEntry(command=[part]), values, at="")
+        except PermanentError as error:
+            problems.append((field, f"{error.problem} ({error.fix})"))
+    return problems
+
+
 MODEL_OUTPUT = "model"
 """The output a job's model is: the folder `$AIP_MODEL_DIR` (`<output_dir>model/`)."""
 METRICS_FILE = "metrics.json"

@@ -250,3 +250,29 @@ def test_the_demo_promotes_to_the_embedded_endpoint_without_a_vertex_section() -
     promotion = registry.pipelines["penguins"].promotion
     assert promotion is not None
     assert (promotion.endpoint, promotion.canary_percent) == ("penguins", 10)
+
+
+JOB_ENTRY = """\
+version: 1
+pipelines:
+  churn:
+    source: {table: events}
+    backend: local_job
+    parameters: {depth: 3}
+    job:
+      command: [python, train.py]
+      args: ["--depth={depth}", "--data={snapshot_manifest_uri}", "--q={quality}", "--x={oops"]
+      env: {OUT: "{output_dir}", BRACES: "{{kept}}"}
+"""
+
+
+def test_a_job_argument_no_run_could_fill_is_named_by_validate_not_at_every_run() -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(JOB_ENTRY, "registry.yaml")
+    found = {p.field: p.message for p in caught.value.problems}
+    assert set(found) == {"pipelines.churn.job.args.2", "pipelines.churn.job.args.3"}
+    assert "{quality} names no value of this run" in found["pipelines.churn.job.args.2"]
+    assert "use one of: depth, " in found["pipelines.churn.job.args.2"]
+    assert "is not a valid template" in found["pipelines.churn.job.args.3"]
+    fixed = JOB_ENTRY.replace(', "--q={quality}", "--x={oops"', "")
+    assert parse_registry(fixed, "registry.yaml").pipelines["churn"].job is not None
