@@ -475,3 +475,42 @@ def test_a_dead_holders_endpoint_lock_is_taken_over_after_its_lease(
 
     assert p.record(ONE).state == "promoted"
     assert p.ports.store.list(f"{keys.PROMOTIONS}endpoints/") == []
+
+
+def test_a_promote_the_endpoint_can_never_carry_out_is_one_promotion_failed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    p = promoting(settings, tmp_path)
+    p.succeed(ONE)
+    p.succeed(TWO)
+    p.endpoint.undeploy(deployed_model_id="1002", traffic={"1001": 100})  # by hand, in a console
+
+    with pytest.raises(PermanentError, match="no longer on penguins"):
+        p.command("promote", TWO)
+    with pytest.raises(PermanentError, match="no longer on penguins"):
+        p.command("promote", TWO, times=2)  # redelivered: refused the same way, nothing moves
+
+    record = p.record(TWO)
+    assert record.state == "failed" and "no longer on penguins" in (record.error or "")
+    assert p.types()[-1] == f"promotion.failed {TWO}"
+    assert p.types().count(f"promotion.failed {TWO}") == 1  # heard once
+    assert p.endpoint.shares_by_run() == {ONE: 100}
+    assert p.ports.store.list(keys.CANARIES) == []  # nothing will ask for it again
+
+
+def test_a_canary_that_cannot_be_carried_out_never_stops_the_watchdogs_pass(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from mlrelay_deployer.promotion.decisions import decide
+
+    p = promoting(settings, tmp_path, auto_promote_after="1h")
+    p.succeed(ONE)
+    p.succeed(TWO)
+    decide(p.ports, TWO, "promote", {"requested_by": "slack:U0ONE"})  # its worker then died
+    p.endpoint.undeploy(deployed_model_id="1002", traffic={"1001": 100})
+
+    assert auto_promote_due(p.ports, AT) == []  # no exception: the pass goes on to its checks
+    assert p.record(TWO).state == "failed"
+    assert p.types().count(f"promotion.failed {TWO}") == 1
+    assert auto_promote_due(p.ports, AT) == []  # the next pass: unindexed, nothing again
+    assert p.types().count(f"promotion.failed {TWO}") == 1

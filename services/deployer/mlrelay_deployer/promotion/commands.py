@@ -105,6 +105,7 @@ def promote_or_roll_back(command: RunCommand, message: PubsubMessage, ports: Por
     def work() -> dict[str, Any]:
         decided = decision_for_command(ports, command)
         log.info("promotion_command_decided", decision=decided.get("decision"))
+        carry_out(ports, command.run_id)  # a refusal here is the command's too (the CLI says it)
         return {"decision": decided.get("decision")}
 
     outcome = run_once(

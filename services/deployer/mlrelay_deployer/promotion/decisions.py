@@ -9,6 +9,10 @@ promoted or rolled back only has its event published (once).
 - promote: the challenger gets 100 %, then every other deployed model is undeployed;
 - rollback: the challenger is undeployed with `traffic = previous_traffic`, exactly the split
   recorded before the canary was deployed.
+
+A decision the endpoint can never carry out (the canary undeployed by hand, a split Vertex AI
+refuses) makes the record `failed` with the error and one `promotion.failed`, then raises: it
+is heard once, and nothing asks for it again.
 """
 
 from __future__ import annotations
@@ -73,10 +77,20 @@ def carry_out(
             if record.state == "canary":
                 endpoint = endpoint or endpoint_of(ports, record.pipeline)
                 command = dict(decided.get("command") or {})
-                if decided["decision"] == "promote":
-                    record = promote_on(endpoint, record, command)
-                else:
-                    record = roll_back_on(endpoint, record, command)
+                try:
+                    if decided["decision"] == "promote":
+                        record = promote_on(endpoint, record, command)
+                    else:
+                        record = roll_back_on(endpoint, record, command)
+                except PermanentError as refused:  # it can never be carried out: say so, once
+                    failed = record.model_copy(
+                        update={"state": "failed", "error": str(refused), "command": command}
+                    )
+                    write_record(ports, run_id, failed)
+                    unindex_canary(ports, run_id)
+                    announce(ports, run_id, failed)
+                    log.warning("promotion_decision_failed", error=str(refused))
+                    raise
                 write_record(ports, run_id, record)
                 log.info("promotion_decided", decision=decided["decision"], state=record.state)
     if record.state in ("promoted", "rolled_back"):

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from mlrelay.contracts import LifecycleEvent, utc_now
-from mlrelay.errors import TransientError
+from mlrelay.errors import PermanentError, TransientError
 from mlrelay.history import read_summary
 from mlrelay.ports.container import Ports
 from mlrelay.ports.protocols import NEW_DEPLOYMENT, EndpointState, ModelEndpoint, ModelVersion
@@ -200,4 +200,7 @@ def supersede(ports: Ports, run_id: str, endpoint_name: str) -> None:
         }
         decided = decide(ports, entry.run_id, "rollback", command)
         log.info("canary_superseded", canary=entry.run_id, decision=decided.get("decision"))
-        carry_out(ports, entry.run_id)
+        try:
+            carry_out(ports, entry.run_id)
+        except PermanentError:  # that canary's record says failed, and its card heard it
+            log.warning("superseded_canary_not_carried_out", canary=entry.run_id)
