@@ -62,6 +62,7 @@ from mlrelay_notifier.verdict import REGRESSION, Verdict, judge, with_verdict
 
 log = structlog.get_logger()
 
+NOTIFIER_SUBSCRIPTION = "mlrelay-notifier"  # its function's name (mlrelay.config.functions)
 QUIET = {"snapshot.started"}  # the snapshot's result follows within seconds
 PROGRESS = {"accepted", "started", "completed", "submitted"}
 # thread replies also sent to the channel: what someone has to act on
@@ -518,7 +519,10 @@ def dead_letter_event(message: PubsubMessage, ports: Ports | None = None) -> Lif
         "subscription": subscription,
         "original": describe_original(message),
     }
-    if ports is not None and attrs.get("event_type", "").startswith("lifecycle."):
+    # a lifecycle event dead-lettered on the notifier's own subscription is a lost notification;
+    # on another consumer's (mlrelay-promotions) it is that consumer's failure, said as such
+    by_notifier = subscription.rsplit("/", 1)[-1] == NOTIFIER_SUBSCRIPTION
+    if ports is not None and by_notifier and attrs.get("event_type", "").startswith("lifecycle."):
         lost = _lost_notification(message, ports)
         if lost:
             details.update(lost)

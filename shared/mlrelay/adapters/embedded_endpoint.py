@@ -73,6 +73,8 @@ class EmbeddedEndpoint:
     """`promotion.model`'s versions and `promotion.endpoint`'s split, as files under `home`."""
 
     def __init__(self, home: Path, promotion: PromotionSpec) -> None:
+        # absolute: a version's URI is a file:// URI, and MLRELAY_HOME defaults to `.mlrelay`
+        home = home.resolve()
         self.home = home
         self.model = promotion.model
         self.endpoint = promotion.endpoint

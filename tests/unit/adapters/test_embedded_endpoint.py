@@ -189,3 +189,13 @@ def test_a_bad_split_is_a_permanent_error_naming_traffic_and_changes_nothing(
     assert endpoint.state() == before
     with pytest.raises(PermanentError, match="not deployed"):
         endpoint.set_traffic({"penguins-2": 100})
+
+
+def test_a_relative_home_as_mlrelay_home_defaults_to_serves_file_uris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLRELAY_HOME defaults to `.mlrelay`: a relative path has no file:// URI of its own
+    monkeypatch.chdir(tmp_path)
+    endpoint = EmbeddedEndpoint(Path(".mlrelay"), SPEC)
+    version = endpoint.upload(run_id="run-a", artifact_uri=job_model(tmp_path, "a"), labels={})
+    assert version.artifact_uri == (tmp_path / ".mlrelay/models/penguins/1").as_uri() + "/"
